@@ -1,0 +1,55 @@
+# Two commands matter: `make demo` and `make test`. Everything else is a step they call.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+# Debian packages the test suite drives for real (binary:package).
+SYSTEM_DEPS := prometheus:prometheus promtool:prometheus
+APT := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
+
+.PHONY: demo test check lint typecheck pytest bench system-deps venv clean emulator
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+system-deps:
+	@missing=""; for dep in $(SYSTEM_DEPS); do bin=$${dep%%:*}; pkg=$${dep##*:}; \
+	  command -v $$bin >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq --no-install-recommends $$missing; \
+	fi
+
+demo: $(STAMP)
+	$(PY) -m cioguard demo
+
+emulator: $(STAMP)
+	$(PY) -m cioguard emulator --port 8765
+
+lint: $(STAMP)
+	$(PY) -m ruff check src tests benchmarks examples
+	$(PY) -m ruff format --check src tests benchmarks examples
+
+typecheck: $(STAMP)
+	$(PY) -m mypy
+
+check: lint typecheck
+
+pytest: $(STAMP) system-deps
+	$(PY) -m pytest
+
+test: $(STAMP) system-deps
+	$(MAKE) check
+	$(MAKE) pytest
+
+bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache dist build

@@ -1,0 +1,1 @@
+_instruments = ("customerio >= 3.0.0, < 4",)
