@@ -1,0 +1,319 @@
+"""``FakeCustomerIO``: a local Customer.io emulator (Track API v1 + v2 and App API) for tests.
+
+Start it as a context manager (or use the ``fake_customerio`` pytest fixture) and point the real
+SDK, or anything else that speaks HTTP, at it::
+
+    from cioguard.testing import FakeCustomerIO
+
+    with FakeCustomerIO() as fake:                 # HTTPS with a throw-away CA (needs trustme)
+        cio = fake.client()                        # customerio.CustomerIO trusting that CA
+        cio.identify("u1", email="u1@example.com")
+        cio.track("u1", "signed_up", id="01HZX0000000000000000000AA")
+        assert fake.person("u1@example.com").id == "u1"
+        assert [e.name for e in fake.events] == ["signed_up"]
+        fake.fail_next(2, status=503)              # the SDK retries 5xx: this call still succeeds
+        cio.track("u1", "paid")
+
+Everything is recorded under one lock: ``requests`` (raw log, never the Authorization value),
+``people``, ``events`` (deduplicated by event ``id``), ``merges``, ``deliveries``, ``stats()`` and the
+transport-independent ``snapshot()``. ``store=False`` is a sink for benchmarks: requests are parsed,
+validated and counted, nothing else is kept. Faults: see :mod:`cioguard.testing.faults`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from cioguard.testing.certs import TestCertificates, ca_environment, make_trusting
+from cioguard.testing.faults import Fault, FaultControls, FaultPlan
+from cioguard.testing.records import Delivery, Event, Merge, Person, RecordedRequest
+from cioguard.testing.reply import Context, Reply
+from cioguard.testing.routing import Router
+from cioguard.testing.server import Connection, EmulatorServer, Incoming
+from cioguard.testing.state import Store
+
+
+class FakeCustomerIO(FaultControls):
+    """The emulator; see the module docstring. Not started until ``start()`` / ``with``."""
+
+    def __init__(
+        self,
+        https: bool = True,
+        site_id: str = "site-id",
+        api_key: str = "track-key",
+        app_key: str = "app-key",
+        latency: float = 0.0,
+        store: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.https, self.site_id, self.api_key, self.app_key = https, site_id, api_key, app_key
+        self.latency = latency  # seconds added to every request; may be changed at runtime
+        self.store = store
+        self._clock, self._wall_clock = clock, wall_clock
+        self._host, self._port = host, port
+        self._lock = threading.Lock()
+        self._router = Router(site_id, api_key, app_key)
+        self._store = Store()
+        self._log: list[RecordedRequest] = []
+        self._counts: Counter[str] = Counter()
+        self._faults = FaultPlan(clock)
+        self._certs: TestCertificates | None = None
+        self._server: EmulatorServer | None = None
+        self._base_url = ""
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def start(self) -> FakeCustomerIO:
+        if self._server is not None:
+            return self
+        context: ssl.SSLContext | None = None
+        if self.https:
+            self._certs = TestCertificates()
+            context = self._certs.server_context()
+        try:
+            self._server = EmulatorServer(self._host, self._port, self, context)
+        except OSError:  # e.g. the port is taken: leave no temporary CA files behind
+            self.stop()
+            raise
+        self._server.start()
+        self._base_url = f"{'https' if self.https else 'http'}://{self._host}:{self.port}"
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, interrupt stalls, close connections, join threads, delete the CA files."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.stop()
+        if self._certs is not None:
+            self._certs.close()
+            self._certs = None
+
+    def __repr__(self) -> str:
+        return f"<FakeCustomerIO {self._base_url if self._server is not None else 'stopped'}>"
+
+    def __enter__(self) -> FakeCustomerIO:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _running(self) -> EmulatorServer:
+        if self._server is None:
+            raise RuntimeError("FakeCustomerIO is not running: use `with FakeCustomerIO() as fake:`")
+        return self._server
+
+    @property
+    def host(self) -> str:
+        return self._host
+
+    @property
+    def port(self) -> int:
+        return int(self._running().server_address[1])
+
+    @property
+    def url(self) -> str:
+        self._running()
+        return self._base_url
+
+    @property
+    def track_url(self) -> str:
+        return self.url
+
+    @property
+    def api_url(self) -> str:
+        return self.url
+
+    @property
+    def ca_bundle(self) -> str | None:
+        return None if self._certs is None else self._certs.ca_bundle
+
+    # -- clients ----------------------------------------------------------------------------------
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """A client ``SSLContext`` trusting the emulator's CA (``None`` over plain HTTP)."""
+        return None if self._certs is None else self._certs.client_context()
+
+    def client(self, **kwargs: Any) -> Any:
+        """A ``customerio.CustomerIO`` for this emulator, trusting its CA.
+
+        Raises ``ValueError`` over plain HTTP: the SDK always builds ``https://`` URLs.
+        """
+        from customerio import CustomerIO
+
+        if not self.https:
+            raise ValueError("customerio.CustomerIO always uses https: start FakeCustomerIO(https=True)")
+        kwargs.setdefault("site_id", self.site_id)
+        kwargs.setdefault("api_key", self.api_key)
+        return self._trusting(CustomerIO(host=self._host, port=self.port, **kwargs))
+
+    def api_client(self, **kwargs: Any) -> Any:
+        """A ``customerio.APIClient`` for this emulator's App API (``key=`` overrides the app key)."""
+        from customerio import APIClient
+
+        key = kwargs.pop("key", self.app_key)
+        return self._trusting(APIClient(key, url=self.api_url, **kwargs))
+
+    def _trusting(self, sdk_client: Any) -> Any:
+        bundle = self.ca_bundle
+        return sdk_client if bundle is None else make_trusting(sdk_client, bundle)
+
+    def trust(self) -> contextlib.AbstractContextManager[None]:
+        """Set ``REQUESTS_CA_BUNDLE`` to the CA (restored on exit) for code that builds its own clients."""
+        return ca_environment(self.ca_bundle)
+
+    # -- request flow (called by the server, one thread per connection) ---------------------------
+    def serve(self, request: Incoming, connection: Connection) -> None:
+        arrived = self._clock()
+        path = request.path.split("?", 1)[0]
+        auth_ok = self._router.is_authorised(path, request.authorization)
+        with self._lock:
+            fault = self._faults.pick(path, arrived)
+        if self.latency > 0 and connection.wait(self.latency):
+            connection.drop()
+            return
+        reply: Reply | None = None
+        if fault is None or fault.when == "after":
+            reply = self._apply(request, arrived)
+        if fault is not None and fault.kind in {"status", "rate_limited"}:
+            reply = _fault_reply(fault)
+        if fault is None or fault.kind == "stall":
+            status = 0 if reply is None else reply.status
+        else:
+            status = fault.status  # 0 for a reset
+        self._record(request, path, status, arrived, auth_ok, fault)
+        if fault is not None and fault.kind == "reset":
+            connection.reset()
+        elif fault is not None and fault.kind == "stall":
+            if connection.wait(fault.seconds) or reply is None:
+                connection.drop()  # "before": the request was never applied and never answered
+            else:
+                connection.send(reply)
+        elif reply is not None:
+            connection.send(reply)
+
+    def _apply(self, request: Incoming, arrived: float) -> Reply:
+        with self._lock:
+            ctx = Context(
+                self._store if self.store else None, self._counts, arrived, self._wall_clock(), self._base_url
+            )
+            return self._router.handle(request.method, request.path, request.authorization, request.body, ctx)
+
+    def _record(
+        self, request: Incoming, path: str, status: int, arrived: float, auth_ok: bool, fault: Fault | None
+    ) -> None:
+        with self._lock:
+            self._counts["requests"] += 1
+            self._counts[f"status_{status}"] += 1
+            self._counts["bytes_received"] += len(request.body)
+            if self.store:  # sink mode keeps counters only
+                label = None if fault is None else fault.label
+                self._log.append(
+                    RecordedRequest(
+                        request.method,
+                        path,
+                        status,
+                        request.body,
+                        arrived,
+                        auth_ok,
+                        dict(request.headers),
+                        label,
+                    )
+                )
+
+    # -- state ------------------------------------------------------------------------------------
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._log)
+
+    @property
+    def people(self) -> dict[str, Person]:
+        with self._lock:
+            return dict(self._store.people)
+
+    def person(self, identifier: str) -> Person | None:
+        """The person with this id, email (any case) or cio_id (with or without ``cio_``)."""
+        with self._lock:
+            return self._store.lookup(identifier)
+
+    @property
+    def events(self) -> list[Event]:
+        with self._lock:
+            return list(self._store.events)
+
+    @property
+    def duplicate_events(self) -> int:
+        with self._lock:
+            return self._store.duplicate_events
+
+    @property
+    def deliveries(self) -> list[Delivery]:
+        with self._lock:
+            return list(self._store.deliveries)
+
+    @property
+    def merges(self) -> list[Merge]:
+        with self._lock:
+            return list(self._store.merges)
+
+    @property
+    def suppressions(self) -> set[str]:
+        """Keys of the people currently suppressed."""
+        with self._lock:
+            return {key for key, person in self._store.people.items() if person.suppressed}
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            counts = self._counts
+            by_status = {int(name[7:]): n for name, n in counts.items() if name.startswith("status_") and n}
+            return {
+                "requests": counts["requests"],
+                "connections": 0 if self._server is None else self._server.accepted,
+                "by_status": by_status,
+                "bytes_received": counts["bytes_received"],
+                "operations": counts["operations"],
+                "events": counts["events"],
+                "invalid_entries": counts["invalid_entries"],
+                "deliveries": counts["deliveries"],
+                "duplicate_events": self._store.duplicate_events,
+                "people": len(self._store.people),
+                "unresolved": self._store.unresolved,
+                "faults": dict(self._faults.injected),
+                "faults_injected": sum(self._faults.injected.values()),
+            }
+
+    def snapshot(self) -> dict[str, Any]:
+        """Canonical, transport-independent state (see :meth:`cioguard.testing.state.Store.snapshot`)."""
+        with self._lock:
+            return self._store.snapshot()
+
+    def reset(self) -> None:
+        """Forget state, the request log, counters, faults, chaos and the rate limit."""
+        with self._lock:
+            self._store = Store()
+            self._log.clear()
+            self._counts.clear()
+            self._faults.clear()
+
+    def wait_for(self, predicate: Callable[[], object], timeout: float = 5.0) -> bool:
+        """Poll ``predicate()`` every 5 ms for up to ``timeout`` real seconds; its last truth value."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() >= deadline:
+                return bool(predicate())
+            time.sleep(0.005)
+        return True
+
+
+def _fault_reply(fault: Fault) -> Reply:
+    headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
+    message = "rate limited" if fault.status == 429 else "injected fault"
+    return Reply(fault.status, {"meta": {"error": message}}, headers)
