@@ -1,0 +1,181 @@
+"""Options for :func:`cioguard.instrument`, from keyword arguments and ``CIOGUARD_*`` variables.
+
+Every option can be given as a keyword argument or as an environment variable named
+``CIOGUARD_<OPTION IN UPPER CASE>`` (``CIOGUARD_MODE=blocking``, ``CIOGUARD_MAX_QUEUE_SIZE=50000``,
+``CIOGUARD_DISABLED_PITFALLS=CIO003,CIO005``). Keyword arguments win over the environment. A bad value
+raises :class:`ValueError` naming the option (or variable) and the values it accepts, at the line that
+called ``instrument()``.
+
+The table in the README lists every option with its default; :data:`OPTION_SPECS` is the source.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+MODES = ("background", "blocking")
+OVERFLOW_POLICIES = ("drop_newest", "drop_oldest", "block")
+PITFALL_MODES = ("warn", "error", "off")
+SPOOL_SYNC_MODES = ("always", "group")
+PITFALL_CODES = tuple(f"CIO{n:03d}" for n in range(1, 15))
+
+#: Customer.io rejects batch requests of 500 KB or more; stay well below with the envelope.
+MAX_BATCH_BYTES_LIMIT = 499_000
+
+
+@dataclass(frozen=True)
+class Options:
+    """The validated configuration of one ``instrument()`` call."""
+
+    mode: str = "background"
+    max_queue_size: int = 10_000
+    overflow: str = "drop_newest"
+    flush_interval: float = 1.0
+    max_batch_bytes: int = 450_000
+    max_retries: int = 3
+    rate_limit: float = 100.0
+    spool_path: str | None = None
+    spool_sync: str = "group"
+    track_url: str | None = None
+    api_url: str | None = None
+    pitfalls: str = "warn"
+    disabled_pitfalls: frozenset[str] = frozenset()
+    fix_timestamps: bool = False
+    track_before_identify: bool = True
+    capture_customer_id: bool = False
+    background_transactional: bool = False
+    exit_timeout: float = 5.0
+    request_timeout: float = 10.0
+    tracer_provider: Any = field(default=None, compare=False)
+    meter_provider: Any = field(default=None, compare=False)
+    registry: Any = field(default=None, compare=False)
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("expected one of true/false, 1/0, yes/no, on/off")
+
+
+def _parse_codes(value: Any) -> frozenset[str]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    codes = frozenset(str(item).strip().upper() for item in items if str(item).strip())
+    unknown = sorted(codes - set(PITFALL_CODES))
+    if unknown:
+        raise ValueError(f"unknown pitfall code(s) {', '.join(unknown)}; known codes are CIO001…CIO014")
+    return codes
+
+
+def _choice(allowed: tuple[str, ...]) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        text = str(value).strip().lower()
+        if text not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}")
+        return text
+
+    return parse
+
+
+def _number(kind: type, *, minimum: float, maximum: float = math.inf) -> Callable[[Any], Any]:
+    def parse(value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError(f"expected a number, got {value!r}")
+        number = kind(value.strip() if isinstance(value, str) else value)
+        if not (minimum <= number <= maximum) or (isinstance(number, float) and math.isnan(number)):
+            upper = "" if maximum == math.inf else f" and at most {maximum:g}"
+            raise ValueError(f"expected a number of at least {minimum:g}{upper}")
+        return number
+
+    return parse
+
+
+def _optional_url(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    text = str(value).strip().rstrip("/")
+    if not text.startswith(("http://", "https://")):
+        raise ValueError("expected an http:// or https:// URL such as https://127.0.0.1:8765")
+    return text
+
+
+def _optional_path(value: Any) -> str | None:
+    return None if value in (None, "") else os.fspath(value)
+
+
+def _flag(value: Any) -> bool:
+    return _parse_bool(value) if isinstance(value, str) else bool(value)
+
+
+def _passthrough(value: Any) -> Any:
+    return value
+
+
+#: option name -> parser (raises ValueError with the accepted values). Objects such as providers
+#: and registries cannot come from the environment.
+OPTION_SPECS: dict[str, Callable[[Any], Any]] = {
+    "mode": _choice(MODES),
+    "max_queue_size": _number(int, minimum=1),
+    "overflow": _choice(OVERFLOW_POLICIES),
+    "flush_interval": _number(float, minimum=0.01, maximum=3600),
+    "max_batch_bytes": _number(int, minimum=1_000, maximum=MAX_BATCH_BYTES_LIMIT),
+    "max_retries": _number(int, minimum=0, maximum=100),
+    "rate_limit": _number(float, minimum=0.1),
+    "spool_path": _optional_path,
+    "spool_sync": _choice(SPOOL_SYNC_MODES),
+    "track_url": _optional_url,
+    "api_url": _optional_url,
+    "pitfalls": _choice(PITFALL_MODES),
+    "disabled_pitfalls": _parse_codes,
+    "fix_timestamps": _flag,
+    "track_before_identify": _flag,
+    "capture_customer_id": _flag,
+    "background_transactional": _flag,
+    "exit_timeout": _number(float, minimum=0, maximum=3600),
+    "request_timeout": _number(float, minimum=0.1, maximum=600),
+    "tracer_provider": _passthrough,
+    "meter_provider": _passthrough,
+    "registry": _passthrough,
+}
+_OBJECT_OPTIONS = frozenset({"tracer_provider", "meter_provider", "registry"})
+ENV_PREFIX = "CIOGUARD_"
+
+
+def env_name(option: str) -> str:
+    """The environment variable that sets ``option``."""
+    return ENV_PREFIX + option.upper()
+
+
+def load_options(kwargs: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Options:
+    """Validate ``kwargs`` merged over ``CIOGUARD_*`` variables into :class:`Options`."""
+    environ = os.environ if environ is None else environ
+    unknown = sorted(set(kwargs) - set(OPTION_SPECS))
+    if unknown:
+        raise TypeError(
+            f"instrument() got unknown option(s) {', '.join(unknown)}; "
+            f"valid options are {', '.join(OPTION_SPECS)}"
+        )
+    values: dict[str, Any] = {}
+    for option, parse in OPTION_SPECS.items():
+        if option in kwargs:
+            source, raw = f"option {option}", kwargs[option]
+        elif option not in _OBJECT_OPTIONS and env_name(option) in environ:
+            source, raw = f"environment variable {env_name(option)}", environ[env_name(option)]
+        else:
+            continue
+        try:
+            values[option] = parse(raw)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"cioguard: invalid {source}={raw!r}: {exc}") from None
+    return Options(**values)
+
+
+def option_defaults() -> dict[str, Any]:
+    """Every option with its default (for docs and ``cioguard.stats()``)."""
+    return {f.name: getattr(Options(), f.name) for f in fields(Options)}
