@@ -1,5 +1,22 @@
-"""Telemetry: where cioguard's measurements go (Prometheus, OpenTelemetry metrics, spans)."""
+"""Telemetry: where cioguard's measurements go (Prometheus, OpenTelemetry metrics).
 
+Everything in cioguard reports through one :class:`Recorder`; ``cioguard.instrument()`` installs
+``build_recorder(registry=..., meter_provider=...)`` with :func:`set_recorder`. Serve the
+Prometheus metrics with :mod:`cioguard.metrics` (``make_asgi_app`` / ``make_wsgi_app``).
+"""
+
+from cioguard.telemetry.fanout import FanoutRecorder, build_recorder
+from cioguard.telemetry.otel_metrics import OTelMetricsRecorder
+from cioguard.telemetry.prometheus import PrometheusRecorder
 from cioguard.telemetry.recorder import NullRecorder, Recorder, get_recorder, set_recorder
 
-__all__ = ["NullRecorder", "Recorder", "get_recorder", "set_recorder"]
+__all__ = [
+    "FanoutRecorder",
+    "NullRecorder",
+    "OTelMetricsRecorder",
+    "PrometheusRecorder",
+    "Recorder",
+    "build_recorder",
+    "get_recorder",
+    "set_recorder",
+]

@@ -1,0 +1,170 @@
+"""Send every measurement to several recorders, and build the recorder ``instrument()`` uses.
+
+::
+
+    from cioguard.telemetry import build_recorder, set_recorder
+
+    set_recorder(build_recorder(registry=my_registry, meter_provider=my_meter_provider))
+
+:func:`build_recorder` always includes Prometheus (``registry`` or prometheus_client's default
+``REGISTRY``) and adds OpenTelemetry metrics when a MeterProvider is given or one has been set
+globally (``opentelemetry.metrics.set_meter_provider``, e.g. by ``opentelemetry-instrument``).
+A failing recorder never stops the others and never raises into the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import Iterable
+from typing import Any
+
+from opentelemetry import metrics as otel_metrics
+from prometheus_client import CollectorRegistry
+
+from cioguard.telemetry.otel_metrics import OTelMetricsRecorder
+from cioguard.telemetry.prometheus import PrometheusRecorder
+from cioguard.telemetry.recorder import NullRecorder, Recorder
+from cioguard.telemetry.safe import never_raise
+
+logger = logging.getLogger("cioguard.telemetry")
+
+
+class FanoutRecorder:
+    """A recorder that forwards each measurement to every recorder in ``recorders``, in order."""
+
+    def __init__(self, recorders: Iterable[Recorder]) -> None:
+        self.recorders: tuple[Recorder, ...] = tuple(recorders)
+
+    # Each method is wrapped by @never_raise and every recorder is too, so one failure costs only
+    # its own measurement.
+    @never_raise
+    def call(self, method: str, mode: str, seconds: float) -> None:
+        for r in self.recorders:
+            r.call(method, mode, seconds)
+
+    @never_raise
+    def enqueued(self, method: str, count: int = 1) -> None:
+        for r in self.recorders:
+            r.enqueued(method, count)
+
+    @never_raise
+    def delivered(self, method: str, count: int = 1) -> None:
+        for r in self.recorders:
+            r.delivered(method, count)
+
+    @never_raise
+    def dropped(self, reason: str, count: int = 1) -> None:
+        for r in self.recorders:
+            r.dropped(reason, count)
+
+    @never_raise
+    def request(self, endpoint: str, status_code: str, seconds: float) -> None:
+        for r in self.recorders:
+            r.request(endpoint, status_code, seconds)
+
+    @never_raise
+    def rate_limited(self, endpoint: str) -> None:
+        for r in self.recorders:
+            r.rate_limited(endpoint)
+
+    @never_raise
+    def retry(self, endpoint: str, reason: str) -> None:
+        for r in self.recorders:
+            r.retry(endpoint, reason)
+
+    @never_raise
+    def queue_size(self, size: int) -> None:
+        for r in self.recorders:
+            r.queue_size(size)
+
+    @never_raise
+    def queue_capacity(self, capacity: int) -> None:
+        for r in self.recorders:
+            r.queue_capacity(capacity)
+
+    @never_raise
+    def delivery_lag(self, seconds: float) -> None:
+        for r in self.recorders:
+            r.delivery_lag(seconds)
+
+    @never_raise
+    def batch_operations(self, count: int) -> None:
+        for r in self.recorders:
+            r.batch_operations(count)
+
+    @never_raise
+    def pitfall(self, code: str) -> None:
+        for r in self.recorders:
+            r.pitfall(code)
+
+    @never_raise
+    def spool_operations(self, count: int) -> None:
+        for r in self.recorders:
+            r.spool_operations(count)
+
+    @never_raise
+    def http_request_blocked(self, seconds: float) -> None:
+        for r in self.recorders:
+            r.http_request_blocked(seconds)
+
+    @never_raise
+    def webhook_event(self, metric: str) -> None:
+        for r in self.recorders:
+            r.webhook_event(metric)
+
+    @never_raise
+    def webhook_rejected(self, reason: str) -> None:
+        for r in self.recorders:
+            r.webhook_rejected(reason)
+
+
+_otel_cache: weakref.WeakKeyDictionary[Any, OTelMetricsRecorder] = weakref.WeakKeyDictionary()
+
+
+def _otel_recorder(meter_provider: otel_metrics.MeterProvider) -> OTelMetricsRecorder:
+    # One recorder per provider: creating the instruments twice would make the SDK log conflicts.
+    try:
+        recorder = _otel_cache.get(meter_provider)
+        if recorder is None:
+            recorder = _otel_cache[meter_provider] = OTelMetricsRecorder(meter_provider)
+        return recorder
+    except TypeError:  # not weak-referenceable / hashable: no caching
+        return OTelMetricsRecorder(meter_provider)
+
+
+def global_meter_provider() -> otel_metrics.MeterProvider | None:
+    """The globally set MeterProvider, or ``None`` while only the no-op/proxy default exists."""
+    provider = otel_metrics.get_meter_provider()
+    if type(provider).__name__ in {"_ProxyMeterProvider", "NoOpMeterProvider"}:
+        return None
+    return provider
+
+
+def build_recorder(
+    registry: CollectorRegistry | None = None, meter_provider: otel_metrics.MeterProvider | None = None
+) -> Recorder:
+    """The recorder for ``cioguard.instrument(registry=..., meter_provider=...)``.
+
+    Raises ``ValueError`` only when ``registry`` already holds a foreign metric under one of
+    cioguard's names. Any other failure (e.g. an unusable ``PROMETHEUS_MULTIPROC_DIR``) is logged
+    and that backend is left out.
+    """
+    recorders: list[Recorder] = []
+    try:
+        recorders.append(PrometheusRecorder(registry))
+    except ValueError:
+        raise
+    except Exception:
+        logger.exception("cioguard: Prometheus metrics disabled (could not register them)")
+    provider = meter_provider if meter_provider is not None else global_meter_provider()
+    if provider is not None:
+        try:
+            recorders.append(_otel_recorder(provider))
+        except Exception:
+            logger.exception("cioguard: OpenTelemetry metrics disabled (could not create instruments)")
+    if not recorders:
+        return NullRecorder()
+    if len(recorders) == 1:
+        return recorders[0]
+    return FanoutRecorder(recorders)

@@ -1,0 +1,212 @@
+"""OpenTelemetry metrics recorder: the same measurements as ``customerio.*`` instruments.
+
+Usage (``cioguard.instrument(meter_provider=...)`` does this for you)::
+
+    from opentelemetry.sdk.metrics import MeterProvider
+    from cioguard.telemetry.otel_metrics import OTelMetricsRecorder
+
+    recorder = OTelMetricsRecorder(MeterProvider(metric_readers=[reader]))
+
+Instruments (attributes are the Prometheus labels, from the same bounded sets):
+
+==========================================  ==============  =====================
+instrument                                  kind, unit      attributes
+==========================================  ==============  =====================
+``customerio.calls``                        counter         method, mode
+``customerio.call.duration``                histogram, s    method, mode
+``customerio.requests``                     counter         endpoint, status_code
+``customerio.request.duration``             histogram, s    endpoint
+``customerio.rate_limited``                 counter         endpoint
+``customerio.retries``                      counter         endpoint, reason
+``customerio.events.enqueued``              counter         method
+``customerio.events.delivered``             counter         method
+``customerio.events.dropped``               counter         reason
+``customerio.queue.size``                   gauge           -
+``customerio.queue.capacity``               gauge           -
+``customerio.delivery.lag``                 histogram, s    -
+``customerio.batch.operations``             histogram       -
+``customerio.pitfalls``                     counter         code
+``customerio.spool.operations``             gauge           -
+``customerio.http_request.blocked``         histogram, s    -
+``customerio.webhook.events``               counter         metric
+``customerio.webhook.rejected``             counter         reason
+==========================================  ==============  =====================
+
+Gauges are observable gauges reporting the last value set (works with every opentelemetry-api
+since 1.20). Histograms carry the bucket boundaries of :mod:`cioguard.telemetry.buckets` as an
+advisory where the API supports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from opentelemetry.metrics import CallbackOptions, Histogram, Meter, MeterProvider, Observation
+
+from cioguard.telemetry import buckets
+from cioguard.telemetry.labels import (
+    drop_reason_label,
+    endpoint_label,
+    method_label,
+    mode_label,
+    pitfall_label,
+    retry_reason_label,
+    status_label,
+    webhook_metric_label,
+    webhook_reason_label,
+)
+from cioguard.telemetry.safe import never_raise
+from cioguard.version import __version__
+
+Attributes = dict[str, str]
+
+
+def _histogram(meter: Meter, name: str, unit: str, description: str, bounds: Sequence[float]) -> Histogram:
+    try:
+        return meter.create_histogram(
+            name, unit=unit, description=description, explicit_bucket_boundaries_advisory=list(bounds)
+        )
+    except TypeError:  # opentelemetry-api < 1.23 has no bucket advisory
+        return meter.create_histogram(name, unit=unit, description=description)
+
+
+class OTelMetricsRecorder:
+    """A :class:`~cioguard.telemetry.recorder.Recorder` writing to OpenTelemetry instruments."""
+
+    def __init__(self, meter_provider: MeterProvider) -> None:
+        meter = meter_provider.get_meter("cioguard", __version__)
+        self._calls = meter.create_counter("customerio.calls", "{call}", "Patched Customer.io SDK calls")
+        self._call_duration = _histogram(
+            meter, "customerio.call.duration", "s", "Caller time in patched SDK calls", buckets.CALLER_SECONDS
+        )
+        self._requests = meter.create_counter("customerio.requests", "{request}", "HTTP requests sent")
+        self._request_duration = _histogram(
+            meter, "customerio.request.duration", "s", "HTTP request duration", buckets.HTTP_SECONDS
+        )
+        self._rate_limited = meter.create_counter("customerio.rate_limited", "{response}", "429 responses")
+        self._retries = meter.create_counter("customerio.retries", "{retry}", "Retried requests")
+        self._enqueued = meter.create_counter(
+            "customerio.events.enqueued", "{operation}", "Operations queued"
+        )
+        self._delivered = meter.create_counter(
+            "customerio.events.delivered", "{operation}", "Operations acknowledged"
+        )
+        self._dropped = meter.create_counter("customerio.events.dropped", "{operation}", "Operations lost")
+        self._delivery_lag = _histogram(
+            meter, "customerio.delivery.lag", "s", "Enqueue to acknowledgement", buckets.LAG_SECONDS
+        )
+        self._batch = _histogram(
+            meter,
+            "customerio.batch.operations",
+            "{operation}",
+            "Operations per request",
+            buckets.BATCH_OPERATIONS,
+        )
+        self._pitfalls = meter.create_counter("customerio.pitfalls", "{pitfall}", "Pitfall rules that fired")
+        self._blocked = _histogram(
+            meter,
+            "customerio.http_request.blocked",
+            "s",
+            "Time a web request spent blocked in Customer.io calls",
+            buckets.BLOCKED_SECONDS,
+        )
+        self._webhook_events = meter.create_counter("customerio.webhook.events", "{event}", "Webhook events")
+        self._webhook_rejected = meter.create_counter(
+            "customerio.webhook.rejected", "{request}", "Rejected webhook requests"
+        )
+        # Last values of the gauges; read by the observable gauges' callbacks at collection time.
+        self._gauges: dict[str, int] = {}
+        for name, description in (
+            ("customerio.queue.size", "Operations waiting to be delivered"),
+            ("customerio.queue.capacity", "Configured maximum queue size"),
+            ("customerio.spool.operations", "Operations held in the durable spool"),
+        ):
+            meter.create_observable_gauge(
+                name, callbacks=[self._observer(name)], unit="{operation}", description=description
+            )
+        # Attribute dicts cached by normalised values (a bounded set): no allocation per call.
+        self._attrs: dict[tuple[str, ...], Attributes] = {}
+
+    def _observer(self, name: str) -> Any:
+        def observe(options: CallbackOptions) -> Iterable[Observation]:
+            value = self._gauges.get(name)
+            return [] if value is None else [Observation(value)]
+
+        return observe
+
+    def _a(self, *pairs: str) -> Attributes:
+        attrs = self._attrs.get(pairs)
+        if attrs is None:
+            attrs = self._attrs[pairs] = dict(zip(pairs[::2], pairs[1::2], strict=True))
+        return attrs
+
+    @never_raise
+    def call(self, method: str, mode: str, seconds: float) -> None:
+        attrs = self._a("method", method_label(method), "mode", mode_label(mode))
+        self._calls.add(1, attrs)
+        self._call_duration.record(seconds, attrs)
+
+    @never_raise
+    def enqueued(self, method: str, count: int = 1) -> None:
+        self._enqueued.add(count, self._a("method", method_label(method)))
+
+    @never_raise
+    def delivered(self, method: str, count: int = 1) -> None:
+        self._delivered.add(count, self._a("method", method_label(method)))
+
+    @never_raise
+    def dropped(self, reason: str, count: int = 1) -> None:
+        self._dropped.add(count, self._a("reason", drop_reason_label(reason)))
+
+    @never_raise
+    def request(self, endpoint: str, status_code: str, seconds: float) -> None:
+        e = endpoint_label(endpoint)
+        self._requests.add(1, self._a("endpoint", e, "status_code", status_label(status_code)))
+        self._request_duration.record(seconds, self._a("endpoint", e))
+
+    @never_raise
+    def rate_limited(self, endpoint: str) -> None:
+        self._rate_limited.add(1, self._a("endpoint", endpoint_label(endpoint)))
+
+    @never_raise
+    def retry(self, endpoint: str, reason: str) -> None:
+        self._retries.add(
+            1, self._a("endpoint", endpoint_label(endpoint), "reason", retry_reason_label(reason))
+        )
+
+    @never_raise
+    def queue_size(self, size: int) -> None:
+        self._gauges["customerio.queue.size"] = int(size)
+
+    @never_raise
+    def queue_capacity(self, capacity: int) -> None:
+        self._gauges["customerio.queue.capacity"] = int(capacity)
+
+    @never_raise
+    def delivery_lag(self, seconds: float) -> None:
+        self._delivery_lag.record(seconds)
+
+    @never_raise
+    def batch_operations(self, count: int) -> None:
+        self._batch.record(count)
+
+    @never_raise
+    def pitfall(self, code: str) -> None:
+        self._pitfalls.add(1, self._a("code", pitfall_label(code)))
+
+    @never_raise
+    def spool_operations(self, count: int) -> None:
+        self._gauges["customerio.spool.operations"] = int(count)
+
+    @never_raise
+    def http_request_blocked(self, seconds: float) -> None:
+        self._blocked.record(seconds)
+
+    @never_raise
+    def webhook_event(self, metric: str) -> None:
+        self._webhook_events.add(1, self._a("metric", webhook_metric_label(metric)))
+
+    @never_raise
+    def webhook_rejected(self, reason: str) -> None:
+        self._webhook_rejected.add(1, self._a("reason", webhook_reason_label(reason)))

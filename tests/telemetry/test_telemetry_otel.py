@@ -1,0 +1,164 @@
+"""OTelMetricsRecorder, FanoutRecorder and build_recorder."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from prometheus_client import CollectorRegistry
+from telemetry_helpers import exercise
+
+from cioguard.telemetry import (
+    FanoutRecorder,
+    NullRecorder,
+    OTelMetricsRecorder,
+    PrometheusRecorder,
+    build_recorder,
+)
+
+EXPECTED = {
+    "customerio.calls": {"method", "mode"},
+    "customerio.call.duration": {"method", "mode"},
+    "customerio.requests": {"endpoint", "status_code"},
+    "customerio.request.duration": {"endpoint"},
+    "customerio.rate_limited": {"endpoint"},
+    "customerio.retries": {"endpoint", "reason"},
+    "customerio.events.enqueued": {"method"},
+    "customerio.events.delivered": {"method"},
+    "customerio.events.dropped": {"reason"},
+    "customerio.queue.size": set(),
+    "customerio.queue.capacity": set(),
+    "customerio.delivery.lag": set(),
+    "customerio.batch.operations": set(),
+    "customerio.pitfalls": {"code"},
+    "customerio.spool.operations": set(),
+    "customerio.http_request.blocked": set(),
+    "customerio.webhook.events": {"metric"},
+    "customerio.webhook.rejected": {"reason"},
+}
+
+
+def collect(reader: InMemoryMetricReader) -> dict[str, tuple[Any, list[Any]]]:
+    data = reader.get_metrics_data()
+    assert data is not None
+    out: dict[str, tuple[Any, list[Any]]] = {}
+    for resource_metrics in data.resource_metrics:
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                out[metric.name] = (metric, list(metric.data.data_points))
+    return out
+
+
+def test_every_instrument_records_with_bounded_attributes() -> None:
+    reader = InMemoryMetricReader()
+    recorder = OTelMetricsRecorder(MeterProvider(metric_readers=[reader]))
+    exercise(recorder)
+    recorder.call("someone@example.com", "background", 1e-5)
+    found = collect(reader)
+    assert set(found) == set(EXPECTED)
+    for name, attributes in EXPECTED.items():
+        _metric, points = found[name]
+        assert points, name
+        for point in points:
+            assert set(point.attributes) == attributes, name
+    assert found["customerio.call.duration"][0].unit == "s"
+    methods = {p.attributes["method"] for p in found["customerio.calls"][1]}
+    assert methods == {"track", "other"}
+    assert found["customerio.queue.capacity"][1][0].value == 10_000
+    lag = found["customerio.delivery.lag"][1][0]
+    assert lag.count == 1
+    assert lag.sum == pytest.approx(0.8)
+    # The advisory boundaries reached the SDK: a µs-range first bucket for caller time.
+    call_point = found["customerio.call.duration"][1][0]
+    assert call_point.explicit_bounds[0] == pytest.approx(1e-6)
+
+
+class Exploding(NullRecorder):
+    def call(self, method: str, mode: str, seconds: float) -> None:
+        raise RuntimeError("backend down")
+
+
+def test_fanout_reaches_every_recorder_and_survives_a_failing_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cioguard.telemetry import safe
+
+    monkeypatch.setattr(safe, "_last_logged", {})
+    registry = CollectorRegistry()
+    fanout = FanoutRecorder([PrometheusRecorder(registry), Exploding(), PrometheusRecorder(registry)])
+    fanout.call("identify", "blocking", 0.2)  # Exploding raises: the fanout swallows it
+    # The recorders before the failing one recorded; the failure did not reach us.
+    assert (
+        registry.get_sample_value("customerio_calls_total", {"method": "identify", "mode": "blocking"}) == 1
+    )
+    exercise(fanout)
+    assert registry.get_sample_value("customerio_pitfalls_total", {"code": "CIO004"}) == 2
+
+
+def test_build_recorder_prometheus_only_without_meter_provider() -> None:
+    registry = CollectorRegistry()
+    recorder = build_recorder(registry=registry)
+    assert isinstance(recorder, PrometheusRecorder)
+    recorder.webhook_event("spammed")
+    assert registry.get_sample_value("customerio_webhook_events_total", {"metric": "spammed"}) == 1
+
+
+def test_build_recorder_fans_out_to_otel_when_given_a_meter_provider() -> None:
+    registry, reader = CollectorRegistry(), InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    recorder = build_recorder(registry=registry, meter_provider=provider)
+    assert isinstance(recorder, FanoutRecorder)
+    recorder.rate_limited("v2_batch")
+    assert registry.get_sample_value("customerio_rate_limited_total", {"endpoint": "v2_batch"}) == 1
+    assert collect(reader)["customerio.rate_limited"][1][0].value == 1
+    # A second build (a second instrument()) reuses the instruments and records into the same series.
+    again = build_recorder(registry=registry, meter_provider=provider)
+    again.rate_limited("v2_batch")
+    assert registry.get_sample_value("customerio_rate_limited_total", {"endpoint": "v2_batch"}) == 2
+    assert collect(reader)["customerio.rate_limited"][1][0].value == 2
+
+
+def test_build_recorder_raises_only_for_a_foreign_metric() -> None:
+    from prometheus_client import Gauge
+
+    registry = CollectorRegistry()
+    Gauge("customerio_queue_size", "not ours", registry=registry)
+    with pytest.raises(ValueError, match="customerio_queue_size"):
+        build_recorder(registry=registry)
+
+
+def test_build_recorder_picks_up_a_globally_set_meter_provider() -> None:
+    # set_meter_provider() works once per process: run it in a fresh interpreter.
+    code = """
+from opentelemetry import metrics
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from prometheus_client import CollectorRegistry
+from cioguard.telemetry import FanoutRecorder, build_recorder
+assert not isinstance(build_recorder(CollectorRegistry()), FanoutRecorder)  # only the proxy so far
+reader = InMemoryMetricReader()
+metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+recorder = build_recorder(CollectorRegistry())
+assert isinstance(recorder, FanoutRecorder), recorder
+recorder.pitfall("CIO007")
+data = reader.get_metrics_data()
+print([m.name for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics])
+"""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "customerio.pitfalls" in done.stdout
+
+
+def test_otel_recorder_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cioguard.telemetry import safe
+
+    monkeypatch.setattr(safe, "_last_logged", {})
+    reader = InMemoryMetricReader()
+    recorder = OTelMetricsRecorder(MeterProvider(metric_readers=[reader]))
+    recorder.queue_size("many")  # type: ignore[arg-type]
+    recorder.call("track", "background", None)  # type: ignore[arg-type]
+    recorder.queue_size(3)
+    assert collect(reader)["customerio.queue.size"][1][0].value == 3
