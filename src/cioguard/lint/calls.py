@@ -1,0 +1,238 @@
+"""Per-call rules of ``cioguard lint``: SDK constructors (CIO001, CIO009) and SDK methods.
+
+Called by :class:`cioguard.lint.checker.Checker` for every ``ast.Call`` it visits::
+
+    check_call(checker, call_node)
+
+A method call counts as a Customer.io call when its receiver resolves to a client: a constructor
+call, a module global / local / parameter bound to one, or an attribute (``self.cio``) that the
+module assigns a client to somewhere.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Container, Iterable, Mapping
+from typing import TYPE_CHECKING
+
+from cioguard.lint import patterns as p
+from cioguard.lint.symbols import CLIENT_CLASSES, METHODS
+
+if TYPE_CHECKING:
+    from cioguard.lint.checker import Checker
+
+ID_METHODS = frozenset(
+    {
+        "identify",
+        "track",
+        "pageview",
+        "backfill",
+        "delete",
+        "add_device",
+        "delete_device",
+        "suppress",
+        "unsuppress",
+    }
+)
+NAME_ARG = {"track": 1, "track_anonymous": 1, "backfill": 1}
+TIMESTAMP_ARG = {"track": 4, "track_anonymous": 4, "backfill": 2}
+ROUTE_REGISTRARS = frozenset(
+    {"Route", "WebSocketRoute", "add_url_rule", "add_api_route", "add_route", "path", "re_path", "url"}
+)
+
+
+ROUTE_ATTRS = frozenset(
+    {"get", "post", "put", "delete", "patch", "route", "api_route", "head", "options", "websocket",
+     "before_request", "after_request", "view"}
+)  # fmt: skip
+VIEW_DECORATORS = frozenset(
+    {"api_view", "require_http_methods", "require_GET", "require_POST", "csrf_exempt"}
+)
+
+
+def is_route_handler(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """``@app.get(...)``/``@router.post``/``@bp.route``/``@api_view``, or a view taking ``request`` first."""
+    for deco in node.decorator_list:
+        if (
+            isinstance(deco, ast.Call)
+            and isinstance(deco.func, ast.Attribute)
+            and deco.func.attr in ROUTE_ATTRS
+        ):
+            return True
+        if final_name(deco) in VIEW_DECORATORS:
+            return True
+    if node.name.startswith("test") or any(final_name(d) == "fixture" for d in node.decorator_list):
+        return False  # pytest's `request` fixture is not a web request
+    params = [a.arg for a in [*node.args.posonlyargs, *node.args.args]]
+    if params and params[0] in {"self", "cls"}:
+        params = params[1:]
+    return bool(params) and params[0] in {"request", "req"}
+
+
+def per_request_functions(
+    handlers: Iterable[str], calls: Mapping[str | None, Iterable[str]], cached: Container[str]
+) -> set[str]:
+    """Handlers plus every function they call, transitively by name (cached factories stop the walk)."""
+    found = set(handlers)
+    frontier = list(found)
+    while frontier:
+        for callee in calls.get(frontier.pop(), ()):
+            if callee not in found and callee not in cached:
+                found.add(callee)
+                frontier.append(callee)
+    return found
+
+
+def final_name(node: ast.expr) -> str:
+    if isinstance(node, ast.Call):
+        node = node.func
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return node.id if isinstance(node, ast.Name) else ""
+
+
+def argument(call: ast.Call, index: int | None, keyword: str) -> ast.expr | None:
+    """The argument bound to parameter ``keyword`` (positional ``index``), if it can be told statically."""
+    for kw in call.keywords:
+        if kw.arg == keyword:
+            return kw.value
+    if (
+        index is not None
+        and index < len(call.args)
+        and not any(isinstance(a, ast.Starred) for a in call.args[: index + 1])
+    ):
+        return call.args[index]
+    return None
+
+
+def check_call(c: Checker, node: ast.Call) -> None:
+    func = node.func
+    current = c.func_names[-1] if c.func_names else None
+    # a call graph by simple name, for "called per request" (CIO009)
+    # (a call of a class runs its __init__)
+    if isinstance(func, ast.Name):
+        c.calls.setdefault(current, set()).update((func.id, f"{func.id}.__init__"))
+    elif (
+        isinstance(func, ast.Attribute)
+        and isinstance(func.value, ast.Name)
+        and func.value.id in {"self", "cls"}
+    ):
+        owner = c.current_class()
+        c.calls.setdefault(current, set()).add(f"{owner}.{func.attr}" if owner else func.attr)
+    name = final_name(func)
+    if name == "Depends" or name in ROUTE_REGISTRARS:
+        # FastAPI dependencies and registered endpoints run per request
+        for arg in [*node.args, *(k.value for k in node.keywords)]:
+            if isinstance(arg, ast.Name):
+                c.handlers.update((arg.id, f"{arg.id}.__init__"))
+    if c.index.uses_sdk:
+        for kw in node.keywords:
+            if kw.arg is not None:
+                c.check_timestamp(kw.arg, kw.value)
+    qual = c.index.qualname(func) or ""
+    if qual in CLIENT_CLASSES:
+        _check_constructor(c, node, qual.rsplit(".", 1)[-1], current)
+    elif isinstance(func, ast.Attribute):
+        kind = c.client_kind(func.value)
+        if kind is not None and func.attr in METHODS[kind]:
+            _check_sdk_call(c, node, kind, func.attr)
+
+
+def _check_constructor(c: Checker, node: ast.Call, cls: str, current: str | None) -> None:
+    c.ctors.append((current, node, cls, bool(c.scopes[-1].loops)))
+    if cls == "APIClient":
+        key = argument(node, 0, "key")
+        label = None if key is None else p.key_label(key, c.deref)
+        if key is not None and p.literal_key_kind(key) == "track":
+            label = "a 20-character literal shaped like a Track key"
+        if label is not None and "TRACK" in label.upper():
+            c.report(
+                key or node,
+                "CIO001",
+                f"APIClient is given a Track API key ({label}); the App API needs the App API key",
+            )
+    else:
+        key = argument(node, 1, "api_key")
+        label = None if key is None else p.key_label(key, c.deref)
+        if key is not None and p.literal_key_kind(key) == "app":
+            label = "a literal shaped like an APP_API key"
+        if label is not None and any(word in label.upper() for word in ("APP_API", "APP_KEY", "APPKEY")):
+            c.report(
+                key or node,
+                "CIO001",
+                f"CustomerIO is given an App API key ({label}); the Track API needs the site id "
+                "and Track API key",
+            )
+
+
+def _check_sdk_call(c: Checker, node: ast.Call, kind: str, method: str) -> None:
+    email_id = False
+    if method in ID_METHODS:
+        ident = argument(node, 0, "id" if method == "identify" else "customer_id")
+        if ident is not None and p.email_like(ident, c.deref):
+            email_id = True
+            c.report(
+                ident,
+                "CIO004",
+                f"customer id is an email address ({ast.unparse(ident)}); use an immutable id "
+                "and send email as an attribute",
+            )
+    if method == "identify" and not email_id:
+        given = {kw.arg for kw in node.keywords}
+        if None not in given and "email" not in given and "_update" not in given:
+            c.report(node, "CIO005", "identify() without an email attribute; the person cannot receive email")
+    if method in NAME_ARG:
+        event = argument(node, NAME_ARG[method], "name")
+        if event is not None:
+            _check_event_name(c, event)
+    if method in TIMESTAMP_ARG:
+        stamp = argument(node, TIMESTAMP_ARG[method], "timestamp")
+        if stamp is not None:
+            c.check_timestamp("timestamp", stamp, force=True)
+    scope = c.scopes[-1]
+    if isinstance(scope.func, ast.AsyncFunctionDef):
+        c.report(
+            node,
+            "CIO007",
+            f"synchronous Customer.io call {method}() inside async def {scope.func.name}() blocks the "
+            "event loop; configure cioguard.instrument() or run it in a thread",
+            instrumentable=kind == "track",
+        )
+    if any(not loop.bounded for loop in scope.loops) and not (
+        scope.limited or any(x.limited for x in scope.loops)
+    ):
+        c.report(
+            node,
+            "CIO011",
+            f"Customer.io call {method}() in a loop over an unbounded iterable with no rate limiting; "
+            "throttle it or configure cioguard.instrument(rate_limit=...)",
+            instrumentable=kind == "track",
+        )
+
+
+def _check_event_name(c: Checker, event: ast.expr) -> None:
+    dynamic = p.dynamic_name(event, c.deref)
+    if dynamic is not None:
+        how, parts = dynamic
+        c.report(
+            event,
+            "CIO006",
+            f"event name is built dynamically ({how}); use a fixed name and put the variable part in data",
+        )
+        pii = next((found for found in map(p.pii_like, parts) if found is not None), None)
+        if pii is not None:
+            c.report(
+                event, "CIO012", f"event name interpolates personal data ({pii}); put it in data instead"
+            )
+        return
+    literal = c.deref(event) if isinstance(event, ast.Name) else event
+    if isinstance(literal, ast.Constant) and isinstance(literal.value, str):
+        pii = p.pii_like(literal)
+        if pii is not None:
+            c.report(event, "CIO012", f"event name contains personal data ({pii}); put it in data instead")
+        if not p.SNAKE_RE.match(literal.value):
+            c.report(
+                event,
+                "CIO010",
+                f"event name {literal.value!r} is not snake_case; use {p.to_snake(literal.value)!r}",
+            )

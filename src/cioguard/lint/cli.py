@@ -1,0 +1,59 @@
+"""``cioguard lint PATH... [--format text|json|sarif] [--select CODES] [--ignore CODES]``.
+
+Exit status: 0 nothing found, 1 diagnostics reported, 2 usage or I/O error (a missing path, an
+unreadable file, an unknown option). ``--select``/``--ignore`` take comma-separated codes or prefixes
+(``CIO006,CIO01``); ``# noqa`` / ``# noqa: CIO006`` at the end of a line silences it. ``--output FILE``
+writes the report to a file (useful for ``--format sarif`` in CI)::
+
+    cioguard lint src/ --format sarif --output cioguard.sarif
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from cioguard.lint.engine import lint_paths
+from cioguard.lint.output import FORMATTERS
+from cioguard.lint.rules import RULES, parse_codes
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cioguard lint",
+        description="Statically audit Python code for Customer.io pitfalls (codes as in docs/pitfalls.md).",
+        epilog="rules: "
+        + ", ".join(f"{r.code} {r.name}" for r in RULES.values())
+        + ". Exit status: 0 clean, 1 findings, 2 usage or I/O error. Silence a line with '# noqa: CIO006'.",
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="files or directories (walked for *.py)")
+    parser.add_argument("--format", choices=sorted(FORMATTERS), default="text", help="output format")
+    parser.add_argument("--select", default="", help="comma-separated codes or prefixes to report")
+    parser.add_argument("--ignore", default="", help="comma-separated codes or prefixes to skip")
+    parser.add_argument("--output", "-o", default=None, help="write the report to this file")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as exc:  # argparse exits 2 on usage errors and 0 on --help
+        return int(exc.code or 0)
+    report = lint_paths(args.paths, select=parse_codes(args.select), ignore=parse_codes(args.ignore))
+    for error in report.errors:
+        print(f"cioguard lint: {error}", file=sys.stderr)
+    rendered = FORMATTERS[args.format](report.diagnostics)
+    if args.output:
+        try:
+            with open(args.output, "w", encoding="utf-8") as handle:
+                handle.write(rendered)
+        except OSError as exc:
+            print(f"cioguard lint: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+    else:
+        sys.stdout.write(rendered)
+    if report.errors:
+        return 2
+    return 1 if report.diagnostics else 0

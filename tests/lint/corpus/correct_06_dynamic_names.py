@@ -1,0 +1,14 @@
+"""Pitfall 6, correct: a fixed name; the variable part goes in data."""
+
+from customerio import CustomerIO
+
+cio = CustomerIO("site", "key")
+PREFIX = "checkout"
+
+
+def viewed(user_id: str, product_id: str, step: int) -> None:
+    cio.track(user_id, "product_viewed", data={"product_id": product_id})
+    cio.track(user_id, "checkout_step_completed", data={"step": step})
+    event = "checkout_started"
+    cio.track(user_id, event)
+    cio.pageview(user_id, f"/products/{product_id}")

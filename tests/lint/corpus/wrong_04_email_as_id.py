@@ -1,0 +1,26 @@
+"""Pitfall 4: the email address used as the customer id."""
+
+from dataclasses import dataclass
+
+from customerio import CustomerIO
+
+cio = CustomerIO("site", "key")
+
+
+@dataclass
+class User:
+    id: int
+    email: str
+
+
+def register(user: User) -> None:
+    cio.identify(user.email, email=user.email)  # expect: CIO004
+    cio.identify("jane@example.com", email="jane@example.com")  # expect: CIO004
+
+
+def order(user_email: str) -> None:
+    cio.track(user_email.lower(), "order_completed")  # expect: CIO004
+
+
+def remove(row: dict[str, str]) -> None:
+    cio.delete(customer_id=row["email"])  # expect: CIO004

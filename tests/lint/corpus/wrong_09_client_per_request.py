@@ -1,0 +1,61 @@
+"""Pitfall 9: a new SDK client built for every request."""
+
+import os
+
+from customerio import CustomerIO
+from fastapi import Depends, FastAPI
+from flask import Flask
+
+app = FastAPI()
+flask_app = Flask(__name__)
+
+
+@app.post("/track")
+def track(user_id: str) -> dict[str, bool]:
+    cio = CustomerIO(os.environ["SITE_ID"], os.environ["TRACK_KEY"])  # expect: CIO009
+    cio.track(user_id, "tracked")
+    return {"ok": True}
+
+
+def make_client() -> CustomerIO:
+    return CustomerIO("site", "key")  # expect: CIO009
+
+
+@flask_app.route("/signup", methods=["POST"])
+def signup() -> str:
+    make_client().identify("usr_1", email="a@example.com")
+    return "ok"
+
+
+def get_cio() -> CustomerIO:
+    return CustomerIO("site", "key")  # expect: CIO009
+
+
+@app.get("/ping")
+def ping(cio: CustomerIO = Depends(get_cio)) -> str:  # noqa: B008
+    cio.track("usr_1", "pinged")
+    return "pong"
+
+
+class Notifier:
+    def __init__(self) -> None:
+        self.cio = CustomerIO("site", "key")  # expect: CIO009
+
+    def welcome(self, user_id: str) -> None:
+        self.cio.track(user_id, "welcome_sent")
+
+
+@app.post("/welcome")
+def welcome(user_id: str) -> None:
+    Notifier().welcome(user_id)
+
+
+def django_view(request: object) -> None:
+    with CustomerIO("site", "key") as cio:  # expect: CIO009
+        cio.track("usr_1", "viewed")
+
+
+def nightly(user_ids: list[str]) -> None:
+    for user_id in user_ids:
+        client = CustomerIO("site", "key")  # expect: CIO009
+        client.suppress(user_id)  # expect: CIO011
