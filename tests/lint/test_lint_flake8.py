@@ -1,4 +1,4 @@
-"""The flake8 plugin, run by a real flake8 process (registered as a local plugin in a temp config)."""
+"""The flake8 plugin, run by a real flake8 process that finds it through the installed entry point."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import ast
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 from cioguard.lint.flake8 import CioGuardChecker
 
@@ -37,12 +35,8 @@ def test_checker_protocol() -> None:
 
 
 def test_real_flake8_run(tmp_path: Path) -> None:
-    pytest.importorskip("flake8")
     (tmp_path / "m.py").write_text(SOURCE)
-    (tmp_path / ".flake8").write_text(
-        "[flake8]\nselect = CIO\n\n"
-        "[flake8:local-plugins]\nextension =\n    CIO = cioguard.lint.flake8:CioGuardChecker\n"
-    )
+    (tmp_path / ".flake8").write_text("[flake8]\nselect = CIO\n")
     result = subprocess.run(
         [sys.executable, "-m", "flake8", "--config", ".flake8", "m.py"],
         capture_output=True,
