@@ -1,0 +1,246 @@
+"""The pitfall engine: runs the rules, then warns, raises or stays silent by mode, and counts.
+
+The instrumentation builds one engine per ``instrument()`` and calls it around every SDK call::
+
+    engine = PitfallEngine(PitfallConfig(mode="warn", disabled=frozenset({"CIO003"})))
+    findings, call = engine.check_call(call, mode="background")   # before serialising
+    engine.emit(findings, stacklevel=user_stacklevel())           # at the user's line
+
+Modes: ``"warn"`` issues each finding with :func:`warnings.warn` (so Python's filters apply:
+``-W error::cioguard.PitfallWarning`` turns them into exceptions, ``"ignore"`` hides them);
+``"error"`` raises the first finding's warning instance (a :class:`PitfallWarning`, i.e. an
+``Exception``) from ``emit`` after counting all of them; ``"off"`` runs no rule at all. Every
+finding is counted with ``recorder.pitfall(code)`` even when a filter hides the warning.
+
+Findings from the sender thread (401/429 answers, the queue) go through :meth:`report`, which
+counts, logs on logger ``cioguard.pitfalls`` (once per code per minute) and warns with
+``stacklevel=1``, and never raises, whatever the mode or filters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+import warnings
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from cioguard.operations.model import Call
+from cioguard.pitfalls.calls import CallRules
+from cioguard.pitfalls.categories import ALL_CODES, Finding, PitfallWarning
+from cioguard.pitfalls.limits import MAX_EVENT_DATA_BYTES, data_size_finding
+from cioguard.pitfalls.transport import (
+    ClientBook,
+    blocking_finding,
+    client_in_request_finding,
+    key_shape_finding,
+    rate_limited_finding,
+    repeated_client_finding,
+    unauthorized_finding,
+)
+from cioguard.scope import current_request
+from cioguard.telemetry.recorder import Recorder, get_recorder
+
+logger = logging.getLogger("cioguard.pitfalls")
+
+PitfallMode = Literal["warn", "error", "off"]
+
+
+@dataclass(frozen=True)
+class PitfallConfig:
+    """What the engine checks and how it reports (from ``instrument()`` options)."""
+
+    #: ``"warn"``, ``"error"`` or ``"off"`` (a :data:`PitfallMode`; validated by the engine).
+    mode: str = "warn"
+    disabled: frozenset[str] = frozenset()
+    #: Convert millisecond timestamps to seconds in the call that is sent (CIO002 still fires).
+    fix_timestamps: bool = False
+    #: CIO003; turn off for services that only track people identified elsewhere.
+    track_before_identify: bool = True
+    #: CIO006 fires once when more distinct event names than this are seen.
+    max_event_names: int = 500
+    #: Calls per second (blocking mode) above which CIO011 fires when sustained for 3 s.
+    rate_limit: float = 100.0
+    #: CIO011 fires when the queue stays above 80 % of capacity this long.
+    queue_sustain_seconds: float = 10.0
+    #: CIO007 ignores blocking calls shorter than this.
+    blocking_threshold_seconds: float = 0.0
+    #: Measure event data size (CIO014) in check_call. An instrumentation that serialises the data
+    #: anyway may turn this off and report sizes with :meth:`PitfallEngine.check_data_size` (saves
+    #: one orjson encoding per event).
+    measure_event_data: bool = True
+
+    @classmethod
+    def from_options(cls, options: Any) -> PitfallConfig:
+        """From a :class:`cioguard.config.Options` (read by attribute name)."""
+        return cls(
+            mode=getattr(options, "pitfalls", "warn"),
+            disabled=frozenset(getattr(options, "disabled_pitfalls", frozenset())),
+            fix_timestamps=bool(getattr(options, "fix_timestamps", False)),
+            track_before_identify=bool(getattr(options, "track_before_identify", True)),
+            rate_limit=float(getattr(options, "rate_limit", 100.0)),
+        )
+
+
+_engines: weakref.WeakSet[PitfallEngine] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for engine in list(_engines):
+        engine._reset_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class PitfallEngine:
+    """Runs the pitfall rules; thread-safe; one per ``instrument()``."""
+
+    def __init__(
+        self,
+        config: PitfallConfig | None = None,
+        recorder: Recorder | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config = config or PitfallConfig()
+        if config.mode not in ("warn", "error", "off"):
+            raise ValueError(f"pitfalls mode must be warn, error or off, not {config.mode!r}")
+        enabled = ALL_CODES - config.disabled if config.mode != "off" else frozenset()
+        if not config.track_before_identify:
+            enabled -= {"CIO003"}
+        self.enabled: frozenset[str] = enabled
+        self._recorder = recorder
+        self._clock = clock
+        self._calls = CallRules(
+            enabled,
+            fix_timestamps=config.fix_timestamps,
+            max_event_names=config.max_event_names,
+            rate_limit=config.rate_limit,
+            measure_event_data=config.measure_event_data,
+            clock=clock,
+        )
+        self._handlers = self._calls.handlers if enabled else {}
+        self._clients = ClientBook()
+        self._logged: dict[str, float] = {}
+        _engines.add(self)
+
+    def _reset_after_fork(self) -> None:
+        self._calls.reset_after_fork()
+        self._clients.reset_after_fork()
+
+    # -- checks -----------------------------------------------------------------------------------
+    def check_call(self, call: Call, mode: str = "background") -> tuple[list[Finding], Call]:
+        """Rules over one SDK call (before serialisation): findings, and the call to send.
+
+        The call returned is ``call`` itself unless ``fix_timestamps`` corrected a millisecond
+        timestamp; then it is a copy with fixed ``timestamp``/``data`` (the caller's dict is untouched).
+        """
+        # Hot path: one dict lookup to the method's handler (no handler: nothing to check).
+        handler = self._handlers.get(call.method)
+        try:
+            if handler is not None:
+                findings = handler(call, False)
+                if mode == "blocking" or findings:
+                    return self._calls.finish(call, mode, findings)
+                return findings, call
+            if mode == "blocking":
+                return self._calls.finish(call, mode, [])
+            return [], call
+        except Exception:  # a rule bug must never break the user's call
+            logger.debug("pitfall rules failed", exc_info=True)
+            return [], call
+
+    def check_client(self, kind: str, key: object = None, site_id: object = None) -> list[Finding]:
+        """A ``CustomerIO`` (``kind="track"``) or ``APIClient`` (``"app"``) was built: CIO001, CIO009."""
+        findings: list[Finding] = []
+        if "CIO001" in self.enabled:
+            shape = key_shape_finding(kind, key)
+            if shape is not None:
+                findings.append(shape)
+        if "CIO009" in self.enabled:
+            count = self._clients.built(kind, key, site_id)
+            # The instrumentation counts scope.clients_built; this only reads the scope.
+            if current_request() is not None:
+                findings.append(client_in_request_finding(kind))
+            elif count > 2:
+                findings.append(repeated_client_finding(kind, count))
+        return findings
+
+    def check_response(self, api: str, status_code: int) -> list[Finding]:
+        """An HTTP answer (sender thread or blocking call): CIO001 for 401, CIO011 for 429."""
+        if status_code == 401 and "CIO001" in self.enabled:
+            return [unauthorized_finding(api)]
+        if status_code == 429 and "CIO011" in self.enabled:
+            return [rate_limited_finding(api)]
+        return []
+
+    def check_blocking(self, method: str, seconds: float) -> list[Finding]:
+        """A call that really blocked the caller ``seconds``: CIO007 inside a request or an event loop."""
+        if "CIO007" not in self.enabled or seconds < self.config.blocking_threshold_seconds:
+            return []
+        scope = current_request()
+        if scope is not None:
+            where = "a web request" + (f" ({scope.method} {scope.route})" if scope.route else "")
+            return [blocking_finding(method, seconds, where)]
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return []
+        return [blocking_finding(method, seconds, "the running asyncio event loop")]
+
+    def check_queue(self, size: int, capacity: int) -> list[Finding]:
+        """The queue's fill level (sender thread): CIO011 when it stays above 80 % of capacity."""
+        if "CIO011" not in self.enabled:
+            return []
+        found = self._calls.rate.queue(size, capacity, self._clock(), self.config.queue_sustain_seconds)
+        return [found] if found is not None else []
+
+    def check_data_size(self, method: str, data_bytes: int) -> list[Finding]:
+        """CIO014 for event data measured by the caller (serialised JSON bytes of ``data``)."""
+        if "CIO014" not in self.enabled or data_bytes <= MAX_EVENT_DATA_BYTES:
+            return []
+        return [data_size_finding(method, data_bytes)]
+
+    # -- output -----------------------------------------------------------------------------------
+    def _count(self, findings: Sequence[Finding]) -> None:
+        recorder = self._recorder if self._recorder is not None else get_recorder()
+        for finding in findings:
+            recorder.pitfall(finding.code)
+
+    def emit(self, findings: Sequence[Finding], stacklevel: int = 1) -> None:
+        """Count ``findings``, then warn at ``stacklevel`` (1 = the line calling ``emit``) or raise.
+
+        In "error" mode the first finding's warning is raised; in "off" mode nothing happens.
+        """
+        if not findings or self.config.mode == "off":
+            return
+        self._count(findings)
+        if self.config.mode == "error":
+            raise findings[0].warning()
+        for finding in findings:
+            warnings.warn(finding.warning(), stacklevel=stacklevel + 1)
+
+    def report(self, findings: Sequence[Finding]) -> None:
+        """Findings off the caller's thread: count, log (once per code a minute), warn; never raise."""
+        if not findings or self.config.mode == "off":
+            return
+        try:
+            self._count(findings)
+            now = self._clock()
+            for finding in findings:
+                last = self._logged.get(finding.code)
+                if last is None or now - last >= 60.0:
+                    self._logged[finding.code] = now
+                    logger.warning("%s", finding.message)
+                # An "error" filter must not kill the sender thread; the finding was logged.
+                with contextlib.suppress(PitfallWarning):
+                    warnings.warn(finding.warning(), stacklevel=1)
+        except Exception:
+            logger.debug("pitfall report failed", exc_info=True)

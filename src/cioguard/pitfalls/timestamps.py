@@ -1,0 +1,102 @@
+"""CIO002: timestamps in milliseconds (or ISO-8601 strings) where Customer.io needs Unix seconds.
+
+``timestamp_problem(value)`` classifies one value; ``is_timestamp_key(key)`` tells which attribute
+names hold timestamps (``timestamp``, ``_timestamp``, ``created_at``, ``*_at``); ``check_timestamps``
+checks a ``timestamp=`` argument and the top level of a data/attributes dict and, with ``fix=True``,
+returns corrected copies (the caller's dict is never mutated). Only numeric scale errors are fixed:
+an ISO string is reported, not rewritten.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from cioguard.pitfalls.categories import Finding
+from cioguard.pitfalls.text import safe_name
+
+#: Seconds reach 1e11 in the year 5138; milliseconds pass it in 1973.
+MS_THRESHOLD = 1e11
+_SCALES = (
+    (1e17, 1_000_000_000, "nanoseconds"),
+    (1e14, 1_000_000, "microseconds"),
+    (MS_THRESHOLD, 1000, "milliseconds"),
+)
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?")
+_NAMED = frozenset({"timestamp", "_timestamp", "created_at"})
+
+
+def is_timestamp_key(key: object) -> bool:
+    return isinstance(key, str) and (key in _NAMED or key.endswith("_at"))
+
+
+def timestamp_problem(value: object) -> tuple[str, int] | None:
+    """``(unit, divisor)`` when ``value`` is a too-large number, ``("ISO-8601 string", 0)`` for ISO
+    text, ``None`` when it looks like Unix seconds (or is not a timestamp at all)."""
+    if isinstance(value, bool):
+        return None
+    number: float
+    if isinstance(value, (int, float)):
+        number = value
+    elif isinstance(value, str):
+        if value.isdigit():
+            number = int(value)
+        elif _ISO.fullmatch(value.strip()) is not None:
+            return ("ISO-8601 string", 0)
+        else:
+            return None
+    else:
+        return None
+    for threshold, divisor, unit in _SCALES:
+        if abs(number) >= threshold:
+            return (unit, divisor)
+    return None
+
+
+def _message(where: str, unit: str) -> Finding:
+    if unit == "ISO-8601 string":
+        return Finding(
+            "CIO002",
+            f"CIO002 {where} is an ISO-8601 string; Customer.io needs Unix seconds, otherwise dates do "
+            "not compare in segments. Pass an int (int(dt.timestamp())) or a datetime.",
+        )
+    return Finding(
+        "CIO002",
+        f"CIO002 {where} looks like {unit}; Customer.io reads Unix seconds, so the date lands thousands "
+        "of years ahead and segments silently break. Pass int(time.time()) or a datetime "
+        "(or set fix_timestamps=True).",
+    )
+
+
+def _fixed(value: Any, divisor: int) -> Any:
+    number = int(value) if isinstance(value, str) else value
+    return int(number // divisor)
+
+
+def check_timestamps(
+    method: str, timestamp: Any, data: Any, *, fix: bool = False
+) -> tuple[list[Finding], Any, Any]:
+    """Findings for ``timestamp`` and ``data``'s top level, plus (possibly fixed) timestamp and data."""
+    findings: list[Finding] = []
+    if timestamp is not None:
+        problem = timestamp_problem(timestamp)
+        if problem is not None:
+            findings.append(_message(f"the timestamp argument of {method}()", problem[0]))
+            if fix and problem[1]:
+                timestamp = _fixed(timestamp, problem[1])
+    if isinstance(data, dict):
+        fixed: dict[Any, Any] | None = None
+        for key, value in data.items():
+            if value is None or not is_timestamp_key(key):
+                continue
+            problem = timestamp_problem(value)
+            if problem is None:
+                continue
+            findings.append(_message(f"attribute {safe_name(key)} in {method}()", problem[0]))
+            if fix and problem[1]:
+                if fixed is None:
+                    fixed = dict(data)  # a copy: the caller's dict is never mutated
+                fixed[key] = _fixed(value, problem[1])
+        if fixed is not None:
+            data = fixed
+    return findings, timestamp, data

@@ -1,0 +1,208 @@
+"""Client and transport rules: CIO001 (keys, 401), CIO007 (blocking), CIO009 (clients), CIO011 (rate).
+
+Pure ``*_finding`` functions plus two small bounded state holders: :class:`ClientBook` (hashes of the
+credentials clients were built with) and :class:`RateWatch` (per-second call counts and how long the
+queue has stayed nearly full). Key shapes come from secret scanners, not from Customer.io, so they
+only ever warn.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+from collections import OrderedDict, deque
+
+from cioguard.pitfalls.categories import Finding
+
+_TRACK_KEY = re.compile(r"[A-Za-z0-9]{20}")
+_APP_KEY = re.compile(r"[0-9a-fA-F]{32}")
+_SALT = os.urandom(16)
+
+
+def key_shape_finding(kind: str, key: object) -> Finding | None:
+    """CIO001: a key shaped like the other API's key (Track: 20 chars; App: 32 hex or ``sa_live_``)."""
+    if not isinstance(key, str):
+        return None
+    key = key.strip()
+    if kind == "app" and _TRACK_KEY.fullmatch(key):
+        return Finding(
+            "CIO001",
+            "CIO001 APIClient was given a key shaped like a Track API key (20 characters): the App API "
+            "needs an App API key (Bearer) and answers 401 to Track keys. Use the key from Settings > "
+            "API Credentials > App API Keys.",
+        )
+    if kind == "track" and (_APP_KEY.fullmatch(key) or key.startswith("sa_live_")):
+        return Finding(
+            "CIO001",
+            "CIO001 CustomerIO (Track API) was given an api_key shaped like an App API key: the Track "
+            "API needs the site id and Track API key (Basic auth) and answers 401 otherwise. Use the "
+            "Track API key; send transactional messages with APIClient.",
+        )
+    return None
+
+
+def unauthorized_finding(api: str) -> Finding:
+    """CIO001: a 401 from the Track or App API."""
+    if api == "app":
+        return Finding(
+            "CIO001",
+            "CIO001 the App API answered 401: the key is not an App API key (a Track key does not work "
+            "there) or belongs to the other region. Use an App API key and region=Regions.EU for EU "
+            "workspaces.",
+        )
+    return Finding(
+        "CIO001",
+        "CIO001 the Track API answered 401: wrong site id/API key pair, an App API key used for "
+        "tracking, or an EU workspace called on the US region (the redirect drops credentials). "
+        "Check the Track credentials and pass region=Regions.EU for EU workspaces.",
+    )
+
+
+def rounded_ms(seconds: float) -> str:
+    """Milliseconds on a 1-2-5 scale (``"about 200 ms"``): stable text, so Python's once-per-location
+    warning filter does not show every single call again just because the timing differs."""
+    ms = seconds * 1000
+    if ms < 1:
+        return "under 1 ms"
+    scale = 1.0
+    while scale * 10 <= ms:
+        scale *= 10
+    step = min((1, 2, 5, 10), key=lambda s: abs(ms - s * scale))
+    return f"about {step * scale:.0f} ms"
+
+
+def blocking_finding(method: str, seconds: float, where: str) -> Finding:
+    """CIO007: a call that blocked ``where`` (a web request or an asyncio event loop)."""
+    return Finding(
+        "CIO007",
+        f"CIO007 {method}() blocked {where} for {rounded_ms(seconds)}: Customer.io calls add network "
+        "latency (seconds, under retries) to every response. Use cioguard's background mode "
+        "(mode='background'), or run App API sends in a worker thread or task queue.",
+    )
+
+
+def client_in_request_finding(kind: str) -> Finding:
+    """CIO009: a client constructed while serving a web request."""
+    cls = "APIClient" if kind == "app" else "CustomerIO"
+    return Finding(
+        "CIO009",
+        f"CIO009 {cls} client built while serving a web request: every new client opens new TLS "
+        "connections and loses pooling. Build one client at startup and reuse it "
+        "(cioguard.track_client() / app_client()).",
+    )
+
+
+def repeated_client_finding(kind: str, count: int) -> Finding:
+    cls = "APIClient" if kind == "app" else "CustomerIO"
+    return Finding(
+        "CIO009",
+        f"CIO009 {count} {cls} clients built with the same credentials in this process: each has its own "
+        "connection pool, so connections are not reused. Create the client once and share it.",
+    )
+
+
+class ClientBook:
+    """How many clients were built per credential set, keyed by a salted hash (bounded)."""
+
+    def __init__(self, max_entries: int = 1024) -> None:
+        self._counts: OrderedDict[bytes, int] = OrderedDict()
+        self._max = max_entries
+        self._lock = threading.Lock()
+
+    def reset_after_fork(self) -> None:
+        self._lock = threading.Lock()
+
+    def built(self, kind: str, key: object, site_id: object) -> int:
+        """Count one more client for these credentials; return the count so far."""
+        digest = hashlib.blake2b(repr((kind, site_id, key)).encode(), digest_size=16, key=_SALT).digest()
+        with self._lock:
+            count = self._counts.get(digest, 0) + 1
+            self._counts[digest] = count
+            self._counts.move_to_end(digest)
+            while len(self._counts) > self._max:
+                self._counts.popitem(last=False)
+        return count
+
+
+def rate_limited_finding(api: str) -> Finding:
+    """CIO011: a 429 answer."""
+    return Finding(
+        "CIO011",
+        f"CIO011 the {'App' if api == 'app' else 'Track'} API answered 429 Too Many Requests: calls are "
+        "over Customer.io's rate limit and may be dropped or blocked. Spread bulk work out (cioguard's "
+        "rate_limit option) or import in batches.",
+    )
+
+
+def call_rate_finding(rate: float, limit: float, seconds: int) -> Finding:
+    return Finding(
+        "CIO011",
+        f"CIO011 blocking-mode calls ran at about {rate:.0f}/s for {seconds} s, over rate_limit={limit:g}/s: "
+        "Customer.io answers 429 and may block the key. Use background mode (it rate-limits) or throttle "
+        "the loop.",
+    )
+
+
+def queue_full_finding(fill: float, seconds: float) -> Finding:
+    return Finding(
+        "CIO011",
+        f"CIO011 the delivery queue stayed {fill:.0%} full for {seconds:.0f} s: calls arrive faster than "
+        "Customer.io accepts them, and new ones will be dropped when it fills. Lower the call rate, or "
+        "raise max_queue_size / use a spool for bursts.",
+    )
+
+
+class RateWatch:
+    """Sustained-rate detection over whole seconds, and a nearly-full-queue timer.
+
+    ``sustain`` consecutive complete seconds over the limit fire once; a new finding needs
+    ``cooldown`` seconds. The same holds for the queue staying above ``queue_fill``.
+    """
+
+    def __init__(
+        self, limit: float, sustain: int = 3, queue_fill: float = 0.8, cooldown: float = 60.0
+    ) -> None:
+        self.limit = limit
+        self.sustain = sustain
+        self.queue_fill = queue_fill
+        self.cooldown = cooldown
+        self._second = -1
+        self._count = 0
+        self._history: deque[tuple[int, int]] = deque(maxlen=sustain)
+        self._last_rate_finding = float("-inf")
+        self._high_since: float | None = None
+        self._last_queue_finding = float("-inf")
+
+    def call(self, now: float) -> Finding | None:
+        second = int(now)
+        if second == self._second:
+            self._count += 1
+            return None
+        # A new second: close the previous one (counts may be off by a few under threads: harmless).
+        if self._second >= 0:
+            self._history.append((self._second, self._count))
+        self._second, self._count = second, 1
+        history = self._history
+        if len(history) < self.sustain or now - self._last_rate_finding < self.cooldown:
+            return None
+        consecutive = history[-1][0] == second - 1 and history[0][0] == second - self.sustain
+        if consecutive and all(count > self.limit for _, count in history):
+            self._last_rate_finding = now
+            rate = sum(count for _, count in history) / self.sustain
+            return call_rate_finding(rate, self.limit, self.sustain)
+        return None
+
+    def queue(self, size: int, capacity: int, now: float, sustain_seconds: float) -> Finding | None:
+        if capacity <= 0 or size < self.queue_fill * capacity:
+            self._high_since = None
+            return None
+        if self._high_since is None:
+            self._high_since = now
+            return None
+        held = now - self._high_since
+        if held < sustain_seconds or now - self._last_queue_finding < self.cooldown:
+            return None
+        self._last_queue_finding = now
+        return queue_full_finding(size / capacity, held)
