@@ -40,7 +40,9 @@ def make_operation(
     operation.route = route
     operation.http_method = http_method
     operation.path = path
-    operation.body = body
+    # orjson never shrinks its output buffer: a 140-byte result keeps a 4 KB allocation alive for as
+    # long as the operation waits in the queue. A compact copy costs ~0.3 us and saves ~4 KB each.
+    operation.body = bytes(memoryview(body))
     operation.size = len(body)
     operation.shard_key = shard_key
     operation.op_id = op_id

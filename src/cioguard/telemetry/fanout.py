@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from opentelemetry import metrics as otel_metrics
@@ -42,6 +42,11 @@ class FanoutRecorder:
     def call(self, method: str, mode: str, seconds: float) -> None:
         for r in self.recorders:
             r.call(method, mode, seconds)
+
+    @never_raise
+    def calls(self, method: str, mode: str, durations: Sequence[float]) -> None:
+        for r in self.recorders:
+            r.calls(method, mode, durations)
 
     @never_raise
     def enqueued(self, method: str, count: int = 1) -> None:
@@ -87,6 +92,11 @@ class FanoutRecorder:
     def delivery_lag(self, seconds: float) -> None:
         for r in self.recorders:
             r.delivery_lag(seconds)
+
+    @never_raise
+    def delivery_lags(self, seconds: Sequence[float]) -> None:
+        for r in self.recorders:
+            r.delivery_lags(seconds)
 
     @never_raise
     def batch_operations(self, count: int) -> None:

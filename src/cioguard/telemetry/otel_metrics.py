@@ -148,6 +148,13 @@ class OTelMetricsRecorder:
         self._call_duration.record(seconds, attrs)
 
     @never_raise
+    def calls(self, method: str, mode: str, durations: Sequence[float]) -> None:
+        attrs = self._a("method", method_label(method), "mode", mode_label(mode))
+        self._calls.add(len(durations), attrs)
+        for seconds in durations:
+            self._call_duration.record(seconds, attrs)
+
+    @never_raise
     def enqueued(self, method: str, count: int = 1) -> None:
         self._enqueued.add(count, self._a("method", method_label(method)))
 
@@ -186,6 +193,11 @@ class OTelMetricsRecorder:
     @never_raise
     def delivery_lag(self, seconds: float) -> None:
         self._delivery_lag.record(seconds)
+
+    @never_raise
+    def delivery_lags(self, seconds: Sequence[float]) -> None:
+        for value in seconds:
+            self._delivery_lag.record(value)
 
     @never_raise
     def batch_operations(self, count: int) -> None:

@@ -11,6 +11,7 @@ Implementations must never raise into the caller.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 
@@ -19,6 +20,9 @@ class Recorder(Protocol):
 
     def call(self, method: str, mode: str, seconds: float) -> None:
         """A patched SDK call returned to the caller after ``seconds`` (calls_total + duration)."""
+
+    def calls(self, method: str, mode: str, durations: Sequence[float]) -> None:
+        """Many :meth:`call` measurements at once (the sender records a batch's callers together)."""
 
     def enqueued(self, method: str, count: int = 1) -> None:
         """Operations accepted onto the queue."""
@@ -49,6 +53,9 @@ class Recorder(Protocol):
     def delivery_lag(self, seconds: float) -> None:
         """Enqueue → acknowledged, per delivered operation."""
 
+    def delivery_lags(self, seconds: Sequence[float]) -> None:
+        """Many :meth:`delivery_lag` measurements at once."""
+
     def batch_operations(self, count: int) -> None:
         """Operations carried by one HTTP request."""
 
@@ -72,6 +79,9 @@ class NullRecorder:
     """Records nothing: the default until telemetry is configured, and for tests."""
 
     def call(self, method: str, mode: str, seconds: float) -> None:
+        pass
+
+    def calls(self, method: str, mode: str, durations: Sequence[float]) -> None:
         pass
 
     def enqueued(self, method: str, count: int = 1) -> None:
@@ -99,6 +109,9 @@ class NullRecorder:
         pass
 
     def delivery_lag(self, seconds: float) -> None:
+        pass
+
+    def delivery_lags(self, seconds: Sequence[float]) -> None:
         pass
 
     def batch_operations(self, count: int) -> None:
