@@ -15,13 +15,18 @@ import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Literal
 
 MODES = ("background", "blocking")
 OVERFLOW_POLICIES = ("drop_newest", "drop_oldest", "block")
 PITFALL_MODES = ("warn", "error", "off")
 SPOOL_SYNC_MODES = ("always", "group")
 PITFALL_CODES = tuple(f"CIO{n:03d}" for n in range(1, 15))
+
+Mode = Literal["background", "blocking"]
+Overflow = Literal["drop_newest", "drop_oldest", "block"]
+PitfallMode = Literal["warn", "error", "off"]
+SpoolSync = Literal["always", "group"]
 
 #: Customer.io rejects batch requests of 500 KB or more; stay well below with the envelope.
 MAX_BATCH_BYTES_LIMIT = 499_000
@@ -31,18 +36,18 @@ MAX_BATCH_BYTES_LIMIT = 499_000
 class Options:
     """The validated configuration of one ``instrument()`` call."""
 
-    mode: str = "background"
+    mode: Mode = "background"
     max_queue_size: int = 10_000
-    overflow: str = "drop_newest"
+    overflow: Overflow = "drop_newest"
     flush_interval: float = 1.0
     max_batch_bytes: int = 450_000
     max_retries: int = 3
     rate_limit: float = 100.0
     spool_path: str | None = None
-    spool_sync: str = "group"
+    spool_sync: SpoolSync = "group"
     track_url: str | None = None
     api_url: str | None = None
-    pitfalls: str = "warn"
+    pitfalls: PitfallMode = "warn"
     disabled_pitfalls: frozenset[str] = frozenset()
     fix_timestamps: bool = False
     track_before_identify: bool = True

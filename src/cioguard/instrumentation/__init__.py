@@ -1,1 +1,50 @@
-"""(in progress)"""
+"""Auto-instrumentation of the ``customerio`` SDK.
+
+Usage
+-----
+
+.. code-block:: python
+
+    import cioguard
+    cioguard.instrument()                       # or CustomerIOInstrumentor().instrument()
+
+    from customerio import CustomerIO
+    cio = CustomerIO(site_id, api_key)
+    cio.identify("user-1", email="ada@example.com")   # validated, queued, returns None at once
+    cio.track("user-1", "signed_up", data={"plan": "pro"})
+
+With no code: ``pip install cioguard`` and run ``opentelemetry-instrument python app.py``; the
+``opentelemetry_instrumentor`` entry point ``customerio`` loads :class:`CustomerIOInstrumentor`, which
+reads its options from ``CIOGUARD_*`` variables.
+
+What gets patched (class level, so clients built before ``instrument()`` are covered): every Track
+method of ``CustomerIO``, every ``APIClient.send_*``, both constructors (pitfall checks on keys and
+client churn) and ``ClientBase.send_request`` (status codes, 429s and durations of real HTTP
+exchanges, and ``track_url``/``api_url`` routing in blocking mode).
+
+Modes
+-----
+
+- ``background`` (default): Track calls return ``None`` at once; a sender thread batches them into
+  ``/api/v2/batch`` requests. ``with cioguard.synchronous(): ...`` forces real synchronous calls.
+- ``blocking``: calls stay synchronous and only gain spans, metrics and pitfall warnings.
+
+App API sends (``send_email`` …) stay synchronous (callers read ``delivery_id``) unless
+``background_transactional=True``.
+
+Spans
+-----
+
+A caller span per call (``PRODUCER`` in background mode, ``CLIENT`` in blocking mode) named
+``customerio <method>`` with ``customerio.*`` attributes; pitfalls are span events. The sender's
+``CLIENT`` span per HTTP request links to the caller spans of the operations it carries. Customer ids
+are recorded only with ``capture_customer_id=True``. Inside ``suppress_instrumentation()`` no spans
+are made.
+
+API
+---
+"""
+
+from cioguard.instrumentation.instrumentor import CustomerIOInstrumentor
+
+__all__ = ["CustomerIOInstrumentor"]

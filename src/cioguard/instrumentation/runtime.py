@@ -1,0 +1,320 @@
+"""The state one ``instrument()`` call sets up: engines, caches, and the two call paths.
+
+A :class:`Runtime` owns the delivery engine, the pitfall engine, the recorder and the caller-span
+tracing for as long as the SDK stays patched. Wrappers close over one runtime; ``uninstrument()``
+drops the wrappers and shuts the runtime down, so no call can reach a stopped engine through a
+stale global.
+
+Two paths:
+
+- :meth:`Runtime.enqueue` (background mode): bind → pitfall rules → caller span → build operations
+  → submit; returns ``None``. Costs microseconds; nothing touches the network.
+- :meth:`Runtime.call_through` (blocking mode, ``synchronous()``, App API sends): the SDK's own
+  method runs, wrapped in a CLIENT span, timed for CIO007 and the request scope.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+from urllib.parse import urlsplit
+
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from cioguard.config import Options
+from cioguard.delivery import DeliveryConfig, DeliveryEngine
+from cioguard.instrumentation.stack import user_stacklevel
+from cioguard.instrumentation.tracing import CallerTracing, instrumentation_suppressed
+from cioguard.operations.build import app_endpoint, build, track_endpoint
+from cioguard.operations.calls import bind
+from cioguard.operations.errors import OperationTooLarge
+from cioguard.operations.model import Call, Endpoint
+from cioguard.pitfalls import Finding, PitfallConfig, PitfallEngine
+from cioguard.scope import current_request
+from cioguard.telemetry import Recorder, build_recorder, set_recorder
+
+logger = logging.getLogger("cioguard")
+
+#: Set while a call runs through the SDK on behalf of cioguard (``synchronous()`` or blocking mode),
+#: so the ``send_request`` observer knows which SDK method the HTTP exchange belongs to.
+current_sdk_call: ContextVar[str | None] = ContextVar("cioguard_sdk_call", default=None)
+#: True inside ``cioguard.synchronous()``.
+force_synchronous: ContextVar[bool] = ContextVar("cioguard_force_synchronous", default=False)
+
+#: How many background calls pass between two CIO011 queue-fill checks.
+_QUEUE_CHECK_EVERY = 256
+_EVENT_METHODS = frozenset({"track", "track_anonymous", "pageview", "backfill"})
+
+
+class Runtime:
+    """Everything one instrumentation needs; see the module docstring."""
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.blocking = options.mode == "blocking"
+        self.recorder: Recorder = build_recorder(
+            registry=options.registry, meter_provider=options.meter_provider
+        )
+        set_recorder(self.recorder)
+        self.pitfalls_on = options.pitfalls != "off"
+        self.pitfalls = PitfallEngine(
+            PitfallConfig(
+                mode=options.pitfalls,
+                disabled=options.disabled_pitfalls,
+                fix_timestamps=options.fix_timestamps,
+                track_before_identify=options.track_before_identify,
+                rate_limit=options.rate_limit,
+                # In background mode build() measures event data anyway (OperationTooLarge below).
+                measure_event_data=self.blocking,
+            ),
+            self.recorder,
+        )
+        self.tracing = CallerTracing(options.tracer_provider)
+        self.engine = DeliveryEngine(
+            DeliveryConfig(
+                max_queue_size=options.max_queue_size,
+                overflow=options.overflow,
+                flush_interval=options.flush_interval,
+                max_batch_bytes=options.max_batch_bytes,
+                max_retries=options.max_retries,
+                rate_limit=options.rate_limit,
+                request_timeout=options.request_timeout,
+                exit_timeout=options.exit_timeout,
+                spool_path=options.spool_path,
+                spool_sync=options.spool_sync,
+            ),
+            recorder=self.recorder,
+            tracer=self.tracing.send_tracer(),
+            on_response=self._on_send_response,
+        )
+        self._endpoints: dict[tuple[str, Any, Any, Any], Endpoint] = {}
+        self._endpoints_lock = threading.Lock()
+        self._until_queue_check = _QUEUE_CHECK_EVERY
+
+    # -- endpoints --------------------------------------------------------------------------------
+
+    def track_endpoint_for(self, client: Any) -> Endpoint:
+        # Keyed on the client's own fields, so a client whose credentials change still maps right.
+        key = ("track", client.site_id, client.api_key, client.base_url)
+        endpoint = self._endpoints.get(key)
+        if endpoint is None:
+            base = self.options.track_url or _origin(client.base_url)
+            endpoint = self._remember(key, track_endpoint(client.site_id, client.api_key, base, "track"))
+        return endpoint
+
+    def app_endpoint_for(self, client: Any) -> Endpoint:
+        key = ("app", None, client.key, client.url)
+        endpoint = self._endpoints.get(key)
+        if endpoint is None:
+            base = self.options.api_url or _origin(client.url)
+            endpoint = self._remember(key, app_endpoint(client.key, base, "app"))
+        return endpoint
+
+    def _remember(self, key: tuple[str, Any, Any, Any], endpoint: Endpoint) -> Endpoint:
+        with self._endpoints_lock:
+            if len(self._endpoints) > 1_000:  # credentials are few; bound it anyway
+                self._endpoints.clear()
+            return self._endpoints.setdefault(key, endpoint)
+
+    # -- background path --------------------------------------------------------------------------
+
+    def enqueue(self, method: str, endpoint: Endpoint, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Validate, check and queue one call; raises only the documented validation errors."""
+        started = time.perf_counter()
+        call = bind(method, args, kwargs)
+        findings: list[Finding] = []
+        if self.pitfalls_on:
+            findings, call = self.pitfalls.check_call(call, mode="background")
+            if findings:
+                self.pitfalls.emit(findings, stacklevel=user_stacklevel())
+        span_context = None
+        tracer = self.tracing.tracer()
+        if tracer is not None and not instrumentation_suppressed():
+            span_context = self._producer_span(tracer, method, call, endpoint, findings)
+        try:
+            operations = build(call, endpoint, span_context=span_context)
+        except OperationTooLarge as exc:
+            self._too_large(method, exc, started)
+            return None
+        submit = self.engine.submit
+        elapsed = time.perf_counter() - started
+        for operation in operations:
+            operation.caller_seconds = elapsed
+            submit(operation)
+        self._until_queue_check -= 1
+        if self._until_queue_check <= 0:
+            self._check_queue()
+        return None
+
+    def _too_large(self, method: str, exc: OperationTooLarge, started: float) -> None:
+        """Count an oversize call as dropped, warn (CIO014) at the user's line, never send it."""
+        self.recorder.dropped("oversize")
+        self.recorder.call(method, "background", time.perf_counter() - started)
+        logger.warning("cioguard: dropped an oversize %s call: %s", method, exc)
+        if self.pitfalls_on and exc.what == "event data":
+            findings = self.pitfalls.check_data_size(method, exc.size)
+            if findings:
+                self.pitfalls.emit(findings, stacklevel=user_stacklevel())
+
+    def _check_queue(self) -> None:
+        """CIO011 when the queue stays above 80 % full (checked every few hundred calls, not each)."""
+        self._until_queue_check = _QUEUE_CHECK_EVERY
+        if not self.pitfalls_on:
+            return
+        stats = self.engine.stats()
+        findings = self.pitfalls.check_queue(int(stats.get("queue_size", 0)), self.options.max_queue_size)
+        if findings:
+            self.pitfalls.emit(findings, stacklevel=user_stacklevel())
+
+    def _producer_span(
+        self, tracer: trace.Tracer, method: str, call: Call, endpoint: Endpoint, findings: list[Finding]
+    ) -> Any:
+        # Attributes go in at start: one call instead of one locked set_attribute per attribute.
+        attributes = self._call_attributes(method, call, endpoint, "background", findings)
+        span = tracer.start_span(f"customerio {method}", kind=SpanKind.PRODUCER, attributes=attributes)
+        for finding in findings:
+            span.add_event("customerio.pitfall", {"customerio.pitfall.code": finding.code})
+        context = span.get_span_context()
+        span.end()
+        return context
+
+    def _call_attributes(
+        self, method: str, call: Call | None, endpoint: Endpoint, mode: str, findings: list[Finding]
+    ) -> dict[str, Any]:
+        attributes: dict[str, Any] = {
+            "messaging.system": "customerio",
+            "customerio.method": method,
+            "customerio.mode": mode,
+            "customerio.api": endpoint.api,
+            "customerio.endpoint": endpoint.label,
+        }
+        if call is None:
+            return attributes
+        codes = {finding.code for finding in findings}
+        # An event name that a rule found dynamic or carrying PII may hold ids: keep it off spans.
+        if method in _EVENT_METHODS and isinstance(call.name, str) and not codes & {"CIO006", "CIO012"}:
+            attributes["customerio.event_name"] = call.name
+        if self.options.capture_customer_id and call.customer_id not in (None, ""):
+            attributes["customerio.customer_id"] = str(call.customer_id)
+        return attributes
+
+    # -- synchronous path -------------------------------------------------------------------------
+
+    def call_through(
+        self,
+        method: str,
+        endpoint: Endpoint,
+        wrapped: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        bind_args: tuple[Any, ...] | None = None,
+    ) -> Any:
+        """Run the SDK's own method (blocking), with span, metrics and pitfall checks around it.
+
+        ``args`` go to ``wrapped`` unchanged; ``bind_args`` (the arguments without the client, when
+        the method was called through the class) are what the pitfall rules read.
+        """
+        findings: list[Finding] = []
+        call: Call | None = None
+        tracer = self.tracing.tracer()
+        if self.pitfalls_on or tracer is not None:
+            try:
+                call = bind(method, args if bind_args is None else bind_args, kwargs)
+            except Exception:  # the SDK itself raises the right error below
+                call = None
+        if call is not None and self.pitfalls_on:
+            findings, _ = self.pitfalls.check_call(call, mode="blocking")
+            if findings:
+                self.pitfalls.emit(findings, stacklevel=user_stacklevel())
+        with self._client_span(tracer, method, call, endpoint, findings) as span:
+            token = current_sdk_call.set(method)
+            started = time.perf_counter()
+            try:
+                result = wrapped(*args, **kwargs)
+            except Exception as exc:
+                if span is not None:
+                    span.record_exception(exc)
+                    span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                raise
+            finally:
+                elapsed = time.perf_counter() - started
+                current_sdk_call.reset(token)
+                self._after_blocking(method, elapsed)
+        return result
+
+    @contextmanager
+    def _client_span(
+        self,
+        tracer: trace.Tracer | None,
+        method: str,
+        call: Call | None,
+        endpoint: Endpoint,
+        findings: list[Finding],
+    ) -> Iterator[Any]:
+        if tracer is None or instrumentation_suppressed():
+            yield None
+            return
+        attributes = self._call_attributes(method, call, endpoint, "blocking", findings)
+        with tracer.start_as_current_span(
+            f"customerio {method}",
+            kind=SpanKind.CLIENT,
+            attributes=attributes,
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            for finding in findings:
+                span.add_event("customerio.pitfall", {"customerio.pitfall.code": finding.code})
+            yield span
+
+    def _after_blocking(self, method: str, elapsed: float) -> None:
+        self.recorder.call(method, "blocking", elapsed)
+        scope = current_request()
+        if scope is not None:
+            scope.blocked_seconds += elapsed
+            scope.calls += 1
+        if self.pitfalls_on:
+            findings = self.pitfalls.check_blocking(method, elapsed)
+            if findings:
+                self.pitfalls.emit(findings, stacklevel=user_stacklevel())
+
+    # -- observations -----------------------------------------------------------------------------
+
+    def observe_client_built(self, kind: str, key: Any, site_id: Any = None) -> None:
+        scope = current_request()
+        if scope is not None:
+            scope.clients_built += 1
+        if self.pitfalls_on:
+            findings = self.pitfalls.check_client(kind=kind, key=key, site_id=site_id)
+            if findings:
+                self.pitfalls.emit(findings, stacklevel=user_stacklevel())
+
+    def observe_response(self, api: str, status_code: int) -> None:
+        """A blocking SDK request finished with ``status_code`` (caller's thread)."""
+        if self.pitfalls_on:
+            findings = self.pitfalls.check_response(api=api, status_code=status_code)
+            if findings:
+                self.pitfalls.emit(findings, stacklevel=user_stacklevel())
+
+    def _on_send_response(self, endpoint: Endpoint, status_code: int) -> None:
+        """The background sender got ``status_code`` (sender thread: count and log, never raise)."""
+        if self.pitfalls_on and status_code in (401, 403, 429):
+            self.pitfalls.report(self.pitfalls.check_response(api=endpoint.api, status_code=status_code))
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def flush(self, timeout: float | None) -> bool:
+        return self.engine.flush(timeout=10.0 if timeout is None else timeout)
+
+    def shutdown(self, timeout: float) -> None:
+        self.engine.shutdown(timeout=timeout)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

@@ -1,0 +1,181 @@
+"""wrapt wrapper factories: one per kind of patched SDK function.
+
+Each factory closes over one :class:`~cioguard.instrumentation.runtime.Runtime`. The wrappers are
+the only code between the user's call and cioguard, so they follow two rules:
+
+- the documented validation errors (``TypeError``/``ValueError`` naming the field, the SDK's own
+  ``CustomerIOException`` for blank ids, a ``PitfallWarning`` in ``pitfalls="error"`` mode) reach
+  the caller; any other failure inside cioguard is logged once and the call falls back to the
+  SDK's own behaviour, so a cioguard bug can never lose or break a call;
+- nothing else is done on the hot path: the background path is one ``enqueue``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from customerio import APIClient, CustomerIOException
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import suppress_http_instrumentation
+from opentelemetry.trace import Status, StatusCode
+
+from cioguard.endpoints import endpoint_name
+from cioguard.instrumentation.runtime import Runtime, force_synchronous
+
+logger = logging.getLogger("cioguard")
+
+Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
+_PASS_THROUGH = (TypeError, ValueError, CustomerIOException, Warning)
+_logged_failures: set[str] = set()
+
+
+def _log_internal_failure(where: str) -> None:
+    if where not in _logged_failures:
+        _logged_failures.add(where)
+        logger.exception("cioguard: internal error in %s; the call went through the SDK unchanged", where)
+
+
+def _split_instance(instance: Any, args: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...]]:
+    # Called through the class (``CustomerIO.track(client, ...)``): wrapt passes instance=None.
+    if instance is None and args:
+        return args[0], args[1:]
+    return instance, args
+
+
+def track_method(runtime: Runtime, method: str) -> Wrapper:
+    """Wrapper for a ``CustomerIO`` Track method: queue it, or run it through in blocking mode."""
+    enqueue = runtime.enqueue
+    endpoint_for = runtime.track_endpoint_for
+    blocking = runtime.blocking
+
+    def wrapper(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        client, call_args = _split_instance(instance, args)
+        if blocking or force_synchronous.get():
+            return runtime.call_through(method, endpoint_for(client), wrapped, args, kwargs, call_args)
+        try:
+            return enqueue(method, endpoint_for(client), call_args, kwargs)
+        except _PASS_THROUGH:
+            raise
+        except Exception:
+            _log_internal_failure(f"CustomerIO.{method}")
+            return wrapped(*args, **kwargs)
+
+    return wrapper
+
+
+def app_method(runtime: Runtime, method: str) -> Wrapper:
+    """Wrapper for an ``APIClient.send_*`` method: synchronous unless ``background_transactional``."""
+    background = runtime.options.background_transactional and not runtime.blocking
+
+    def wrapper(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        client, call_args = _split_instance(instance, args)
+        endpoint = runtime.app_endpoint_for(client)
+        if not background or force_synchronous.get():
+            return runtime.call_through(method, endpoint, wrapped, args, kwargs, call_args)
+        try:
+            return runtime.enqueue(method, endpoint, call_args, kwargs)
+        except _PASS_THROUGH:
+            raise
+        except Exception:
+            _log_internal_failure(f"APIClient.{method}")
+            return wrapped(*args, **kwargs)
+
+    return wrapper
+
+
+def client_constructor(runtime: Runtime, kind: str) -> Wrapper:
+    """Wrapper for ``CustomerIO.__init__`` / ``APIClient.__init__`` (CIO001 key shapes, CIO009)."""
+
+    def wrapper(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        result = wrapped(*args, **kwargs)
+        try:
+            if kind == "app":
+                runtime.observe_client_built("app", key=getattr(instance, "key", None))
+            else:
+                runtime.observe_client_built(
+                    "track",
+                    key=getattr(instance, "api_key", None),
+                    site_id=getattr(instance, "site_id", None),
+                )
+        except Warning:
+            raise
+        except Exception:
+            _log_internal_failure(f"{kind} client constructor")
+        return result
+
+    return wrapper
+
+
+def send_request(runtime: Runtime) -> Wrapper:
+    """Wrapper for ``ClientBase.send_request``: reroute, time and observe every SDK HTTP exchange."""
+    track_url = runtime.options.track_url
+    api_url = runtime.options.api_url
+    recorder = runtime.recorder
+
+    def wrapper(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        client, call_args = _split_instance(instance, args)
+        http_method, url, data = _bind_send_request(*call_args, **kwargs)
+        api = "app" if isinstance(client, APIClient) else "track"
+        target = api_url if api == "app" else track_url
+        if target is not None:
+            url = _reroute(url, target)
+        name = endpoint_name(http_method, url)
+        started = time.perf_counter()
+        status: int | None = None
+        try:
+            with suppress_http_instrumentation():
+                response = (
+                    wrapped(http_method, url, data)
+                    if instance is not None
+                    else wrapped(client, http_method, url, data)
+                )
+            status = int(response.status_code)
+            return response
+        except CustomerIOException as exc:
+            status = _status_from_exception(exc)
+            raise
+        finally:
+            recorder.request(name, "error" if status is None else str(status), time.perf_counter() - started)
+            if status == 429:
+                recorder.rate_limited(name)
+            if status is not None:
+                _annotate_current_span(status)
+                runtime.observe_response(api, status)
+
+    return wrapper
+
+
+def _annotate_current_span(status: int) -> None:
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.set_attribute("http.response.status_code", status)
+        if status >= 400:
+            span.set_status(Status(StatusCode.ERROR, f"HTTP {status}"))
+
+
+def _bind_send_request(method: str, url: str, data: Any) -> tuple[str, str, Any]:
+    return method, url, data
+
+
+def _reroute(url: str, target: str) -> str:
+    parts = urlsplit(url)
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{target}{parts.path}{query}"
+
+
+def _status_from_exception(exc: CustomerIOException) -> int | None:
+    # The SDK formats HTTP failures as "<status>: <url> <payload> <body>"; transport errors differ.
+    head = str(exc).split(":", 1)[0]
+    return int(head) if head.isdigit() and len(head) == 3 else None

@@ -1,0 +1,88 @@
+"""The front doors: ``instrument``, ``uninstrument``, ``flush``, ``shutdown``, ``stats``, ``synchronous``.
+
+::
+
+    import cioguard
+
+    cioguard.instrument()                 # options as keywords or CIOGUARD_* variables
+    cio.track("user-1", "signed_up")      # returns None at once; delivered in the background
+    cioguard.flush(timeout=5)             # e.g. at the end of a script or a Celery task
+    with cioguard.synchronous():
+        response = cio.identify("user-1", email="a@example.com")   # the SDK's real response
+
+At interpreter exit what is still queued is flushed within ``exit_timeout`` seconds. In
+background mode Track methods return ``None`` instead of the SDK's ``requests.Response``: use
+:func:`synchronous` for the rare caller that reads the response.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from cioguard.config import load_options
+from cioguard.instrumentation.instrumentor import CustomerIOInstrumentor, active_runtime
+from cioguard.instrumentation.runtime import force_synchronous
+
+logger = logging.getLogger("cioguard")
+
+
+def instrument(**options: Any) -> None:
+    """Patch the ``customerio`` SDK; idempotent. See the README's configuration table for options.
+
+    Invalid options raise ``ValueError`` (naming the option or ``CIOGUARD_*`` variable and the
+    accepted values) or ``TypeError`` (an unknown option) here, at the caller's line.
+    """
+    load_options(options)  # validate before touching anything
+    instrumentor = CustomerIOInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry:
+        logger.info("cioguard: already instrumented; call cioguard.uninstrument() first to change options")
+        return
+    instrumentor.instrument(**options)
+
+
+def uninstrument(timeout: float = 10.0) -> None:
+    """Flush what is queued (up to ``timeout`` s), stop the sender and restore the SDK exactly."""
+    CustomerIOInstrumentor().uninstrument(timeout=timeout)
+
+
+def flush(timeout: float = 10.0) -> bool:
+    """Send everything queued now; ``True`` once all of it was delivered or finally failed."""
+    runtime = active_runtime()
+    return True if runtime is None else runtime.flush(timeout)
+
+
+def shutdown(timeout: float = 10.0) -> None:
+    """Flush, then stop the sender. Later background calls are counted as ``dropped{reason="shutdown"}``."""
+    runtime = active_runtime()
+    if runtime is not None:
+        runtime.shutdown(timeout)
+
+
+def stats() -> dict[str, Any]:
+    """Queue, delivered, dropped-by-reason, retries … as a plain dict (for scripts and tests)."""
+    runtime = active_runtime()
+    if runtime is None:
+        return {"instrumented": False}
+    result = dict(runtime.engine.stats())
+    result.update(instrumented=True, mode=runtime.options.mode)
+    return result
+
+
+@contextmanager
+def synchronous(flush_timeout: float = 5.0) -> Iterator[None]:
+    """Inside the block, SDK calls really block and return the SDK's own response.
+
+    What was queued before is flushed first (up to ``flush_timeout`` s), so a synchronous call
+    cannot overtake an earlier background call for the same person.
+    """
+    runtime = active_runtime()
+    if runtime is not None:
+        runtime.flush(flush_timeout)
+    token = force_synchronous.set(True)
+    try:
+        yield
+    finally:
+        force_synchronous.reset(token)

@@ -1,0 +1,63 @@
+"""cioguard.track_client() / app_client(): one client per process from CUSTOMERIO_* variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from customerio import APIClient, CustomerIO, Regions
+
+import cioguard
+
+
+@pytest.fixture(autouse=True)
+def _fresh_clients() -> Iterator[None]:
+    cioguard.reset_clients()
+    yield
+    cioguard.reset_clients()
+
+
+def test_missing_variables_are_all_named_in_one_error() -> None:
+    with pytest.raises(cioguard.ConfigurationError) as raised:
+        cioguard.track_client(environ={})
+    message = str(raised.value)
+    assert "CUSTOMERIO_SITE_ID" in message
+    assert "CUSTOMERIO_TRACK_API_KEY" in message
+    with pytest.raises(ValueError, match="CUSTOMERIO_APP_API_KEY"):
+        cioguard.app_client(environ={"CUSTOMERIO_SITE_ID": "s"})
+
+
+def test_one_client_per_process_and_reset() -> None:
+    environ = {"CUSTOMERIO_SITE_ID": "site", "CUSTOMERIO_TRACK_API_KEY": "key", "CUSTOMERIO_REGION": "eu"}
+    first = cioguard.track_client(environ=environ)
+    assert isinstance(first, CustomerIO)
+    assert first.host == Regions.EU.track_host
+    assert cioguard.track_client(environ=environ) is first
+    cioguard.reset_clients()
+    assert cioguard.track_client(environ=environ) is not first
+
+
+def test_app_client_and_bad_region() -> None:
+    api = cioguard.app_client(environ={"CUSTOMERIO_APP_API_KEY": "k" * 32})
+    assert isinstance(api, APIClient)
+    cioguard.reset_clients()
+    with pytest.raises(cioguard.ConfigurationError, match="'us' or 'eu'"):
+        cioguard.app_client(environ={"CUSTOMERIO_APP_API_KEY": "k", "CUSTOMERIO_REGION": "mars"})
+
+
+def test_forked_child_builds_its_own_client() -> None:
+    environ = {"CUSTOMERIO_SITE_ID": "site", "CUSTOMERIO_TRACK_API_KEY": "key"}
+    parent_client = cioguard.track_client(environ=environ)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        os.close(read_end)
+        same = cioguard.track_client(environ=environ) is parent_client
+        os.write(write_end, b"same" if same else b"new")
+        os._exit(0)
+    os.close(write_end)
+    answer = os.read(read_end, 16)
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    assert answer == b"new"

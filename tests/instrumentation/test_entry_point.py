@@ -1,0 +1,73 @@
+"""Zero-code instrumentation: ``opentelemetry-instrument python app.py`` patches the SDK."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+
+from cioguard.instrumentation import CustomerIOInstrumentor
+from cioguard.testing import FakeCustomerIO
+
+APP = """
+from customerio import CustomerIO
+
+cio = CustomerIO({site!r}, {key!r})           # the real Customer.io host: CIOGUARD_TRACK_URL reroutes it
+result = cio.track("u1", "zero_code", data={{"source": "entry-point"}})
+print("RESULT", repr(result), flush=True)   # background mode: None; delivered by the exit flush
+"""
+
+
+def test_entry_point_is_registered() -> None:
+    (found,) = [ep for ep in entry_points(group="opentelemetry_instrumentor") if ep.name == "customerio"]
+    assert found.load() is CustomerIOInstrumentor
+
+
+@pytest.mark.slow
+def test_opentelemetry_instrument_patches_the_sdk_with_zero_code(tmp_path: Path) -> None:
+    with FakeCustomerIO(https=True) as fake:
+        app = tmp_path / "app.py"
+        app.write_text(textwrap.dedent(APP.format(site=fake.site_id, key=fake.api_key)))
+        env = dict(os.environ)
+        env.update(
+            CIOGUARD_TRACK_URL=fake.track_url,
+            REQUESTS_CA_BUNDLE=str(fake.ca_bundle),
+            OTEL_TRACES_EXPORTER="console",
+            OTEL_METRICS_EXPORTER="none",
+            OTEL_LOGS_EXPORTER="none",
+            OTEL_SERVICE_NAME="zero-code-app",
+        )
+        instrument_cmd = str(Path(sys.executable).parent / "opentelemetry-instrument")
+        completed = subprocess.run(
+            [instrument_cmd, sys.executable, str(app)], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert completed.returncode == 0, completed.stderr
+        assert "RESULT None" in completed.stdout
+        assert fake.wait_for(lambda: len(fake.events) == 1, timeout=5)
+        assert fake.events[0].name == "zero_code"
+        assert fake.events[0].data == {"source": "entry-point"}
+        names = [span["name"] for span in _console_spans(completed.stdout)]
+        assert "customerio track" in names
+
+
+def _console_spans(stdout: str) -> list[dict[str, object]]:
+    """The console exporter prints one JSON object per span; pull them out of the output."""
+    spans, depth, start = [], 0, -1
+    for index, char in enumerate(stdout):
+        if char == "{":
+            depth += 1
+            if depth == 1:
+                start = index
+        elif char == "}":
+            depth -= 1
+            if depth == 0 and start >= 0:
+                with contextlib.suppress(json.JSONDecodeError):
+                    spans.append(json.loads(stdout[start : index + 1]))
+    return [span for span in spans if "name" in span]

@@ -1,0 +1,172 @@
+"""instrument()/uninstrument(): what gets patched, idempotence, exact restoration, modes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import customerio
+import pytest
+import requests
+from customerio import APIClient, CustomerIO, CustomerIOException, SendEmailRequest
+from customerio.client_base import ClientBase
+
+import cioguard
+from cioguard.instrumentation.instrumentor import APP_METHODS, TRACK_METHODS
+from cioguard.testing import FakeCustomerIO
+
+Instrument = Callable[..., None]
+
+
+def _originals() -> dict[tuple[type, str], object]:
+    found: dict[tuple[type, str], object] = {}
+    for name in (*TRACK_METHODS, "__init__"):
+        found[(CustomerIO, name)] = CustomerIO.__dict__[name]
+    for name in (*APP_METHODS, "__init__"):
+        if name in APIClient.__dict__:
+            found[(APIClient, name)] = APIClient.__dict__[name]
+    found[(ClientBase, "send_request")] = ClientBase.__dict__["send_request"]
+    return found
+
+
+def test_uninstrument_restores_every_original_function_exactly(instrument: Instrument) -> None:
+    before = _originals()
+    instrument()
+    patched = _originals()
+    assert all(patched[key] is not before[key] for key in before), "every SDK function is wrapped"
+    cioguard.uninstrument()
+    after = _originals()
+    assert all(after[key] is before[key] for key in before)
+
+
+def test_background_track_returns_none_and_is_delivered_as_v2_batch(
+    instrument: Instrument, fake: FakeCustomerIO
+) -> None:
+    client = fake.client()  # built before instrument(): class-level patches cover it
+    instrument()
+    assert client.identify("u1", email="ada@example.com", plan="pro") is None
+    assert client.track("u1", "signed_up", data={"plan": "pro"}) is None
+    assert cioguard.flush(timeout=5)
+    person = fake.person("u1")
+    assert person is not None
+    assert person.attributes["plan"] == "pro"
+    assert [(event.name, event.data) for event in fake.events] == [("signed_up", {"plan": "pro"})]
+    assert {request.path for request in fake.requests} == {"/api/v2/batch"}
+
+
+def test_double_instrument_is_harmless(instrument: Instrument, fake: FakeCustomerIO) -> None:
+    instrument()
+    instrument()
+    client = fake.client()
+    client.track("u1", "clicked", data={})
+    assert cioguard.flush(timeout=5)
+    assert len(fake.events) == 1
+
+
+def test_instrument_uninstrument_instrument_round_trip(instrument: Instrument, fake: FakeCustomerIO) -> None:
+    client = fake.client()
+    instrument()
+    assert client.track("u1", "first", data={}) is None
+    cioguard.uninstrument()
+    response = client.track("u1", "second", data={})  # the plain SDK again: blocking, returns a Response
+    assert isinstance(response, requests.Response)
+    instrument()
+    assert client.track("u1", "third", data={}) is None
+    assert cioguard.flush(timeout=5)
+    assert [event.name for event in fake.events] == ["first", "second", "third"]
+
+
+def test_calls_through_the_class_are_patched_too(instrument: Instrument, fake: FakeCustomerIO) -> None:
+    client = fake.client()
+    instrument()
+    assert CustomerIO.track(client, "u1", "via_class", data={}) is None
+    assert cioguard.flush(timeout=5)
+    assert [event.name for event in fake.events] == ["via_class"]
+
+
+def test_synchronous_returns_the_sdks_real_response(instrument: Instrument, fake: FakeCustomerIO) -> None:
+    client = fake.client()
+    instrument()
+    client.identify("u1", email="ada@example.com")  # queued first …
+    with cioguard.synchronous():
+        response = client.track("u1", "paid", data={"amount": 3})
+    assert isinstance(response, requests.Response)
+    assert response.status_code == 200
+    # … and flushed before the synchronous call, so the person exists before the event.
+    assert [request.path for request in fake.requests][:1] == ["/api/v2/batch"]
+    assert fake.events[-1].name == "paid"
+
+
+def test_blocking_mode_keeps_calls_synchronous(instrument: Instrument, fake: FakeCustomerIO) -> None:
+    client = fake.client()
+    instrument(mode="blocking")
+    response = client.track("u1", "blocking_event", data={})
+    assert isinstance(response, requests.Response)
+    assert fake.requests[-1].path == "/api/v1/customers/u1/events"
+
+
+def test_track_url_routes_clients_built_for_the_real_api(
+    instrument: Instrument, fake: FakeCustomerIO
+) -> None:
+    # A client configured for the real Customer.io host: the option reroutes it without code changes.
+    client = CustomerIO(fake.site_id, fake.api_key)
+    instrument(mode="blocking")
+    assert client.track("u1", "routed_blocking", data={}).status_code == 200
+    cioguard.uninstrument()
+    instrument()
+    client.track("u1", "routed_background", data={})
+    assert cioguard.flush(timeout=5)
+    assert [event.name for event in fake.events] == ["routed_blocking", "routed_background"]
+
+
+def test_sdk_validation_errors_reach_the_caller_unchanged(
+    instrument: Instrument, fake: FakeCustomerIO
+) -> None:
+    client = fake.client()
+    instrument()
+    with pytest.raises(CustomerIOException, match="customer_id cannot be blank in track"):
+        client.track("", "x")
+    with pytest.raises(TypeError, match="items"):
+        client.track("u1", "x", data={"items": {1, 2}})
+    with pytest.raises(TypeError):
+        client.track("u1")  # missing the event name, as the SDK's own signature says
+    assert cioguard.flush(timeout=5)
+    assert fake.events == []
+
+
+def test_app_api_sends_stay_synchronous_and_return_delivery_id(
+    instrument: Instrument, fake: FakeCustomerIO
+) -> None:
+    api = fake.api_client()
+    instrument()
+    result = api.send_email(
+        SendEmailRequest(transactional_message_id=3, to="ada@example.com", identifiers={"id": "u1"})
+    )
+    assert isinstance(result, dict)
+    assert result["delivery_id"]
+    assert len(fake.deliveries) == 1
+
+
+def test_stats_report_the_queue(instrument: Instrument, fake: FakeCustomerIO) -> None:
+    assert cioguard.stats() == {"instrumented": False}
+    client = fake.client()
+    instrument()
+    for number in range(5):
+        client.track("u1", "counted", data={"n": number})
+    assert cioguard.flush(timeout=5)
+    stats = cioguard.stats()
+    assert stats["instrumented"] is True
+    assert stats["delivered"] >= 5
+
+
+def test_shutdown_counts_later_calls_as_dropped(instrument: Instrument, fake: FakeCustomerIO) -> None:
+    client = fake.client()
+    instrument()
+    client.track("u1", "before", data={})
+    cioguard.shutdown(timeout=5)
+    client.track("u1", "after", data={})
+    assert [event.name for event in fake.events] == ["before"]
+    assert cioguard.stats()["dropped"].get("shutdown") == 1
+
+
+def test_sdk_module_still_exposes_its_names() -> None:
+    assert customerio.CustomerIO is CustomerIO
