@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 # Debian packages the test suite drives for real (binary:package).
-SYSTEM_DEPS := prometheus:prometheus promtool:prometheus
+SYSTEM_DEPS := prometheus:prometheus promtool:prometheus chromium:chromium
 APT := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
 .PHONY: demo test check lint typecheck pytest bench system-deps venv clean emulator
@@ -32,8 +32,8 @@ emulator: $(STAMP)
 	$(PY) -m cioguard emulator --port 8765
 
 lint: $(STAMP)
-	$(PY) -m ruff check src tests benchmarks examples
-	$(PY) -m ruff format --check src tests benchmarks examples
+	$(PY) -m ruff check src tests benchmarks examples dashboards
+	$(PY) -m ruff format --check src tests benchmarks examples dashboards
 
 typecheck: $(STAMP)
 	$(PY) -m mypy
