@@ -1,0 +1,269 @@
+"""Pure ASGI middleware: request scopes, blocked-time metric, ``/metrics`` and flush on shutdown.
+
+Wrap any ASGI application (Starlette, FastAPI, Quart, Django ASGI…)::
+
+    import cioguard
+    from cioguard.asgi import CioGuardMiddleware
+
+    cioguard.instrument()
+    app = CioGuardMiddleware(app)                          # plain ASGI
+    app.add_middleware(CioGuardMiddleware)                 # Starlette / FastAPI
+
+For every HTTP request the middleware
+
+* opens a :func:`cioguard.scope.request_scope` with the method and, as soon as the framework has
+  routed the request (before the endpoint runs), its route *template*: Starlette and FastAPI store
+  the matched route in ``scope["route"]``, which the middleware watches (the app gets a watching
+  copy of the scope dict). The raw path is never used. The pitfall rules read the scope: CIO007 (a
+  Customer.io call blocked the request) and CIO009 (a client built per request);
+* records the seconds the request spent blocked inside Customer.io calls in
+  ``customerio_http_request_blocked_seconds`` — for *every* request, including 0, so the histogram
+  shows which fraction of requests blocked at all; exceptions are recorded, then re-raised;
+* serves Prometheus metrics at ``metrics_path`` (``None`` turns that off);
+* on ASGI ``lifespan`` shutdown, after the application's own shutdown handlers ran (they may still
+  send events), calls ``cioguard.shutdown(shutdown_timeout)`` in a separate thread so the event loop
+  keeps running, and waits for it at most ``shutdown_timeout`` (+1 s). An application that does not
+  implement lifespan gets it implemented for it, so the flush still happens. A server run without
+  lifespan (``uvicorn --lifespan off``) never announces shutdown: then the delivery engine's
+  ``atexit`` flush (``exit_timeout``) is what delivers.
+
+``cioguard.shutdown()`` stops delivery for the rest of the process. A test suite that enters the
+app's lifespan once per test (``with TestClient(app):``) should pass ``flush_on_shutdown=False``, or
+``shutdown=cioguard.flush`` to only deliver, so the first test does not stop the sender for the others.
+
+``websocket`` and other scope types pass through untouched. The middleware is a plain ASGI class,
+not ``BaseHTTPMiddleware``, so ``contextvars`` (the request scope, OpenTelemetry context) reach the
+endpoint. Thread offloading uses asyncio; run it under an asyncio server (uvicorn, hypercorn, daphne).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from cioguard.scope import RequestScope, current_request, request_scope
+from cioguard.telemetry.recorder import get_recorder
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+logger = logging.getLogger("cioguard.asgi")
+
+__all__ = ["ASGIApp", "CioGuardMiddleware", "Message", "Receive", "Scope", "Send", "route_template"]
+
+
+def route_template(scope: Scope) -> str | None:
+    """The matched route's template (``/users/{user_id}``) from ``scope["route"]``, else ``None``."""
+    route = scope.get("route")
+    if route is None:
+        return None
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return template if isinstance(template, str) and template else None
+
+
+class _RouteWatchingScope(dict[str, Any]):
+    """A copy of the ASGI scope that copies the route template into the request scope as soon as
+    the framework's router stores ``scope["route"]`` — before the endpoint runs, so pitfall warnings
+    raised inside the endpoint already name the route. Routers write the scope in place
+    (Starlette: ``scope["route"] = route``; FastAPI: ``scope.update(child_scope)``)."""
+
+    def __init__(self, scope: Scope, current: RequestScope) -> None:
+        super().__init__(scope)
+        self._current = current
+
+    def _routed(self) -> None:
+        template = route_template(self)
+        if template is not None:
+            self._current.route = template
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        if key == "route":
+            self._routed()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        super().update(*args, **kwargs)
+        if "route" in self:
+            self._routed()
+
+
+def _default_shutdown(timeout: float) -> None:
+    import cioguard
+
+    cioguard.shutdown(timeout=timeout)
+
+
+class CioGuardMiddleware:
+    """Pure ASGI middleware for cioguard (see the module docstring).
+
+    Args:
+        app: the ASGI application to wrap.
+        metrics_path: where to serve Prometheus metrics (default ``/metrics``); ``None`` to not serve.
+        flush_on_shutdown: deliver pending operations on lifespan shutdown (default ``True``).
+        shutdown_timeout: the most seconds shutdown may wait for delivery (default 5.0).
+        registry: the ``prometheus_client`` registry to serve (default: the process registry, or every
+            worker's files in multiprocess mode); pass the one given to ``instrument(registry=...)``.
+        metrics_app: the ASGI app serving metrics (default ``cioguard.metrics.make_asgi_app(registry)``,
+            built on the first scrape).
+        shutdown: the blocking function called with the timeout on shutdown (default
+            ``cioguard.shutdown``); injectable for tests.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics_path: str | None = "/metrics",
+        flush_on_shutdown: bool = True,
+        shutdown_timeout: float = 5.0,
+        registry: CollectorRegistry | None = None,
+        metrics_app: ASGIApp | None = None,
+        shutdown: Callable[[float], object] | None = None,
+    ) -> None:
+        if shutdown_timeout < 0:
+            raise ValueError("CioGuardMiddleware: shutdown_timeout must be >= 0")
+        if metrics_path is not None and not metrics_path.startswith("/"):
+            raise ValueError("CioGuardMiddleware: metrics_path must start with '/' (or be None)")
+        self.app = app
+        self.metrics_path = metrics_path
+        self.flush_on_shutdown = flush_on_shutdown
+        self.shutdown_timeout = float(shutdown_timeout)
+        self._registry = registry
+        self._metrics_app = metrics_app
+        self._shutdown = shutdown or _default_shutdown
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            if self._is_metrics(scope):
+                await self._metrics(scope, receive, send)
+            elif current_request() is not None:
+                # Already inside a request scope (the middleware wraps a sub-app of a wrapped app):
+                # the outer one measures this request; a second scope would count it twice.
+                await self.app(scope, receive, send)
+            else:
+                await self._http(scope, receive, send)
+        elif kind == "lifespan" and self.flush_on_shutdown:
+            await self._lifespan(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    # -- HTTP ----------------------------------------------------------------------------------
+
+    def _is_metrics(self, scope: Scope) -> bool:
+        if self.metrics_path is None or scope.get("method") not in ("GET", "HEAD"):
+            return False
+        path: str = scope.get("path", "")
+        root: str = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :] or "/"
+        return path == self.metrics_path
+
+    async def _metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._metrics_app is None:
+            from cioguard.metrics import make_asgi_app
+
+            self._metrics_app = make_asgi_app(self._registry)
+        await self._metrics_app(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        with request_scope(method=str(scope.get("method", "")), route=route_template(scope)) as current:
+            watched = _RouteWatchingScope(scope, current)
+            try:
+                await self.app(watched, receive, send)
+            finally:
+                if current.route is None:
+                    current.route = route_template(watched)
+                _record_blocked(current)
+
+    # -- lifespan ------------------------------------------------------------------------------
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state = {"received": False, "shutdown": False, "drained": False}
+
+        async def receive_wrapper() -> Message:
+            message = await receive()
+            state["received"] = True
+            if message["type"] == "lifespan.shutdown":
+                state["shutdown"] = True
+            return message
+
+        async def send_wrapper(message: Message) -> None:
+            # Drain after the app's own shutdown handlers (which may send events), before the
+            # server is told shutdown is complete and tears the process down.
+            if (
+                state["shutdown"]
+                and not state["drained"]
+                and message["type"].startswith("lifespan.shutdown.")
+            ):
+                state["drained"] = True
+                await self._drain()
+            await send(message)
+
+        try:
+            await self.app(scope, receive_wrapper, send_wrapper)
+        except Exception:
+            if state["received"]:
+                raise
+            # The app raised before reading any lifespan message: it does not support lifespan
+            # (servers then disable it). Serve the protocol ourselves so the flush still runs.
+            logger.debug("cioguard.asgi: application does not support lifespan; handling it", exc_info=True)
+            await self._own_lifespan(receive, send)
+            return
+        if state["shutdown"] and not state["drained"]:
+            state["drained"] = True
+            await self._drain()
+
+    async def _own_lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self._drain()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _drain(self) -> None:
+        """Run the blocking shutdown in a daemon thread; wait at most ``shutdown_timeout`` + 1 s."""
+        loop = asyncio.get_running_loop()
+        finished: asyncio.Future[None] = loop.create_future()
+
+        def resolve(_: object = None) -> None:
+            if not finished.done():
+                finished.set_result(None)
+
+        def run() -> None:
+            try:
+                self._shutdown(self.shutdown_timeout)
+            except Exception:
+                logger.exception("cioguard.asgi: shutdown failed")
+            finally:
+                # The loop may already be closed if the server gave up waiting.
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(resolve)
+
+        # A daemon thread, not the default executor: a hung delivery must not keep the process
+        # alive past the deadline (asyncio.run joins executor threads on exit).
+        threading.Thread(target=run, name="cioguard-asgi-shutdown", daemon=True).start()
+        try:
+            await asyncio.wait_for(asyncio.shield(finished), self.shutdown_timeout + 1.0)
+        except asyncio.TimeoutError:
+            logger.warning("cioguard.asgi: shutdown did not finish within %.1f s", self.shutdown_timeout)
+
+
+def _record_blocked(current: RequestScope) -> None:
+    try:
+        get_recorder().http_request_blocked(current.blocked_seconds)
+    except Exception:  # pragma: no cover - recorders must not raise; never break the response
+        logger.exception("cioguard.asgi: recorder failed")
