@@ -421,6 +421,21 @@ def dashboard() -> dict[str, Any]:
         "weekStart": "",
         "templating": {
             "list": [
+                # Lets file provisioning (which ignores __inputs) resolve ${DS_PROMETHEUS} too.
+                {
+                    "name": "DS_PROMETHEUS",
+                    "label": "Data source",
+                    "type": "datasource",
+                    "query": "prometheus",
+                    "current": {"selected": False, "text": "default", "value": "default"},
+                    "hide": 0,
+                    "includeAll": False,
+                    "multi": False,
+                    "options": [],
+                    "refresh": 1,
+                    "regex": "",
+                    "skipUrlSync": False,
+                },
                 variable(
                     "job",
                     "Job",

@@ -32,14 +32,21 @@ logger = logging.getLogger("cioguard")
 def instrument(**options: Any) -> None:
     """Patch the ``customerio`` SDK; idempotent. See the README's configuration table for options.
 
+    Calling it again while instrumented does nothing, except after :func:`shutdown`, when it
+    starts a fresh sender with the new options.
+
     Invalid options raise ``ValueError`` (naming the option or ``CIOGUARD_*`` variable and the
     accepted values) or ``TypeError`` (an unknown option) here, at the caller's line.
     """
     load_options(options)  # validate before touching anything
     instrumentor = CustomerIOInstrumentor()
     if instrumentor.is_instrumented_by_opentelemetry:
-        logger.info("cioguard: already instrumented; call cioguard.uninstrument() first to change options")
-        return
+        runtime = active_runtime()
+        if runtime is None or not runtime.stopped:
+            logger.info("cioguard: already instrumented; call cioguard.uninstrument() first to change options")
+            return
+        # After cioguard.shutdown() the sender is gone: start over with a fresh one.
+        instrumentor.uninstrument(timeout=0.0)
     instrumentor.instrument(**options)
 
 

@@ -170,3 +170,13 @@ def test_shutdown_counts_later_calls_as_dropped(instrument: Instrument, fake: Fa
 
 def test_sdk_module_still_exposes_its_names() -> None:
     assert customerio.CustomerIO is CustomerIO
+
+
+def test_instrument_after_shutdown_starts_a_fresh_sender(instrument: Instrument, fake: FakeCustomerIO) -> None:
+    client = fake.client()
+    instrument()
+    cioguard.shutdown(timeout=5)
+    instrument()
+    client.track("u1", "after_restart", data={})
+    assert cioguard.flush(timeout=5)
+    assert [event.name for event in fake.events] == ["after_restart"]

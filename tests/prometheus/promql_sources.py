@@ -65,6 +65,8 @@ def dashboard_expressions(dashboard: dict[str, Any] | None = None) -> list[Expre
                 Expression("panel", f"{panel['title']} [{target.get('legendFormat', '')}]", target["expr"])
             )
     for variable in dashboard.get("templating", {}).get("list", []):
+        if variable.get("type") == "datasource":  # picks a data source; runs no PromQL
+            continue
         query = variable.get("query")
         text = query.get("query") if isinstance(query, dict) else query
         match = _LABEL_VALUES.match(text or "")

@@ -107,7 +107,11 @@ def test_datasource_input_and_template_variables() -> None:
     dashboard = load_dashboard()
     assert [i["name"] for i in dashboard["__inputs"]] == ["DS_PROMETHEUS"]
     assert dashboard["__inputs"][0]["pluginId"] == "prometheus"
-    assert [v["name"] for v in dashboard["templating"]["list"]] == ["job", "instance"]
+    variables = dashboard["templating"]["list"]
+    assert [v["name"] for v in variables] == ["DS_PROMETHEUS", "job", "instance"]
+    # A datasource variable named like the input, so file provisioning resolves ${DS_PROMETHEUS} too.
+    assert variables[0]["type"] == "datasource"
+    assert variables[0]["query"] == "prometheus"
     for panel in panels(dashboard):
         if panel["type"] == "row":
             continue

@@ -96,6 +96,8 @@ class Runtime:
         self._endpoints: dict[tuple[str, Any, Any, Any], Endpoint] = {}
         self._endpoints_lock = threading.Lock()
         self._until_queue_check = _QUEUE_CHECK_EVERY
+        #: Set by :meth:`shutdown`; ``instrument()`` then builds a fresh runtime.
+        self.stopped = False
 
     # -- endpoints --------------------------------------------------------------------------------
 
@@ -312,6 +314,7 @@ class Runtime:
         return self.engine.flush(timeout=10.0 if timeout is None else timeout)
 
     def shutdown(self, timeout: float) -> None:
+        self.stopped = True
         self.engine.shutdown(timeout=timeout)
 
 
