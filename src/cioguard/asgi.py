@@ -220,6 +220,11 @@ class CioGuardMiddleware:
             logger.debug("cioguard.asgi: application does not support lifespan; handling it", exc_info=True)
             await self._own_lifespan(receive, send)
             return
+        if not state["received"]:
+            # The app returned without reading a lifespan message (``if scope["type"] != "http":
+            # return``): it ignores lifespan. Serve the protocol ourselves so SIGTERM still flushes.
+            await self._own_lifespan(receive, send)
+            return
         if state["shutdown"] and not state["drained"]:
             state["drained"] = True
             await self._drain()

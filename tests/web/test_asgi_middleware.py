@@ -205,6 +205,21 @@ def test_app_without_lifespan_support_still_flushes() -> None:
     assert calls == [5.0]
 
 
+def test_app_that_returns_on_lifespan_still_flushes() -> None:
+    calls: list[float] = []
+
+    async def ignores_other_scopes(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":  # a common hand-written app: returns instead of raising
+            return
+
+    wrapped = CioGuardMiddleware(ignores_other_scopes, shutdown=calls.append)
+    sent = _drive(
+        wrapped, {"type": "lifespan"}, [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+    )
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert calls == [5.0]
+
+
 def test_a_hung_shutdown_is_abandoned_after_the_deadline(caplog: pytest.LogCaptureFixture) -> None:
     release = threading.Event()
 
