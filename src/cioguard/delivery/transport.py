@@ -1,0 +1,83 @@
+"""How the sender puts bytes on the wire: a tiny :class:`Transport` protocol.
+
+The engine calls ``transport.send(method, url, body, headers, timeout)`` and gets a
+:class:`TransportResponse` or a :class:`TransportError` (``kind`` is ``timeout`` or
+``connection``). Retries belong to the engine alone: the default :class:`RequestsTransport`
+mounts ``HTTPAdapter(max_retries=0)`` so one engine attempt is exactly one HTTP request.
+It honours ``REQUESTS_CA_BUNDLE`` and proxy variables (``trust_env``). Tests may pass any object
+with a ``send`` method; a ``close()`` method, when present, is called at shutdown and after fork.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from cioguard.version import __version__
+
+USER_AGENT = f"cioguard/{__version__} (+background delivery for customerio)"
+
+
+@dataclass(frozen=True)
+class TransportResponse:
+    """One HTTP response: status, headers (lower-case names) and body."""
+
+    status: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+class TransportError(Exception):
+    """The request got no response: ``kind`` is ``timeout`` or ``connection``."""
+
+    def __init__(self, kind: Literal["timeout", "connection"], message: str = "") -> None:
+        super().__init__(message or kind)
+        self.kind: Literal["timeout", "connection"] = kind
+
+
+class Transport(Protocol):
+    def send(
+        self, method: str, url: str, body: bytes, headers: Mapping[str, str], timeout: float
+    ) -> TransportResponse:
+        """Send one request; raise :class:`TransportError` when no response arrived."""
+
+
+class RequestsTransport:
+    """The default transport: one pooled ``requests.Session``, no retries underneath."""
+
+    def __init__(self, pool_maxsize: int = 4) -> None:
+        self._pool_maxsize = max(1, pool_maxsize)
+        self._session = self._build()
+
+    def _build(self) -> requests.Session:
+        session = requests.Session()
+        adapter = HTTPAdapter(max_retries=0, pool_connections=4, pool_maxsize=self._pool_maxsize)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        return session
+
+    def send(
+        self, method: str, url: str, body: bytes, headers: Mapping[str, str], timeout: float
+    ) -> TransportResponse:
+        try:
+            response = self._session.request(
+                method, url, data=body, headers=dict(headers), timeout=max(timeout, 0.001)
+            )
+        except requests.Timeout as exc:
+            raise TransportError("timeout", type(exc).__name__) from None
+        except requests.RequestException as exc:
+            # Connection refused/reset, TLS and proxy failures: all retryable.
+            raise TransportError("connection", type(exc).__name__) from None
+        headers_out = {k.lower(): v for k, v in response.headers.items()}
+        return TransportResponse(response.status_code, headers_out, response.content)
+
+    def close(self) -> None:
+        self._session.close()
+
+    def reset_after_fork(self) -> None:
+        """Forget the parent's pooled connections (never close them: the parent still uses them)."""
+        self._session = self._build()

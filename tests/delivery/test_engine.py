@@ -1,0 +1,326 @@
+"""The engine over real loopback HTTP: batching, ordering, overflow, lifecycle, telemetry."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+
+import pytest
+from sink import Reply, Sink, make_op
+
+from cioguard.delivery import DeliveryConfig, DeliveryEngine
+from cioguard.operations.model import Endpoint
+from cioguard.telemetry.recorder import NullRecorder
+
+
+@pytest.fixture
+def engines() -> Iterator[list[DeliveryEngine]]:
+    made: list[DeliveryEngine] = []
+    yield made
+    for engine in made:
+        engine.shutdown(1.0)
+
+
+def start(engines: list[DeliveryEngine], **options: object) -> DeliveryEngine:
+    recorder = options.pop("recorder", None)
+    engine = DeliveryEngine(DeliveryConfig(**options), recorder=recorder)  # type: ignore[arg-type]
+    engines.append(engine)
+    return engine
+
+
+def test_flush_sends_partial_batch_now(sink: Sink, endpoint: Endpoint, engines: list[DeliveryEngine]) -> None:
+    engine = start(engines, flush_interval=60.0)
+    ops = [make_op(endpoint, person=f"p{i}") for i in range(5)]
+    assert all(engine.submit(op) for op in ops)
+    began = time.monotonic()
+    assert engine.flush(5.0)
+    assert time.monotonic() - began < 2.0
+    assert sorted(e["id"] for e in sink.entries()) == sorted(op.op_id for op in ops)
+    stats = engine.stats()
+    assert stats["delivered"] == 5
+    assert stats["accepted"] == 5
+    assert stats["queue_size"] == 0
+
+
+def test_flush_with_nothing_pending_is_immediate(engines: list[DeliveryEngine]) -> None:
+    engine = start(engines)
+    began = time.monotonic()
+    assert engine.flush(5.0)
+    assert time.monotonic() - began < 0.1
+
+
+def test_batches_by_count(sink: Sink, endpoint: Endpoint, engines: list[DeliveryEngine]) -> None:
+    engine = start(engines, max_batch_operations=10, lanes=1, flush_interval=60.0)
+    for i in range(35):
+        engine.submit(make_op(endpoint, seq=i))
+    assert sink.wait_for(lambda: len(sink.requests) >= 3)
+    assert engine.flush(5.0)
+    assert [len(r.entries()) for r in sink.requests] == [10, 10, 10, 5]
+
+
+def test_batches_by_bytes_including_envelope(
+    sink: Sink, endpoint: Endpoint, engines: list[DeliveryEngine]
+) -> None:
+    engine = start(engines, max_batch_bytes=5_000, lanes=1, flush_interval=60.0)
+    ops = [make_op(endpoint, seq=i, pad=900) for i in range(20)]
+    for op in ops:
+        engine.submit(op)
+    assert engine.flush(5.0)
+    sizes = [len(r.body) for r in sink.requests]
+    assert all(size <= 5_000 for size in sizes)
+    assert len(sizes) == -(-sum(op.size + 1 for op in ops) // 5_000) or len(sizes) <= 6
+    assert max(sizes) > 4_000  # batches are actually filled
+    assert len(sink.entries()) == 20
+
+
+def test_partial_batch_sent_after_flush_interval(
+    sink: Sink, endpoint: Endpoint, engines: list[DeliveryEngine]
+) -> None:
+    engine = start(engines, flush_interval=0.2)
+    began = time.monotonic()
+    engine.submit(make_op(endpoint))
+    assert sink.wait_for(lambda: len(sink.requests) == 1, 3.0)
+    elapsed = sink.requests[0].arrived_at - began
+    assert 0.15 <= elapsed < 1.5
+
+
+def test_oversize_dropped_at_submit(endpoint: Endpoint, engines: list[DeliveryEngine]) -> None:
+    engine = start(engines, max_batch_bytes=1_000)
+    assert not engine.submit(make_op(endpoint, pad=2_000))
+    assert engine.stats()["dropped"]["oversize"] == 1
+
+
+def test_mixed_routes_keep_per_person_order(
+    sink: Sink, endpoint: Endpoint, engines: list[DeliveryEngine]
+) -> None:
+    engine = start(engines, lanes=1, flush_interval=60.0)
+    ops = [make_op(endpoint, person="p", seq=i, route="single" if i % 3 == 0 else "v2") for i in range(9)]
+    for op in ops:
+        engine.submit(op)
+    assert engine.flush(5.0)
+    assert [e["id"] for e in sink.entries()] == [op.op_id for op in ops]
+
+
+def test_per_shard_order_under_concurrency_and_faults(
+    sink: Sink, endpoint: Endpoint, engines: list[DeliveryEngine]
+) -> None:
+    # Every 7th request fails once: retried batches must still come before later ones.
+    count = {"n": 0}
+    lock = threading.Lock()
+
+    def responder(rec: object) -> Reply:
+        with lock:
+            count["n"] += 1
+            return Reply(503) if count["n"] % 7 == 0 else Reply(200)
+
+    sink.responder = responder
+    engine = start(
+        engines, lanes=4, max_batch_operations=50, flush_interval=0.01, retry_base=0.0, rate_limit=10_000.0
+    )
+    per_thread = 400
+
+    def producer(t: int) -> None:
+        for i in range(per_thread):
+            engine.submit(make_op(endpoint, person=f"person-{i % 13}", seq=t * 1_000_000 + i))
+
+    threads = [threading.Thread(target=producer, args=(t,)) for t in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert engine.flush(20.0)
+    entries = sink.entries()
+    assert len(entries) == 8 * per_thread
+    last: dict[tuple[str, int], int] = {}
+    for entry in entries:
+        n = entry["attributes"]["n"]
+        key = (entry["identifiers"]["id"], n // 1_000_000)
+        assert last.get(key, -1) < n, "operations of one person were reordered"
+        last[key] = n
+    assert engine.stats()["retries"] >= 1
+
+
+def test_drop_newest_when_full(sink: Sink, endpoint: Endpoint, engines: list[DeliveryEngine]) -> None:
+    sink.default = Reply(200, delay=0.3)
+    engine = start(engines, max_queue_size=5, lanes=1, flush_interval=0.0, max_batch_operations=1)
+    results = [engine.submit(make_op(endpoint, seq=i)) for i in range(12)]
+    assert results[:5] == [True] * 5
+    assert not all(results)
+    dropped = engine.stats()["dropped"]["queue_full"]
+    assert dropped == results.count(False) >= 6
+    assert engine.flush(10.0)
+    assert len(sink.entries()) == results.count(True)
+
+
+def test_drop_oldest_keeps_the_newest(sink: Sink, endpoint: Endpoint, engines: list[DeliveryEngine]) -> None:
+    gate = threading.Event()
+    sink.responder = lambda rec: Reply(200) if gate.wait(5) else Reply(500)
+    engine = start(engines, max_queue_size=4, lanes=1, overflow="drop_oldest", flush_interval=0.0)
+    first = make_op(endpoint, seq=0)
+    engine.submit(first)
+    assert sink.wait_for(lambda: engine.stats()["in_flight"] == 1, 2.0)  # op 0 is in flight
+    ops = [make_op(endpoint, seq=i) for i in range(1, 10)]
+    assert all(engine.submit(op) for op in ops)  # drop_oldest never refuses the newcomer
+    gate.set()
+    assert engine.flush(5.0)
+    got = [e["id"] for e in sink.entries()]
+    assert ops[-1].op_id in got
+    assert ops[0].op_id not in got
+    assert engine.stats()["dropped"]["queue_full"] == 10 - len(got)
+
+
+def test_block_waits_then_drops(sink: Sink, endpoint: Endpoint, engines: list[DeliveryEngine]) -> None:
+    sink.default = Reply(200, delay=0.5)
+    engine = start(
+        engines, max_queue_size=1, lanes=1, overflow="block", block_timeout=0.1, flush_interval=0.0
+    )
+    assert engine.submit(make_op(endpoint))
+    began = time.monotonic()
+    results = [engine.submit(make_op(endpoint)) for _ in range(2)]
+    waited = time.monotonic() - began
+    assert results.count(False) >= 1
+    assert 0.1 <= waited < 1.0
+    assert engine.stats()["dropped"]["queue_full"] == results.count(False)
+
+
+def test_block_gets_room_when_sender_catches_up(
+    sink: Sink, endpoint: Endpoint, engines: list[DeliveryEngine]
+) -> None:
+    sink.default = Reply(200, delay=0.05)
+    engine = start(
+        engines, max_queue_size=2, lanes=1, overflow="block", block_timeout=5.0, flush_interval=0.0
+    )
+    assert all(engine.submit(make_op(endpoint)) for _ in range(6))
+    assert engine.flush(5.0)
+    assert len(sink.entries()) == 6
+
+
+def test_shutdown_is_bounded_with_a_hanging_endpoint(
+    sink: Sink, endpoint: Endpoint, engines: list[DeliveryEngine]
+) -> None:
+    sink.default = Reply(200, delay=3.0)
+    engine = start(engines, request_timeout=30.0, flush_interval=0.0, lanes=1)
+    engine.submit(make_op(endpoint, person="p0"))
+    assert sink.wait_for(lambda: engine.stats()["in_flight"] == 1, 2.0)
+    for i in range(1, 10):
+        engine.submit(make_op(endpoint, person=f"p{i}"))
+    began = time.monotonic()
+    assert not engine.flush(0.3)
+    assert time.monotonic() - began < 0.8
+    began = time.monotonic()
+    engine.shutdown(0.5)
+    assert time.monotonic() - began < 1.2
+    engine.shutdown(0.5)  # idempotent
+    assert not engine.submit(make_op(endpoint))
+
+    # Requests already in flight before shutdown may still finish (3 s server delay); every
+    # operation ends up either delivered or counted as dropped, none is lost silently.
+    def settled() -> bool:
+        stats = engine.stats()
+        return bool(stats["dropped"]["shutdown"] + stats["delivered"] == 11)
+
+    assert sink.wait_for(settled, 6.0)
+    assert engine.stats()["dropped"]["shutdown"] == 10  # 9 queued + 1 submitted after shutdown
+
+
+def test_rejections_and_401_hook(sink: Sink, endpoint: Endpoint) -> None:
+    seen: list[int] = []
+    sink.script(Reply(401), Reply(207, body=b'{"errors":[{"batch_index":0,"reason":"bad","field":"id"}]}'))
+    engine = DeliveryEngine(
+        DeliveryConfig(lanes=1, flush_interval=60.0), on_response=lambda ep, status: seen.append(status)
+    )
+    second = [make_op(endpoint, seq=1), make_op(endpoint, seq=2)]
+    try:
+        engine.submit(make_op(endpoint))
+        assert engine.flush(5.0)
+        for op in second:
+            engine.submit(op)
+        assert engine.flush(5.0)
+    finally:
+        engine.shutdown(1.0)
+    stats = engine.stats()
+    assert seen == [401, 207]
+    assert stats["dropped"]["rejected"] == 2  # the whole 401 batch + entry 0 of the 207 batch
+    assert stats["delivered"] == 1
+    assert stats["retries"] == 0
+    assert [e["id"] for e in sink.entries()] == [op.op_id for op in second]  # the sink records bodies
+
+
+class Recording(NullRecorder):
+    def __init__(self) -> None:
+        self.log: list[tuple[str, ...]] = []
+        self.lock = threading.Lock()
+        self.threads: set[str] = set()
+
+    def _add(self, *item: str) -> None:
+        with self.lock:
+            self.log.append(item)
+            self.threads.add(threading.current_thread().name)
+
+    def call(self, method: str, mode: str, seconds: float) -> None:
+        self._add("call", method, mode)
+
+    def calls(self, method: str, mode: str, durations: Sequence[float]) -> None:
+        for _ in durations:
+            self._add("call", method, mode)
+
+    def delivery_lags(self, seconds: Sequence[float]) -> None:
+        for _ in seconds:
+            self._add("lag")
+
+    def enqueued(self, method: str, count: int = 1) -> None:
+        self._add("enqueued", method, str(count))
+
+    def delivered(self, method: str, count: int = 1) -> None:
+        self._add("delivered", method, str(count))
+
+    def dropped(self, reason: str, count: int = 1) -> None:
+        self._add("dropped", reason, str(count))
+
+    def request(self, endpoint: str, status_code: str, seconds: float) -> None:
+        self._add("request", endpoint, status_code)
+
+    def batch_operations(self, count: int) -> None:
+        self._add("batch_operations", str(count))
+
+    def delivery_lag(self, seconds: float) -> None:
+        self._add("lag")
+
+
+def test_caller_thread_records_nothing_on_success(
+    sink: Sink, endpoint: Endpoint, engines: list[DeliveryEngine]
+) -> None:
+    recorder = Recording()
+    engine = start(engines, recorder=recorder, lanes=1, flush_interval=60.0)
+    for i in range(3):
+        engine.submit(make_op(endpoint, seq=i, method="identify" if i else "track"))
+    assert recorder.log == []
+    assert engine.flush(5.0)
+    names = [c[0] for c in recorder.log]
+    assert names.count("call") == 3
+    assert ("call", "track", "background") in recorder.log
+    assert ("enqueued", "identify", "2") in recorder.log
+    assert ("request", "v2_batch", "200") in recorder.log
+    assert ("batch_operations", "3") in recorder.log
+    assert names.count("lag") == 3
+    assert threading.current_thread().name not in recorder.threads
+
+
+def test_hook_calling_flush_and_shutdown_never_deadlocks(sink: Sink, endpoint: Endpoint) -> None:
+    outcomes: list[bool] = []
+    holder: list[DeliveryEngine] = []
+
+    def hook(ep: Endpoint, status: int) -> None:
+        outcomes.append(holder[0].flush(5.0))
+        holder[0].shutdown(5.0)
+
+    engine = DeliveryEngine(DeliveryConfig(lanes=1, flush_interval=0.0), on_response=hook)
+    holder.append(engine)
+    began = time.monotonic()
+    engine.submit(make_op(endpoint))
+    assert sink.wait_for(lambda: engine.stats()["delivered"] == 1, 3.0)
+    assert time.monotonic() - began < 2.0
+    assert outcomes == [False]
+    assert not engine.submit(make_op(endpoint))  # the hook's shutdown took effect
+    engine.shutdown(1.0)
