@@ -114,3 +114,21 @@ def test_config_defaults_are_valid() -> None:
     config = DeliveryConfig()
     assert config.max_batch_bytes < 500_000
     assert config.max_batch_operations >= 2000
+
+
+def test_drops_held_back_by_the_log_limit_are_logged_at_shutdown(caplog: pytest.LogCaptureFixture) -> None:
+    from cioguard.delivery.counters import Counters
+
+    now = [0.0]
+    counters = Counters(lambda: now[0])
+    with caplog.at_level("WARNING", logger="cioguard.delivery"):
+        counters.drop("queue_full", 1)
+        counters.drop("queue_full", 4)  # within the minute: counted, not logged yet
+        counters.drop("rejected", 2)
+        counters.log_unlogged()
+        counters.log_unlogged()  # nothing new: no line
+    lines = [record.getMessage() for record in caplog.records]
+    assert sum("1 Customer.io" in line for line in lines) == 1
+    assert sum("4 Customer.io" in line and "queue is full" in line for line in lines) == 1
+    assert sum("2 Customer.io" in line for line in lines) == 1
+    assert len(lines) == 3

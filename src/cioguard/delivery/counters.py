@@ -68,6 +68,17 @@ class Counters:
             "cioguard dropped %d Customer.io operation(s): %s%s", pending, _EXPLAIN.get(reason, reason), extra
         )
 
+    def log_unlogged(self) -> None:
+        """Log every drop still waiting for its once-a-minute line (at shutdown, so none is silent)."""
+        with self._lock:
+            pending = {reason: n for reason, n in self._unlogged.items() if n}
+            for reason in pending:
+                self._unlogged[reason] = 0
+        for reason, count in pending.items():
+            logger.warning(
+                "cioguard dropped %d Customer.io operation(s): %s", count, _EXPLAIN.get(reason, reason)
+            )
+
     def error(self, where: str, exc: BaseException) -> None:
         """An unexpected exception inside the sender: counted, logged once a minute, swallowed."""
         with self._lock:

@@ -442,6 +442,8 @@ class DeliveryEngine:
                 "cioguard: %d operation(s) kept in the spool for the next process",
                 len(leftovers) + self._spilled,
             )
+        # Drops held back by the once-a-minute log limit are reported now: none stays silent.
+        self._counters.log_unlogged()
         if self._spool is not None:
             self._spool.close(max(0.0, end - time.monotonic()))
         if self._own_transport and self._inflight == 0:
