@@ -43,7 +43,9 @@ def instrument(**options: Any) -> None:
     if instrumentor.is_instrumented_by_opentelemetry:
         runtime = active_runtime()
         if runtime is None or not runtime.stopped:
-            logger.info("cioguard: already instrumented; call cioguard.uninstrument() first to change options")
+            logger.info(
+                "cioguard: already instrumented; call cioguard.uninstrument() first to change options"
+            )
             return
         # After cioguard.shutdown() the sender is gone: start over with a fresh one.
         instrumentor.uninstrument(timeout=0.0)

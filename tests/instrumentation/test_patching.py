@@ -172,7 +172,9 @@ def test_sdk_module_still_exposes_its_names() -> None:
     assert customerio.CustomerIO is CustomerIO
 
 
-def test_instrument_after_shutdown_starts_a_fresh_sender(instrument: Instrument, fake: FakeCustomerIO) -> None:
+def test_instrument_after_shutdown_starts_a_fresh_sender(
+    instrument: Instrument, fake: FakeCustomerIO
+) -> None:
     client = fake.client()
     instrument()
     cioguard.shutdown(timeout=5)
