@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 # Debian packages the test suite drives for real (binary:package).
-SYSTEM_DEPS := prometheus:prometheus promtool:prometheus chromium:chromium
+SYSTEM_DEPS := prometheus:prometheus promtool:prometheus chromium:chromium redis-server:redis-server
 APT := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
 .PHONY: demo test check lint typecheck pytest bench system-deps venv clean emulator

@@ -58,6 +58,7 @@ def test_every_readme_command_is_covered() -> None:
         "cioguard replay",
         "pip install",
         "cioguard demo --serve",
+        "cioguard worker",
     )
     for command in _shell_lines():
         assert command in COVERED or command.startswith(runnable_here), (

@@ -6,6 +6,7 @@
     cioguard emulator [--port P] [--https] [--latency S]
     cioguard lint PATH... [--format text|json|sarif] [--select CODES] [--ignore CODES]
     cioguard replay SPOOL [--inspect] [--track-url URL]
+    cioguard worker --redis URL [--partitions N] [--metrics-port P]
 
 Each subcommand lives in the module that owns its concern and exposes ``main(argv) -> int``;
 this module only dispatches, so ``cioguard --help`` stays fast.
@@ -23,6 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "emulator": ("cioguard.testing.cli", "run the local Customer.io emulator"),
     "lint": ("cioguard.lint.cli", "statically audit Python code for Customer.io pitfalls"),
     "replay": ("cioguard.delivery.replay", "inspect or deliver a durable spool by hand"),
+    "worker": ("cioguard.scaleout.worker", "deliver operations queued in Redis Streams (scale-out)"),
 }
 
 

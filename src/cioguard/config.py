@@ -21,6 +21,7 @@ MODES = ("background", "blocking")
 OVERFLOW_POLICIES = ("drop_newest", "drop_oldest", "block")
 PITFALL_MODES = ("warn", "error", "off")
 SPOOL_SYNC_MODES = ("always", "group")
+QUEUE_FALLBACKS = ("local", "drop")
 PITFALL_CODES = tuple(f"CIO{n:03d}" for n in range(1, 15))
 
 Mode = Literal["background", "blocking"]
@@ -47,6 +48,9 @@ class Options:
     spool_sync: SpoolSync = "group"
     track_url: str | None = None
     api_url: str | None = None
+    queue_url: str | None = None
+    queue_partitions: int = 8
+    queue_fallback: str = "local"
     pitfalls: PitfallMode = "warn"
     disabled_pitfalls: frozenset[str] = frozenset()
     fix_timestamps: bool = False
@@ -110,6 +114,15 @@ def _optional_url(value: Any) -> str | None:
     return text
 
 
+def _optional_redis_url(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    if not text.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("expected a redis://, rediss:// or unix:// URL such as redis://127.0.0.1:6379/0")
+    return text
+
+
 def _optional_path(value: Any) -> str | None:
     return None if value in (None, "") else os.fspath(value)
 
@@ -136,6 +149,9 @@ OPTION_SPECS: dict[str, Callable[[Any], Any]] = {
     "spool_sync": _choice(SPOOL_SYNC_MODES),
     "track_url": _optional_url,
     "api_url": _optional_url,
+    "queue_url": _optional_redis_url,
+    "queue_partitions": _number(int, minimum=1, maximum=4096),
+    "queue_fallback": _choice(QUEUE_FALLBACKS),
     "pitfalls": _choice(PITFALL_MODES),
     "disabled_pitfalls": _parse_codes,
     "fix_timestamps": _flag,

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from opentelemetry import trace
@@ -34,12 +34,25 @@ from cioguard.instrumentation.tracing import CallerTracing, instrumentation_supp
 from cioguard.operations.build import app_endpoint, build, track_endpoint
 from cioguard.operations.calls import bind
 from cioguard.operations.errors import OperationTooLarge
-from cioguard.operations.model import Call, Endpoint
+from cioguard.operations.model import Call, Endpoint, Operation
 from cioguard.pitfalls import Finding, PitfallConfig, PitfallEngine
 from cioguard.scope import current_request
 from cioguard.telemetry import Recorder, build_recorder, set_recorder
 
 logger = logging.getLogger("cioguard")
+
+
+class Sender(Protocol):
+    """What the runtime hands operations to: the local engine or the Redis producer."""
+
+    def submit(self, op: Operation) -> bool: ...
+
+    def flush(self, timeout: float = ...) -> bool: ...
+
+    def shutdown(self, timeout: float = ...) -> None: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
 
 #: Set while a call runs through the SDK on behalf of cioguard (``synchronous()`` or blocking mode),
 #: so the ``send_request`` observer knows which SDK method the HTTP exchange belongs to.
@@ -76,28 +89,46 @@ class Runtime:
             self.recorder,
         )
         self.tracing = CallerTracing(options.tracer_provider)
-        self.engine = DeliveryEngine(
-            DeliveryConfig(
-                max_queue_size=options.max_queue_size,
-                overflow=options.overflow,
-                flush_interval=options.flush_interval,
-                max_batch_bytes=options.max_batch_bytes,
-                max_retries=options.max_retries,
-                rate_limit=options.rate_limit,
-                request_timeout=options.request_timeout,
-                exit_timeout=options.exit_timeout,
-                spool_path=options.spool_path,
-                spool_sync=options.spool_sync,
-            ),
-            recorder=self.recorder,
-            tracer=self.tracing.send_tracer(),
-            on_response=self._on_send_response,
+        delivery_config = DeliveryConfig(
+            max_queue_size=options.max_queue_size,
+            overflow=options.overflow,
+            flush_interval=options.flush_interval,
+            max_batch_bytes=options.max_batch_bytes,
+            max_retries=options.max_retries,
+            rate_limit=options.rate_limit,
+            request_timeout=options.request_timeout,
+            exit_timeout=options.exit_timeout,
+            spool_path=options.spool_path,
+            spool_sync=options.spool_sync,
         )
+        self.engine: Sender = self._build_sender(delivery_config)
         self._endpoints: dict[tuple[str, Any, Any, Any], Endpoint] = {}
         self._endpoints_lock = threading.Lock()
         self._until_queue_check = _QUEUE_CHECK_EVERY
         #: Set by :meth:`shutdown`; ``instrument()`` then builds a fresh runtime.
         self.stopped = False
+
+    def _build_sender(self, config: DeliveryConfig) -> Sender:
+        """The local delivery engine, or a Redis Streams producer when ``queue_url`` is set."""
+        if self.options.queue_url is None:
+            return DeliveryEngine(
+                config,
+                recorder=self.recorder,
+                tracer=self.tracing.send_tracer(),
+                on_response=self._on_send_response,
+            )
+        # Imported only here: the scale-out needs the optional `redis` package.
+        from cioguard.scaleout.factory import build_producer
+
+        return build_producer(
+            self.options.queue_url,
+            partitions=self.options.queue_partitions,
+            fallback=self.options.queue_fallback,
+            config=config,
+            recorder=self.recorder,
+            tracer=self.tracing.send_tracer(),
+            on_response=self._on_send_response,
+        )
 
     # -- endpoints --------------------------------------------------------------------------------
 
