@@ -51,5 +51,5 @@ def test_sdk_calls_go_through_redis_to_a_worker(redis_server: RedisServer, fake:
 
 
 def test_queue_url_must_be_a_redis_url() -> None:
-    with pytest.raises(ValueError, match="CIOGUARD_QUEUE_URL|option queue_url"):
+    with pytest.raises(ValueError, match="option queue_url"):
         cioguard.instrument(queue_url="http://127.0.0.1:6379")
