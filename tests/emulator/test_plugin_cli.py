@@ -41,6 +41,18 @@ def test_fixture_reaches_other_suites_through_the_entry_point(tmp_path: Path) ->
 
             def test_fresh_per_test(fake_customerio):
                 assert fake_customerio.people == {}
+
+            def test_with_cioguard_instrumented(fake_customerio):
+                import cioguard
+                from customerio import CustomerIO
+
+                cioguard.instrument(track_url=fake_customerio.track_url, pitfalls="off")
+                try:
+                    CustomerIO("site-id", "track-key").track("u1", "signed_up", data={})
+                    assert cioguard.flush(timeout=5)
+                    assert [e.name for e in fake_customerio.events] == ["signed_up"]
+                finally:
+                    cioguard.uninstrument()
             """
         )
     )
@@ -54,7 +66,7 @@ def test_fixture_reaches_other_suites_through_the_entry_point(tmp_path: Path) ->
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 passed" in result.stdout
+    assert "3 passed" in result.stdout
 
 
 @pytest.mark.slow
