@@ -16,12 +16,10 @@ from typing import Any
 import pytest
 import requests
 
+import cioguard.testing as testing
 from cioguard.operations.build import V2_ENTRY_LIMIT, build, track_endpoint
 from cioguard.operations.calls import bind
 from cioguard.operations.model import Operation
-
-testing = pytest.importorskip("cioguard.testing")
-pytest.importorskip("trustme")
 
 Step = tuple[str, tuple[Any, ...], dict[str, Any]]
 CET = timezone(timedelta(hours=2))

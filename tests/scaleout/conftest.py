@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-pytest.importorskip("redis", reason="the redis extra is not installed")
+
 
 from scaleout_helpers import RedisServer
 
