@@ -60,6 +60,10 @@ current_sdk_call: ContextVar[str | None] = ContextVar("cioguard_sdk_call", defau
 #: True inside ``cioguard.synchronous()``.
 force_synchronous: ContextVar[bool] = ContextVar("cioguard_force_synchronous", default=False)
 
+#: How long ``merge_customers`` waits for earlier operations to be delivered before it is queued.
+_MERGE_BARRIER_SECONDS = 5.0
+#: People whose email → id mapping is remembered for ordering (about 15 MB at the bound).
+_EMAIL_SHARDS_MAX = 100_000
 #: How many background calls pass between two CIO011 queue-fill checks.
 _QUEUE_CHECK_EVERY = 256
 _EVENT_METHODS = frozenset({"track", "track_anonymous", "pageview", "backfill"})
@@ -105,6 +109,9 @@ class Runtime:
         self._endpoints: dict[tuple[str, Any, Any, Any], Endpoint] = {}
         self._endpoints_lock = threading.Lock()
         self._until_queue_check = _QUEUE_CHECK_EVERY
+        #: ``"email:<lower-cased email>" → "id:<id>"`` learnt from identify calls: keeps a person's
+        #: operations in one lane (in order) whether they are addressed by id or by email.
+        self._email_shards: dict[str, str] = {}
         #: Set by :meth:`shutdown`; ``instrument()`` then builds a fresh runtime.
         self.stopped = False
 
@@ -175,6 +182,18 @@ class Runtime:
         except OperationTooLarge as exc:
             self._too_large(method, exc, started)
             return None
+        if method == "identify":
+            self._learn_email(call, operations)
+        elif self._email_shards:
+            for operation in operations:
+                # An operation addressed by email joins the lane of the id it was identified with.
+                key = operation.shard_key
+                if key.startswith("email:"):
+                    operation.shard_key = self._email_shards.get(key.lower(), key)
+        if method == "merge_customers":
+            # A merge is about two people whose earlier operations may sit in different lanes:
+            # deliver those first (bounded), so the merge cannot overtake the secondary's identify.
+            self.engine.flush(_MERGE_BARRIER_SECONDS)
         submit = self.engine.submit
         elapsed = time.perf_counter() - started
         for operation in operations:
@@ -184,6 +203,17 @@ class Runtime:
         if self._until_queue_check <= 0:
             self._check_queue()
         return None
+
+    def _learn_email(self, call: Call, operations: list[Operation]) -> None:
+        """Remember ``email → id`` from ``identify(id, email=…)`` (bounded), for :meth:`enqueue`."""
+        data = call.data
+        email = data.get("email") if isinstance(data, dict) else None
+        if not isinstance(email, str) or not operations or not operations[0].shard_key.startswith("id:"):
+            return
+        shards = self._email_shards
+        if len(shards) >= _EMAIL_SHARDS_MAX:
+            shards.pop(next(iter(shards)))  # oldest first: dicts keep insertion order
+        shards["email:" + email.lower()] = operations[0].shard_key
 
     def _too_large(self, method: str, exc: OperationTooLarge, started: float) -> None:
         """Count an oversize call as dropped, warn (CIO014) at the user's line, never send it."""
