@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 import pytest
+from customerio import CustomerIOException
 from requests.auth import _basic_auth_str
 
 from cioguard.operations.build import (
@@ -20,7 +21,7 @@ from cioguard.operations.build import (
     track_endpoint,
 )
 from cioguard.operations.calls import bind
-from cioguard.operations.errors import OperationTooLarge, SerializationError
+from cioguard.operations.errors import InvalidCall, OperationTooLarge, SerializationError
 from cioguard.operations.mapping import person_identifier
 from cioguard.operations.model import Endpoint, Operation
 from cioguard.operations.ulid import decode_ms
@@ -355,7 +356,7 @@ def test_too_large_for_v1_raises(endpoint: Endpoint) -> None:
 def test_serialisation_errors_name_the_users_argument(endpoint: Endpoint) -> None:
     with pytest.raises(SerializationError, match=r'^data\["price"\]: Decimal'):
         build(bind("track", ("u1", "ev", {"price": __import__("decimal").Decimal(1)}), {}), endpoint)
-    with pytest.raises(SerializationError, match=r"^name: set"):
+    with pytest.raises(InvalidCall, match=r"^track\(\): the event name must be a non-empty string, got set"):
         build(bind("track", ("u1", {"x"}), {}), endpoint)
     with pytest.raises(SerializationError, match=r'^attributes\["tags"\]: set'):
         build(bind("identify", ("u1",), {"tags": {"a"}}), endpoint)
@@ -429,3 +430,34 @@ def test_fast_construction_equals_the_constructor(endpoint: Endpoint) -> None:
     for name in Operation.__slots__:
         assert getattr(fast, name) == getattr(slow, name), name
     assert repr(fast) == repr(slow)
+
+
+@pytest.mark.parametrize(
+    ("method", "args", "fix"),
+    [
+        ("track", ("u1", None), "non-empty string, got NoneType"),
+        ("track", ("u1", "   "), "got an empty string"),
+        ("track", ("u1", 5), "got int"),
+        ("track", ("u1", "a" * 101), "100-byte limit"),
+        ("track", ("u1", "é" * 51), "100-byte limit"),
+        ("pageview", ("u1", ""), "the page must be"),
+        ("track_anonymous", ("anon", None), "event name"),
+        ("backfill", ("u1", None, 1_700_000_000), "event name"),
+        ("add_device", ("u1", "token", "windows"), "'ios' or 'android'"),
+        ("delete", ("cio_",), "names no person"),
+    ],
+)
+def test_arguments_customerio_rejects_are_refused_at_the_call(
+    endpoint: Endpoint, method: str, args: tuple[Any, ...], fix: str
+) -> None:
+    with pytest.raises(InvalidCall, match=fix) as info:
+        build(bind(method, args, {}), endpoint)
+    assert isinstance(info.value, ValueError)
+    assert isinstance(info.value, CustomerIOException)
+
+
+def test_names_at_the_limit_are_accepted(endpoint: Endpoint) -> None:
+    [op] = build(bind("track", ("u1", "a" * 100), {}), endpoint)
+    assert op.route == "v2"
+    [op] = build(bind("track", ("u1", "é" * 50), {}), endpoint)  # 100 bytes in UTF-8
+    assert op.route == "v2"

@@ -22,7 +22,7 @@ _EXPLAIN = {
     "shutdown": "the engine was shut down or the exit deadline passed",
     "rejected": "Customer.io rejected them (4xx or a 207 entry error)",
     "retries_exhausted": "every attempt failed (max_retries)",
-    "oversize": "an entry exceeds max_batch_bytes",
+    "oversize": "oversize: over Customer.io's size limits or max_batch_bytes",
 }
 
 

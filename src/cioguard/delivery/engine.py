@@ -97,6 +97,7 @@ class DeliveryEngine:
         self._closed = False
         self._deadline: float | None = None
         self._spilled = 0
+        self._kept_in_spool = 0
         self._reloading = False
         self._reloads = 0
         self._counters = Counters(self._clock)
@@ -214,6 +215,15 @@ class DeliveryEngine:
             return not self._closed
         return False
 
+    def record_drop(self, reason: str, count: int = 1, detail: str = "") -> None:
+        """Count operations lost before they reached the engine (an oversize call refused by the
+        caller's side): in ``stats()``, the metric and the once-a-minute log like any other drop."""
+        self._drop_count(reason, count, detail)
+
+    def _drop_count(self, reason: str, count: int, detail: str = "") -> None:
+        self._counters.drop(reason, count, detail)
+        self._recorder.dropped(reason, count)
+
     def _reject(self, op: Operation, reason: str) -> bool:
         self._recorder.call(op.method, "background", op.caller_seconds)
         self._drop([op], reason)
@@ -281,8 +291,13 @@ class DeliveryEngine:
                 self._recorder.delivery_lags(lags)
         done = list(delivered)
         for reason, ops in result.dropped.items():
-            if reason == "shutdown" and self._spool is not None:
-                continue  # kept in the spool for the next process
+            if self._spool is not None and (
+                reason == "shutdown" or (reason == "retries_exhausted" and self._closed)
+            ):
+                # Kept in the spool for the next process: at exit a dead endpoint uses up the
+                # retries in seconds, and the spool exists precisely to outlive such an outage.
+                self._kept_in_spool += len(ops)
+                continue
             detail = self._sender.last_rejection if reason == "rejected" else ""
             self._drop(ops, reason, detail)
             done.extend(ops)
@@ -437,10 +452,10 @@ class DeliveryEngine:
             )
         if leftovers and self._spool is None:
             self._drop(leftovers, "shutdown")
-        elif leftovers or self._spilled:
+        elif leftovers or self._spilled or self._kept_in_spool:
             logger.warning(
                 "cioguard: %d operation(s) kept in the spool for the next process",
-                len(leftovers) + self._spilled,
+                len(leftovers) + self._spilled + self._kept_in_spool,
             )
         # Drops held back by the once-a-minute log limit are reported now: none stays silent.
         self._counters.log_unlogged()

@@ -217,9 +217,13 @@ class Runtime:
 
     def _too_large(self, method: str, exc: OperationTooLarge, started: float) -> None:
         """Count an oversize call as dropped, warn (CIO014) at the user's line, never send it."""
-        self.recorder.dropped("oversize")
         self.recorder.call(method, "background", time.perf_counter() - started)
-        logger.warning("cioguard: dropped an oversize %s call: %s", method, exc)
+        record_drop = getattr(self.engine, "record_drop", None)
+        if callable(record_drop):  # counted in stats(), the metric and the drop log
+            record_drop("oversize", 1, str(exc))
+        else:
+            self.recorder.dropped("oversize")
+            logger.warning("cioguard: dropped an oversize %s call: %s", method, exc)
         if self.pitfalls_on and exc.what == "event data":
             findings = self.pitfalls.check_data_size(method, exc.size)
             if findings:

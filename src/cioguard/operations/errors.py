@@ -8,6 +8,11 @@
 
       data["items"][2]["price"]: Decimal is not JSON-serialisable by Customer.io; convert it to float or str
 
+- :class:`InvalidCall` — an argument Customer.io rejects whatever the data (an event name that is
+  missing, not a string or over 100 bytes; a device platform other than ``ios``/``android``; a
+  ``cio_`` identifier with nothing after the prefix). A ``ValueError`` and a ``CustomerIOException``.
+  The SDK would send these and get a 400/207 back; in background mode that answer would come too
+  late for the caller, so they are refused at the caller's line.
 - :class:`OperationTooLarge` — the payload is over Customer.io's documented limits even for the v1
   request (event data > 100 000 bytes, request > 500 KB). The instrumentation drops the call
   (``customerio_events_dropped_total{reason="oversize"}``) and warns CIO014.
@@ -39,3 +44,7 @@ class OperationTooLarge(ValueError):
         self.what = what
         self.size = size
         self.limit = limit
+
+
+class InvalidCall(ValueError, CustomerIOException):  # type: ignore[misc]
+    """An argument Customer.io rejects (see the module docstring); the message names it and the fix."""

@@ -17,7 +17,8 @@ beyond 64 bits, nesting deeper than 250 levels, any other object. The caller's o
 mutated. Deliberate differences from the SDK: tuples and ``Enum`` members are sent (as arrays and
 their value) where ``_sanitize`` would leave a datetime inside a tuple unconverted; integer dict
 keys (which ``json`` would turn into strings) are rejected, as the team contract asks; integers
-beyond 64 bits (which ``json`` would write) are rejected, as orjson cannot write them.
+beyond 64 bits (which ``json`` would write) are rejected, as orjson cannot write them; text holding
+a lone surrogate (which ``json`` would escape as ``\\uXXXX``) is rejected, as it is not valid UTF-8.
 
 Fast path: one ``orjson.dumps`` (datetimes go through ``default``). orjson writes ``inf`` as
 ``null`` and ``UUID`` as a string, so the output is checked cheaply — a ``null`` or a UUID-shaped
@@ -145,6 +146,20 @@ def _raise_if_bad(value: Any, label: str) -> None:
 
 
 _PLAIN = frozenset({str, int, bool, float, type(None)})
+_SURROGATE_PROBLEM = (
+    "text holding a lone surrogate (not valid UTF-8, e.g. half of an emoji from a bad decode) "
+    "cannot be sent to Customer.io; decode the source with errors='replace' or drop the character"
+)
+
+
+def _is_utf8(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _find(value: Any, depth: int) -> tuple[list[str | int], str] | None:
@@ -156,6 +171,8 @@ def _find(value: Any, depth: int) -> tuple[list[str | int], str] | None:
     """
     kind = type(value)
     if kind in _PLAIN:  # the common exact types first, without isinstance chains
+        if kind is str:
+            return None if _is_utf8(value) else ([], _SURROGATE_PROBLEM)
         if kind is float:
             return ([], _INF_PROBLEM) if value in _INFINITIES else None
         if kind is int and not _INT_MIN <= value <= _INT_MAX:
@@ -163,7 +180,9 @@ def _find(value: Any, depth: int) -> tuple[list[str | int], str] | None:
         return None
     if kind is dict or kind is list:
         pass
-    elif isinstance(value, (str, bool)):
+    elif isinstance(value, str):
+        return None if _is_utf8(value) else ([], _SURROGATE_PROBLEM)
+    elif isinstance(value, bool):
         return None
     elif isinstance(value, int):
         return None if _INT_MIN <= value <= _INT_MAX else ([], _BIG_INT_PROBLEM)
