@@ -21,25 +21,15 @@ from wrapt import wrap_function_wrapper
 from cioguard.config import load_options
 from cioguard.instrumentation import wrappers
 from cioguard.instrumentation.runtime import Runtime
+from cioguard.operations.calls import APP_METHODS as _APP_METHODS
+from cioguard.operations.calls import TRACK_METHODS as _TRACK_METHODS
 from cioguard.package import _instruments
 
 logger = logging.getLogger("cioguard")
 
-TRACK_METHODS = (
-    "identify",
-    "track",
-    "track_anonymous",
-    "pageview",
-    "backfill",
-    "delete",
-    "add_device",
-    "delete_device",
-    "suppress",
-    "unsuppress",
-    "merge_customers",
-    "batch",
-)
-APP_METHODS = ("send_email", "send_push", "send_sms", "send_whatsapp", "send_inbox_message", "send_in_app")
+#: Every patched method: one binder each in ``cioguard.operations.calls`` (a single source of truth).
+TRACK_METHODS = tuple(sorted(_TRACK_METHODS))
+APP_METHODS = tuple(sorted(_APP_METHODS))
 
 _lock = threading.RLock()
 _runtime: Runtime | None = None
