@@ -6,7 +6,8 @@ is what lets several requests be in flight). Two consequences shape this compari
 
 - steps addressing a person by an emulator-assigned ``cio_…`` id are left out: which person holds
   ``cio_000000000001`` depends on which person the emulator happened to create first;
-- events of one person addressed by different identifiers (id and email) are compared as a set.
+- events of one person addressed by different identifiers (id and email) are compared as a set,
+  and so are anonymous events (each anonymous id is its own lane key).
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ def _comparable(snapshot: dict[str, Any]) -> dict[str, Any]:
     snapshot = scenarios._without_event_ids(snapshot)
     for person in snapshot["people"].values():
         person["events"] = sorted(person["events"], key=repr)
+    # Anonymous events of different anonymous ids are different "people": no order between them.
+    snapshot["anonymous_events"] = sorted(snapshot["anonymous_events"], key=repr)
     return snapshot
 
 
