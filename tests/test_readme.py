@@ -157,3 +157,14 @@ def test_metric_and_pitfall_tables_match_the_code() -> None:
         assert category.code == code
     assert os.path.exists(ROOT / "docs" / "pitfalls.md")
     assert os.path.exists(ROOT / "docs" / "demo-report.png")
+
+
+def test_pitfall_docs_have_the_anchors_lint_links_to() -> None:
+    from cioguard.lint import RULES
+
+    docs = (ROOT / "docs" / "pitfalls.md").read_text(encoding="utf-8")
+    for code, rule in RULES.items():
+        if code == "CIO000":
+            continue
+        anchor = rule.help_uri.rsplit("#", 1)[1]
+        assert f'<a id="{anchor}"></a>' in docs, code
