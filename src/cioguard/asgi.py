@@ -184,6 +184,9 @@ class CioGuardMiddleware:
             finally:
                 if current.route is None:
                     current.route = route_template(watched)
+                # Routers write the scope in place (route, endpoint, path_params); hand those writes
+                # back so middleware outside this one sees what it would without the copy.
+                scope.update(watched)
                 _record_blocked(current)
 
     # -- lifespan ------------------------------------------------------------------------------

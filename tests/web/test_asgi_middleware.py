@@ -264,3 +264,20 @@ def test_options_are_validated() -> None:
         CioGuardMiddleware(_lifespan_app([]), metrics_path="metrics")
     with pytest.raises(ValueError, match="shutdown_timeout"):
         CioGuardMiddleware(_lifespan_app([]), shutdown_timeout=-1)
+
+
+def test_router_writes_reach_middleware_outside() -> None:
+    seen: dict[str, Any] = {}
+
+    async def homepage(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    inner = CioGuardMiddleware(Starlette(routes=[Route("/users/{user_id}", homepage)]), metrics_path=None)
+
+    async def outer(scope: Any, receive: Any, send: Any) -> None:
+        await inner(scope, receive, send)
+        seen.update(scope)
+
+    assert asgi_request(outer, "GET", "/users/42").status_code == 200
+    assert seen["path_params"] == {"user_id": "42"}
+    assert seen["route"].path == "/users/{user_id}"
