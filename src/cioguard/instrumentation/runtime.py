@@ -15,6 +15,7 @@ Two paths:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -212,7 +213,10 @@ class Runtime:
             return
         shards = self._email_shards
         if len(shards) >= _EMAIL_SHARDS_MAX:
-            shards.pop(next(iter(shards)))  # oldest first: dicts keep insertion order
+            # Oldest first (dicts keep insertion order). Other caller threads may evict at the same
+            # moment: a lost race only means one more or one fewer entry, never an error.
+            with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+                shards.pop(next(iter(shards)))
         shards["email:" + email.lower()] = operations[0].shard_key
 
     def _too_large(self, method: str, exc: OperationTooLarge, started: float) -> None:
