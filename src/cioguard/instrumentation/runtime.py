@@ -19,17 +19,16 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Status, StatusCode
 
 from cioguard.config import Options
 from cioguard.delivery import DeliveryConfig, DeliveryEngine
+from cioguard.instrumentation.spans import client_span, producer_span
 from cioguard.instrumentation.stack import user_stacklevel
 from cioguard.instrumentation.tracing import CallerTracing, instrumentation_suppressed
 from cioguard.operations.build import app_endpoint, build, track_endpoint
@@ -67,7 +66,6 @@ _MERGE_BARRIER_SECONDS = 5.0
 _EMAIL_SHARDS_MAX = 100_000
 #: How many background calls pass between two CIO011 queue-fill checks.
 _QUEUE_CHECK_EVERY = 256
-_EVENT_METHODS = frozenset({"track", "track_anonymous", "pageview", "backfill"})
 
 
 class Runtime:
@@ -177,7 +175,9 @@ class Runtime:
         span_context = None
         tracer = self.tracing.tracer()
         if tracer is not None and not instrumentation_suppressed():
-            span_context = self._producer_span(tracer, method, call, endpoint, findings)
+            span_context = producer_span(
+                tracer, method, call, endpoint, findings, self.options.capture_customer_id
+            )
         try:
             operations = build(call, endpoint, span_context=span_context)
         except OperationTooLarge as exc:
@@ -243,38 +243,6 @@ class Runtime:
         if findings:
             self.pitfalls.emit(findings, stacklevel=user_stacklevel())
 
-    def _producer_span(
-        self, tracer: trace.Tracer, method: str, call: Call, endpoint: Endpoint, findings: list[Finding]
-    ) -> Any:
-        # Attributes go in at start: one call instead of one locked set_attribute per attribute.
-        attributes = self._call_attributes(method, call, endpoint, "background", findings)
-        span = tracer.start_span(f"customerio {method}", kind=SpanKind.PRODUCER, attributes=attributes)
-        for finding in findings:
-            span.add_event("customerio.pitfall", {"customerio.pitfall.code": finding.code})
-        context = span.get_span_context()
-        span.end()
-        return context
-
-    def _call_attributes(
-        self, method: str, call: Call | None, endpoint: Endpoint, mode: str, findings: list[Finding]
-    ) -> dict[str, Any]:
-        attributes: dict[str, Any] = {
-            "messaging.system": "customerio",
-            "customerio.method": method,
-            "customerio.mode": mode,
-            "customerio.api": endpoint.api,
-            "customerio.endpoint": endpoint.label,
-        }
-        if call is None:
-            return attributes
-        codes = {finding.code for finding in findings}
-        # An event name that a rule found dynamic or carrying PII may hold ids: keep it off spans.
-        if method in _EVENT_METHODS and isinstance(call.name, str) and not codes & {"CIO006", "CIO012"}:
-            attributes["customerio.event_name"] = call.name
-        if self.options.capture_customer_id and call.customer_id not in (None, ""):
-            attributes["customerio.customer_id"] = str(call.customer_id)
-        return attributes
-
     # -- synchronous path -------------------------------------------------------------------------
 
     def call_through(
@@ -303,7 +271,7 @@ class Runtime:
             findings, _ = self.pitfalls.check_call(call, mode="blocking")
             if findings:
                 self.pitfalls.emit(findings, stacklevel=user_stacklevel())
-        with self._client_span(tracer, method, call, endpoint, findings) as span:
+        with client_span(tracer, method, call, endpoint, findings, self.options.capture_customer_id) as span:
             token = current_sdk_call.set(method)
             started = time.perf_counter()
             try:
@@ -318,30 +286,6 @@ class Runtime:
                 current_sdk_call.reset(token)
                 self._after_blocking(method, elapsed)
         return result
-
-    @contextmanager
-    def _client_span(
-        self,
-        tracer: trace.Tracer | None,
-        method: str,
-        call: Call | None,
-        endpoint: Endpoint,
-        findings: list[Finding],
-    ) -> Iterator[Any]:
-        if tracer is None or instrumentation_suppressed():
-            yield None
-            return
-        attributes = self._call_attributes(method, call, endpoint, "blocking", findings)
-        with tracer.start_as_current_span(
-            f"customerio {method}",
-            kind=SpanKind.CLIENT,
-            attributes=attributes,
-            record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
-            for finding in findings:
-                span.add_event("customerio.pitfall", {"customerio.pitfall.code": finding.code})
-            yield span
 
     def _after_blocking(self, method: str, elapsed: float) -> None:
         self.recorder.call(method, "blocking", elapsed)

@@ -34,9 +34,10 @@ from orjson import dumps as _orjson_dumps
 
 from cioguard.operations import mapping
 from cioguard.operations.calls import backfill_timestamp, event_timestamp
+from cioguard.operations.checks import CHECKS as _CHECKS
 from cioguard.operations.construct import make_operation
 from cioguard.operations.endpoints import app_endpoint, origin, track_endpoint
-from cioguard.operations.errors import InvalidCall, OperationTooLarge
+from cioguard.operations.errors import OperationTooLarge
 from cioguard.operations.model import Call, Endpoint, Operation, Route
 from cioguard.operations.serialize import _OPTIONS, _UUID_TEXT, _default, check_parts, dumps, dumps_parts
 from cioguard.operations.ulid import new_ulid
@@ -84,63 +85,6 @@ def build(
     if check is not None:
         check(call)
     return _BUILDERS[call.method](call, endpoint, span_context, now, mono)
-
-
-EVENT_NAME_LIMIT = 100
-_PLATFORMS = frozenset({"ios", "android"})
-
-
-def _check_name(call: Call) -> None:
-    name = call.name
-    what = "page" if call.method == "pageview" else "event name"
-    if type(name) is not str or not name.strip():
-        raise InvalidCall(
-            f"{call.method}(): the {what} must be a non-empty string, got "
-            f"{'an empty string' if isinstance(name, str) else type(name).__name__}; "
-            "use a fixed snake_case name such as 'signed_up'"
-        )
-    # A character is at most 4 bytes: encode only names that could be over the limit.
-    if len(name) * 4 > EVENT_NAME_LIMIT and len(name.strip().encode("utf-8")) > EVENT_NAME_LIMIT:
-        raise InvalidCall(
-            f"{call.method}(): the {what} is over Customer.io's {EVENT_NAME_LIMIT}-byte limit; "
-            "use a short fixed name and put the details in data"
-        )
-
-
-def _check_identifier(call: Call) -> None:
-    if isinstance(call.customer_id, str) and call.customer_id == "cio_":
-        raise InvalidCall(
-            f"{call.method}(): the identifier 'cio_' names no person; pass 'cio_<cio_id>', an id or an email"
-        )
-
-
-def _check_device(call: Call) -> None:
-    _check_identifier(call)
-    platform = (call.extra or {}).get("platform")
-    if platform not in _PLATFORMS:
-        raise InvalidCall(
-            f"add_device(): platform must be 'ios' or 'android' (Customer.io accepts no other), "
-            f"got {platform!r}"
-        )
-
-
-def _check_person(call: Call) -> None:
-    _check_name(call)
-    _check_identifier(call)
-
-
-_CHECKS: dict[str, Callable[[Call], None]] = {
-    "track": _check_person,
-    "pageview": _check_person,
-    "backfill": _check_person,
-    "track_anonymous": _check_name,
-    "add_device": _check_device,
-    "identify": _check_identifier,
-    "delete": _check_identifier,
-    "suppress": _check_identifier,
-    "unsuppress": _check_identifier,
-    "delete_device": _check_identifier,
-}
 
 
 def _operation(
