@@ -192,7 +192,7 @@ def _event(call: Call, endpoint: Endpoint, span_context: Any, now: float, mono: 
         body = b""
     if not body:
         body = dumps_parts(entry, mapping.EVENT_LABELS)
-    if body.find(b"null") >= 0 or (body.find(b"-") >= 0 and _UUID_TEXT.search(body) is not None):
+    if body.find(b"null") >= 0 or (body.count(b"-") >= 4 and _UUID_TEXT.search(body) is not None):
         check_parts(entry, mapping.EVENT_LABELS)
     shard_key = kind + ":" + value
     if len(body) > V2_ENTRY_LIMIT:

@@ -22,7 +22,7 @@ a lone surrogate (which ``json`` would escape as ``\\uXXXX``) is rejected, as it
 
 Fast path: one ``orjson.dumps`` (datetimes go through ``default``). orjson writes ``inf`` as
 ``null`` and ``UUID`` as a string, so the output is checked cheaply — a ``null`` or a UUID-shaped
-string in it (two ``bytes.find``, a regex only when a ``-`` is present) triggers the slow walk that
+string in it (a ``bytes.find``, a ``bytes.count``, a regex only with 4+ hyphens) triggers the slow walk that
 tells a real ``None``/``str`` from an ``inf``/``UUID``. Every error also goes through the slow walk,
 which finds and names the first bad place. Costs on the reference machine: a flat 3-key dict 0.5 µs
 (orjson alone 0.15 µs), 1.1 µs when it holds a ``None`` (the walk runs).
@@ -100,7 +100,7 @@ def dumps(value: Any, label: str) -> bytes:
         _raise_if_bad(value, label)
         raise SerializationError(label, _UNKNOWN)
     # Inlined: a call costs as much as the test. ``bytes.find`` is 2x faster than ``in`` here.
-    if out.find(b"null") >= 0 or (out.find(b"-") >= 0 and _UUID_TEXT.search(out) is not None):
+    if out.find(b"null") >= 0 or (out.count(b"-") >= 4 and _UUID_TEXT.search(out) is not None):
         _raise_if_bad(value, label)
     return out
 
@@ -119,7 +119,7 @@ def dumps_parts(entry: dict[str, Any], labels: Mapping[str, str]) -> bytes:
         _raise_in_parts(entry, labels)
         raise SerializationError("request", _UNKNOWN)
     # Inlined: a call costs as much as the test. ``bytes.find`` is 2x faster than ``in`` here.
-    if out.find(b"null") >= 0 or (out.find(b"-") >= 0 and _UUID_TEXT.search(out) is not None):
+    if out.find(b"null") >= 0 or (out.count(b"-") >= 4 and _UUID_TEXT.search(out) is not None):
         _raise_in_parts(entry, labels)
     return out
 
