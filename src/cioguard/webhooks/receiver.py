@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from cioguard.telemetry.labels import WEBHOOK_METRICS
 from cioguard.telemetry.recorder import get_recorder
 from cioguard.webhooks.actions import BOUNCE_ACTIONS, BounceHandler, WebhookClient
 from cioguard.webhooks.signature import DEFAULT_TOLERANCE, SignatureError, verify
@@ -43,26 +44,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("cioguard.webhooks")
 
-#: Customer.io's documented metric names; anything else is counted as ``other``.
-KNOWN_METRICS = frozenset(
-    {
-        "drafted",
-        "attempted",
-        "sent",
-        "delivered",
-        "opened",
-        "clicked",
-        "converted",
-        "unsubscribed",
-        "bounced",
-        "dropped",
-        "spammed",
-        "failed",
-        "undeliverable",
-        "subscribed",
-        "cio_subscription_preferences_changed",
-    }
-)
+#: Customer.io's documented metric names; anything else is counted as ``other``. One list, shared with
+#: the metric's label set.
+KNOWN_METRICS = WEBHOOK_METRICS
 
 
 @dataclass(frozen=True)
