@@ -1,7 +1,6 @@
 """The slice of cioguard's public API the benchmarks drive, and helpers to use it row by row.
 
-Rows call only the public contract (``instrument``, ``flush``, ``uninstrument``, ``stats``); a
-missing name makes the row ``skipped`` instead of failing the run::
+Rows call only the public contract (``instrument``, ``flush``, ``uninstrument``, ``stats``)::
 
     with instrumented(track_url=target.track_url, pitfalls="off") as cg:
         client.track("user-1", "order_completed", {})
@@ -19,11 +18,8 @@ from benchmarks.harness import CUSTOMER_IDS
 
 
 def api() -> Any:
-    """The ``cioguard`` module, checked to have the functions the rows use."""
+    """The ``cioguard`` module (the public API the rows use)."""
     module: Any = importlib.import_module("cioguard")
-    for name in ("instrument", "uninstrument", "flush", "stats"):
-        if not callable(getattr(module, name, None)):
-            raise NotImplementedError(f"cioguard.{name} is not available in this build")
     return module
 
 
