@@ -7,10 +7,13 @@ client. Background rows flush every few thousand calls (un-timed) so the queue n
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from benchmarks.cio_api import identify_all, instrumented, stat
 from benchmarks.harness import EVENT_NAME, SMALL_DATA, Bench, customer_ids
@@ -25,29 +28,18 @@ QUEUE_SIZE = 200_000
 FLUSH_EVERY = 5_000
 
 
-class _NullExporter:
+class _NullExporter(SpanExporter):
     """A span exporter that accepts and discards: spans are recorded and batched, never shipped."""
 
-    def export(self, spans: Any) -> Any:
-        from opentelemetry.sdk.trace.export import SpanExportResult
-
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         return SpanExportResult.SUCCESS
-
-    def shutdown(self) -> None:
-        return None
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return True
 
 
 @contextmanager
 def recording_provider() -> Iterator[Any]:
     """An OpenTelemetry SDK ``TracerProvider`` recording every span into a BatchSpanProcessor."""
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
     provider = TracerProvider()
-    provider.add_span_processor(BatchSpanProcessor(_NullExporter()))  # type: ignore[arg-type]
+    provider.add_span_processor(BatchSpanProcessor(_NullExporter()))
     try:
         yield provider
     finally:

@@ -105,10 +105,10 @@ class Bench:
         return row
 
     def guard(self, group: str, name: str, unit: str, measure: Callable[[], Row | None]) -> None:
-        """Run one row; an exception becomes an ``error`` row (a missing import: ``skipped``)."""
+        """Run one row; an exception becomes an ``error`` row (a peer package not installed: ``skipped``)."""
         try:
             row = measure()
-        except (ImportError, AttributeError, NotImplementedError) as exc:
+        except ImportError as exc:
             self.add(Row.failed(group, name, unit, "skipped", f"{type(exc).__name__}: {exc}"))
         except Exception as exc:
             if self.verbose:
