@@ -28,6 +28,8 @@ Mode = Literal["background", "blocking"]
 Overflow = Literal["drop_newest", "drop_oldest", "block"]
 PitfallMode = Literal["warn", "error", "off"]
 SpoolSync = Literal["always", "group"]
+MetricsBackend = Literal["prometheus", "otel", "both", "none"]
+METRICS_BACKENDS = ("prometheus", "otel", "both", "none")
 
 #: Customer.io rejects batch requests of 500 KB or more; stay well below with the envelope.
 MAX_BATCH_BYTES_LIMIT = 499_000
@@ -42,10 +44,15 @@ class Options:
     overflow: Overflow = "drop_newest"
     flush_interval: float = 1.0
     max_batch_bytes: int = 450_000
-    max_retries: int = 3
+    #: Seconds an operation may keep being retried before it is dropped as ``expired``.
+    delivery_timeout: float = 600.0
+    #: Optional extra bound on attempts; None = unbounded within ``delivery_timeout``.
+    max_retries: int | None = None
     rate_limit: float = 100.0
     spool_path: str | None = None
     spool_sync: SpoolSync = "group"
+    #: Spooled operations older than this are dropped as ``expired`` (7 days).
+    spool_max_age: float = 7 * 24 * 3600.0
     track_url: str | None = None
     api_url: str | None = None
     queue_url: str | None = None
@@ -62,6 +69,12 @@ class Options:
     tracer_provider: Any = field(default=None, compare=False)
     meter_provider: Any = field(default=None, compare=False)
     registry: Any = field(default=None, compare=False)
+    #: Where metrics go: prometheus | otel | both | none. None = chosen so nothing doubles.
+    metrics: MetricsBackend | None = None
+    #: Per-call PRODUCER spans (the send spans stay).
+    producer_spans: bool = True
+    #: Called with (reason, count, methods) for every drop; never with payloads.
+    on_drop: Any = field(default=None, compare=False)
 
 
 def _parse_bool(text: str) -> bool:
@@ -135,6 +148,21 @@ def _passthrough(value: Any) -> Any:
     return value
 
 
+def _optional(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def parse_optional(value: Any) -> Any:
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
+            return None
+        return parse(value)
+
+    return parse_optional
+
+
+def _callback(value: Any) -> Any:
+    if value is not None and not callable(value):
+        raise ValueError("expected a callable(reason, count, methods) or None")
+    return value
+
+
 #: option name -> parser (raises ValueError with the accepted values). Objects such as providers
 #: and registries cannot come from the environment.
 OPTION_SPECS: dict[str, Callable[[Any], Any]] = {
@@ -143,10 +171,12 @@ OPTION_SPECS: dict[str, Callable[[Any], Any]] = {
     "overflow": _choice(OVERFLOW_POLICIES),
     "flush_interval": _number(float, minimum=0.01, maximum=3600),
     "max_batch_bytes": _number(int, minimum=1_000, maximum=MAX_BATCH_BYTES_LIMIT),
-    "max_retries": _number(int, minimum=0, maximum=100),
+    "delivery_timeout": _number(float, minimum=1, maximum=30 * 24 * 3600),
+    "max_retries": _optional(_number(int, minimum=0, maximum=1000)),
     "rate_limit": _number(float, minimum=0.1),
     "spool_path": _optional_path,
     "spool_sync": _choice(SPOOL_SYNC_MODES),
+    "spool_max_age": _number(float, minimum=60, maximum=365 * 24 * 3600),
     "track_url": _optional_url,
     "api_url": _optional_url,
     "queue_url": _optional_redis_url,
@@ -163,8 +193,11 @@ OPTION_SPECS: dict[str, Callable[[Any], Any]] = {
     "tracer_provider": _passthrough,
     "meter_provider": _passthrough,
     "registry": _passthrough,
+    "metrics": _optional(_choice(METRICS_BACKENDS)),
+    "producer_spans": _flag,
+    "on_drop": _callback,
 }
-_OBJECT_OPTIONS = frozenset({"tracer_provider", "meter_provider", "registry"})
+_OBJECT_OPTIONS = frozenset({"tracer_provider", "meter_provider", "registry", "on_drop"})
 ENV_PREFIX = "CIOGUARD_"
 
 

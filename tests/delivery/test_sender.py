@@ -119,7 +119,7 @@ def test_retryable_faults_are_retried_exactly_max_retries_times(
     result = sender.send([make_op(EP)])
     assert len(transport.calls) == 4
     assert result.delivered == []
-    assert len(result.dropped["retries_exhausted"]) == 1
+    assert len(result.dropped["expired"]) == 1
     assert [e for e in rec.events if e[0] == "retry"] == [("retry", "v2_batch", reason)] * 3
     assert counters.snapshot()["retries"] == 3
 
@@ -201,7 +201,7 @@ def test_deadline_limits_request_timeout_and_stops_retries(clock: FakeClock) -> 
     assert transport.calls[0][4] == pytest.approx(0.3)
     # the next backoff (>= 0 .. 1 s) either fits or not; either way nothing runs past the deadline
     assert all(c[5] < 1000.3 for c in transport.calls)
-    assert "shutdown" in result.dropped or "retries_exhausted" in result.dropped
+    assert "shutdown" in result.dropped or "expired" in result.dropped
 
 
 def test_past_deadline_sends_nothing(clock: FakeClock) -> None:
@@ -226,7 +226,7 @@ def test_broken_transport_and_hook_never_raise(clock: FakeClock) -> None:
         config, Broken(), NullRecorder(), counters, clock, clock.sleep, random.Random(), lambda: None
     )
     result = sender.send([make_op(EP)])
-    assert len(result.dropped["retries_exhausted"]) == 1
+    assert len(result.dropped["expired"]) == 1
     ok = ScriptedTransport(clock)
     sender2 = BatchSender(
         config,

@@ -116,7 +116,7 @@ def test_exit_is_bounded_on_a_dead_endpoint(dead: str, spool: bool, tmp_path: Pa
     assert exit_seconds < EXIT_TIMEOUT + SLACK, err
     assert stats["delivered"] == 0
     assert applied == 0
-    # Every accepted operation is accounted for: dropped (shutdown, or retries_exhausted when
+    # Every accepted operation is accounted for: dropped (shutdown, or expired when
     # refused connections use up max_retries before the deadline), in flight at the deadline
     # (warned about), or kept in the spool.
     kept = stats["spool_size"] if spool else 0

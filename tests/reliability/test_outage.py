@@ -4,7 +4,7 @@ Memory stays bounded (RSS sampled every 0.2 s), the in-memory queue absorbs up t
 ``max_queue_size`` and drops beyond it are counted as ``queue_full``; with a spool, everything
 beyond the queue spills to disk and nothing is dropped. After recovery everything accepted is
 delivered, once. ``max_retries=100`` so the outage cannot exhaust retries (that would be a drop
-reason of its own, ``retries_exhausted``, tested in ``test_exit.py``).
+reason of its own, ``expired``, tested in ``test_exit.py``).
 """
 
 from __future__ import annotations

@@ -110,7 +110,7 @@ def test_every_drop_reason_is_exported_at_zero_before_the_first_drop() -> None:
     # increase()/rate() cannot see a series that first appears already at 1.
     registry = CollectorRegistry()
     PrometheusRecorder(registry)
-    for reason in ("queue_full", "shutdown", "rejected", "retries_exhausted", "oversize"):
+    for reason in ("queue_full", "shutdown", "rejected", "expired", "oversize"):
         assert sample(registry, "customerio_events_dropped_total", {"reason": reason}) == 0
 
 

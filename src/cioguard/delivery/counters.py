@@ -14,15 +14,16 @@ from typing import Any
 
 logger = logging.getLogger("cioguard.delivery")
 
-DROP_REASONS = ("queue_full", "shutdown", "rejected", "retries_exhausted", "oversize")
+DROP_REASONS = ("queue_full", "shutdown", "rejected", "expired", "oversize", "spool_error")
 LOG_EVERY = 60.0
 
 _EXPLAIN = {
     "queue_full": "the delivery queue is full (max_queue_size)",
     "shutdown": "the engine was shut down or the exit deadline passed",
     "rejected": "Customer.io rejected them (4xx or a 207 entry error)",
-    "retries_exhausted": "every attempt failed (max_retries)",
+    "expired": "still undelivered after delivery_timeout (or max_retries, if set)",
     "oversize": "oversize: over Customer.io's size limits or max_batch_bytes",
+    "spool_error": "the durable spool failed and the memory queue could not hold them",
 }
 
 

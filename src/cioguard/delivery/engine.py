@@ -275,7 +275,7 @@ class DeliveryEngine:
             result = self._sender.send(batch)
         except Exception as exc:
             self._counters.error("sender", exc)
-            result.dropped = {"retries_exhausted": batch}
+            result.dropped = {"expired": batch}
         finally:
             self._finish(lane, batch, result)
 
@@ -292,7 +292,7 @@ class DeliveryEngine:
         done = list(delivered)
         for reason, ops in result.dropped.items():
             if self._spool is not None and (
-                reason == "shutdown" or (reason == "retries_exhausted" and self._closed)
+                reason == "shutdown" or (reason == "expired" and self._closed)
             ):
                 # Kept in the spool for the next process: at exit a dead endpoint uses up the
                 # retries in seconds, and the spool exists precisely to outlive such an outage.

@@ -45,7 +45,7 @@ _SUPPRESS_KEYS = (
 @dataclass
 class BatchResult:
     delivered: list[Operation] = field(default_factory=list)
-    #: reason → operations (rejected, retries_exhausted, shutdown)
+    #: reason → operations (rejected, expired, shutdown)
     dropped: dict[str, list[Operation]] = field(default_factory=dict)
 
 
@@ -163,7 +163,7 @@ class BatchSender:
                 pause = self._config.rate_limit_pause if retry_after is None else retry_after
                 bucket.pause_until(self._clock() + pause)
             if attempt >= self._config.max_retries:
-                result.dropped["retries_exhausted"] = list(ops)
+                result.dropped["expired"] = list(ops)
                 return result
             self._counters.add("retries")
             self._recorder.retry(name, retry_reason(status, error))

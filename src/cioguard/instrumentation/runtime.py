@@ -97,7 +97,7 @@ class Runtime:
             overflow=options.overflow,
             flush_interval=options.flush_interval,
             max_batch_bytes=options.max_batch_bytes,
-            max_retries=options.max_retries,
+            max_retries=3 if options.max_retries is None else options.max_retries,
             rate_limit=options.rate_limit,
             request_timeout=options.request_timeout,
             exit_timeout=options.exit_timeout,

@@ -128,6 +128,21 @@ class FanoutRecorder:
         for r in self.recorders:
             r.webhook_rejected(reason)
 
+    @never_raise
+    def endpoint_outage(self, endpoint: str, active: bool) -> None:
+        for r in self.recorders:
+            r.endpoint_outage(endpoint, active)
+
+    @never_raise
+    def fallback(self, method: str) -> None:
+        for r in self.recorders:
+            r.fallback(method)
+
+    @never_raise
+    def spool_error(self, kind: str) -> None:
+        for r in self.recorders:
+            r.spool_error(kind)
+
 
 _otel_cache: weakref.WeakKeyDictionary[Any, OTelMetricsRecorder] = weakref.WeakKeyDictionary()
 

@@ -80,7 +80,12 @@ ENDPOINTS: frozenset[str] = frozenset(
 
 #: Why operations were lost (``customerio_events_dropped_total{reason}``).
 DROP_REASONS: frozenset[str] = frozenset(
-    {"queue_full", "shutdown", "rejected", "retries_exhausted", "oversize"}
+    {"queue_full", "shutdown", "rejected", "expired", "oversize", "spool_error"}
+)
+
+#: Why the durable spool failed (``customerio_spool_errors_total{kind}``).
+SPOOL_ERROR_KINDS: frozenset[str] = frozenset(
+    {"disk_full", "read_only", "corrupt", "deleted", "locked", "other"}
 )
 
 #: Why a request was retried (``customerio_retries_total{reason}``).
@@ -155,6 +160,10 @@ def drop_reason_label(value: object) -> str:
 
 def retry_reason_label(value: object) -> str:
     return _in(RETRY_REASONS, value)
+
+
+def spool_error_label(value: object) -> str:
+    return _in(SPOOL_ERROR_KINDS, value)
 
 
 def webhook_metric_label(value: object) -> str:

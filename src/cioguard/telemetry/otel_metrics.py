@@ -52,6 +52,7 @@ from cioguard.telemetry.labels import (
     mode_label,
     pitfall_label,
     retry_reason_label,
+    spool_error_label,
     status_label,
     webhook_metric_label,
     webhook_reason_label,
@@ -114,6 +115,19 @@ class OTelMetricsRecorder:
         self._webhook_events = meter.create_counter("customerio.webhook.events", "{event}", "Webhook events")
         self._webhook_rejected = meter.create_counter(
             "customerio.webhook.rejected", "{request}", "Rejected webhook requests"
+        )
+        self._fallbacks = meter.create_counter(
+            "customerio.fallbacks", "{call}", "Calls sent through the blocking SDK after an internal error"
+        )
+        self._spool_errors = meter.create_counter(
+            "customerio.spool.errors", "{error}", "Failures of the durable spool"
+        )
+        self._outage: dict[str, int] = {}
+        meter.create_observable_gauge(
+            "customerio.endpoint.outage",
+            callbacks=[self._observe_outage],
+            unit="1",
+            description="1 while an endpoint is in outage mode",
         )
         # Last values of the gauges; read by the observable gauges' callbacks at collection time.
         self._gauges: dict[str, int] = {}
@@ -222,3 +236,18 @@ class OTelMetricsRecorder:
     @never_raise
     def webhook_rejected(self, reason: str) -> None:
         self._webhook_rejected.add(1, self._a("reason", webhook_reason_label(reason)))
+
+    def _observe_outage(self, options: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(v, self._a("endpoint", e)) for e, v in list(self._outage.items())]
+
+    @never_raise
+    def endpoint_outage(self, endpoint: str, active: bool) -> None:
+        self._outage[endpoint_label(endpoint)] = 1 if active else 0
+
+    @never_raise
+    def fallback(self, method: str) -> None:
+        self._fallbacks.add(1, self._a("method", method_label(method)))
+
+    @never_raise
+    def spool_error(self, kind: str) -> None:
+        self._spool_errors.add(1, self._a("kind", spool_error_label(kind)))

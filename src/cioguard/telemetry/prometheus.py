@@ -43,6 +43,7 @@ from cioguard.telemetry.labels import (
     mode_label,
     pitfall_label,
     retry_reason_label,
+    spool_error_label,
     status_label,
     webhook_metric_label,
     webhook_reason_label,
@@ -58,6 +59,7 @@ GAUGE_MODES = {
     "customerio_queue_size": "livesum",
     "customerio_queue_capacity": "liveall",
     "customerio_spool_operations": "livesum",
+    "customerio_endpoint_outage": "livemax",
 }
 
 
@@ -129,6 +131,19 @@ class PrometheusMetrics:
         self.webhook_rejected = self._counter(
             "customerio_webhook_rejected", "Rejected reporting-webhook requests, by reason.", ("reason",)
         )
+        self.endpoint_outage = self._gauge(
+            "customerio_endpoint_outage",
+            "1 while an endpoint is in outage mode (one probe at a time), else 0.",
+            ("endpoint",),
+        )
+        self.fallbacks = self._counter(
+            "customerio_fallback",
+            "Calls sent through the blocking SDK after an internal cioguard error.",
+            ("method",),
+        )
+        self.spool_errors = self._counter(
+            "customerio_spool_errors", "Failures of the durable spool, by kind.", ("kind",)
+        )
         # Label children cached by *normalised* label values, so the keys stay a bounded set.
         self.children: dict[tuple[str, ...], Any] = {}
         # Export every drop reason at 0 from the start: a series that first appears already at 1
@@ -142,11 +157,11 @@ class PrometheusMetrics:
             metric = _mark(Counter(name, doc, labels, registry=self.registry))
         return metric
 
-    def _gauge(self, name: str, doc: str) -> Gauge:
-        metric = self._adopt(Gauge, name, ())
+    def _gauge(self, name: str, doc: str, labels: tuple[str, ...] = ()) -> Gauge:
+        metric = self._adopt(Gauge, name, labels)
         if metric is None:
             mode = GAUGE_MODES[name]
-            metric = _mark(Gauge(name, doc, registry=self.registry, multiprocess_mode=mode))  # type: ignore[arg-type]
+            metric = _mark(Gauge(name, doc, labels, registry=self.registry, multiprocess_mode=mode))  # type: ignore[arg-type]
         return metric
 
     def _histogram(
@@ -331,3 +346,18 @@ class PrometheusRecorder:
     def webhook_rejected(self, reason: str) -> None:
         r = webhook_reason_label(reason)
         self._child(("webhook_rejected", r), self.metrics.webhook_rejected, r).inc()
+
+    @never_raise
+    def endpoint_outage(self, endpoint: str, active: bool) -> None:
+        e = endpoint_label(endpoint)
+        self._child(("endpoint_outage", e), self.metrics.endpoint_outage, e).set(1 if active else 0)
+
+    @never_raise
+    def fallback(self, method: str) -> None:
+        m = method_label(method)
+        self._child(("fallbacks", m), self.metrics.fallbacks, m).inc()
+
+    @never_raise
+    def spool_error(self, kind: str) -> None:
+        k = spool_error_label(kind)
+        self._child(("spool_errors", k), self.metrics.spool_errors, k).inc()

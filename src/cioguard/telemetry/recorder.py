@@ -31,7 +31,7 @@ class Recorder(Protocol):
         """Operations acknowledged by Customer.io."""
 
     def dropped(self, reason: str, count: int = 1) -> None:
-        """Operations lost; reason in queue_full|shutdown|rejected|retries_exhausted|oversize."""
+        """Operations lost; reason in queue_full|shutdown|rejected|expired|oversize|spool_error."""
 
     def request(self, endpoint: str, status_code: str, seconds: float) -> None:
         """One HTTP request finished. ``endpoint`` is a bounded name (``v2_batch``, ``v1_track``,
@@ -73,6 +73,15 @@ class Recorder(Protocol):
 
     def webhook_rejected(self, reason: str) -> None:
         """A rejected webhook request (signature|stale|malformed|oversize|…)."""
+
+    def endpoint_outage(self, endpoint: str, active: bool) -> None:
+        """An endpoint entered (``active=True``) or left outage mode (one probe at a time)."""
+
+    def fallback(self, method: str) -> None:
+        """A call went through the blocking SDK because cioguard hit an internal error."""
+
+    def spool_error(self, kind: str) -> None:
+        """The durable spool failed; kind in disk_full|read_only|corrupt|deleted|locked|other."""
 
 
 class NullRecorder:
@@ -130,6 +139,15 @@ class NullRecorder:
         pass
 
     def webhook_rejected(self, reason: str) -> None:
+        pass
+
+    def endpoint_outage(self, endpoint: str, active: bool) -> None:
+        pass
+
+    def fallback(self, method: str) -> None:
+        pass
+
+    def spool_error(self, kind: str) -> None:
         pass
 
 
