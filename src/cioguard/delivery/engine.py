@@ -291,9 +291,7 @@ class DeliveryEngine:
                 self._recorder.delivery_lags(lags)
         done = list(delivered)
         for reason, ops in result.dropped.items():
-            if self._spool is not None and (
-                reason == "shutdown" or (reason == "expired" and self._closed)
-            ):
+            if self._spool is not None and (reason == "shutdown" or (reason == "expired" and self._closed)):
                 # Kept in the spool for the next process: at exit a dead endpoint uses up the
                 # retries in seconds, and the spool exists precisely to outlive such an outage.
                 self._kept_in_spool += len(ops)
