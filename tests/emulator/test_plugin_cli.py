@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import textwrap
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -71,7 +74,8 @@ def test_fixture_reaches_other_suites_through_the_entry_point(tmp_path: Path) ->
 
 @pytest.mark.slow
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
-def test_cli_serves_the_sdk_and_stops_cleanly(stop_signal: signal.Signals) -> None:
+def test_cli_serves_the_sdk_and_stops_cleanly(stop_signal: signal.Signals, tmp_path: Path) -> None:
+    record = tmp_path / "state.json"
     process = subprocess.Popen(
         [
             sys.executable,
@@ -87,6 +91,8 @@ def test_cli_serves_the_sdk_and_stops_cleanly(stop_signal: signal.Signals) -> No
             "a1",
             "--latency",
             "0.01",
+            "--record",
+            str(record),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -105,6 +111,12 @@ def test_cli_serves_the_sdk_and_stops_cleanly(stop_signal: signal.Signals) -> No
         cio = make_trusting(CustomerIO("s1", "k1", host="127.0.0.1", port=int(url.group(2))), bundle.group(1))
         assert cio.track("u1", "signed_up").status_code == 200
         cio.close()
+        # What arrived, for a person checking by hand: served as JSON and logged one line per request.
+        context = ssl.create_default_context(cafile=bundle.group(1))
+        with urllib.request.urlopen(f"{url.group(1)}/__emulator/state", context=context, timeout=5) as reply:
+            state = json.loads(reply.read())
+        assert [e["name"] for e in state["people"]["u1"]["events"]] == ["signed_up"]
+        assert state["counts"]["requests"] == 1
         process.send_signal(stop_signal)
         out, err = process.communicate(timeout=10)
     finally:
@@ -113,7 +125,12 @@ def test_cli_serves_the_sdk_and_stops_cleanly(stop_signal: signal.Signals) -> No
             process.wait(5)
     assert process.returncode == 0, err
     assert "stopped after 1 requests" in out
+    assert re.search(r"^POST /api/v1/customers/u1/events -> 200  ops=1  [\d.]+ ms$", out, re.M), out
+    assert "k1" not in out.split("Press Ctrl-C", 1)[1]  # the request log never shows credentials
     assert not os.path.exists(bundle.group(1))
+    written = json.loads(record.read_text())
+    assert written["counts"]["events"] == 1
+    assert [e["name"] for e in written["people"]["u1"]["events"]] == ["signed_up"]
 
 
 def test_cli_rejects_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,22 +3,27 @@
 ::
 
     cioguard emulator --port 8080 --https --site-id s --api-key k --app-key a --latency 0.05
+    cioguard emulator --port 8080 --record state.json     # write what arrived on exit
 
 It prints the URLs and credentials to use (e.g. ``CustomerIO(site_id, api_key, host="127.0.0.1",
-port=8080)`` with ``REQUESTS_CA_BUNDLE`` set to the printed CA path) and serves until Ctrl-C or
-SIGTERM, then stops cleanly and exits 0. Only 127.0.0.1 is served.
+port=8080)`` with ``REQUESTS_CA_BUNDLE`` set to the printed CA path), then one line per request
+(method, path, status, operations applied, time; never credentials or bodies; ``--quiet`` turns
+them off) and serves until Ctrl-C or SIGTERM, then stops cleanly and exits 0. While it runs,
+``GET /__emulator/state`` answers what arrived (people, events, deliveries, counts) as JSON.
+Only 127.0.0.1 is served.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from cioguard.testing.emulator import FakeCustomerIO
+from cioguard.testing.emulator import STATE_PATH, FakeCustomerIO, RequestSummary
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,7 +39,32 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--app-key", default="app-key", help="App API key (default: app-key)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
     parser.add_argument("--sink", action="store_true", help="count requests only, keep no state")
+    parser.add_argument("--quiet", action="store_true", help="do not print a line per request")
+    parser.add_argument(
+        "--record",
+        metavar="FILE",
+        help=f"on exit, write what arrived (the JSON of GET {STATE_PATH}) to FILE",
+    )
     return parser
+
+
+def _print_request(summary: RequestSummary) -> None:
+    print(summary.line(), flush=True)
+
+
+def _write_state(fake: FakeCustomerIO, path: str) -> str | None:
+    """Write ``fake.state()`` as JSON to ``path``; an error text, or None when written."""
+    import orjson
+
+    try:
+        data = orjson.dumps(fake.state(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+        tmp = f"{path}.tmp"
+        with open(tmp, "wb") as out:
+            out.write(data + b"\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        return f"cannot write {path}: {exc.strerror or exc}"
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -56,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         latency=args.latency,
         store=not args.sink,
         port=args.port,
+        on_request=None if args.quiet else _print_request,
     )
     try:
         try:
@@ -76,12 +107,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 lines.append(
                     "  plain HTTP: the SDK's CustomerIO needs --https (it always builds https:// URLs)"
                 )
+            lines.append(f"  State:     GET {fake.url}{STATE_PATH}  (what arrived, as JSON)")
             lines.append("Press Ctrl-C to stop.")
             print("\n".join(lines), flush=True)
             while not stop.wait(0.2):
                 pass
             stats = fake.stats()
+            error = None if args.record is None else _write_state(fake, args.record)
         print(f"stopped after {stats['requests']} requests", flush=True)
+        if error is not None:
+            print(f"cioguard emulator: {error}", file=sys.stderr)
+            return 1
+        if args.record is not None:
+            print(f"state written to {args.record}", flush=True)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

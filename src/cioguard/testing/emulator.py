@@ -18,6 +18,11 @@ Everything is recorded under one lock: ``requests`` (raw log, never the Authoriz
 ``people``, ``events`` (deduplicated by event ``id``), ``merges``, ``deliveries``, ``stats()`` and the
 transport-independent ``snapshot()``. ``store=False`` is a sink for benchmarks: requests are parsed,
 validated and counted, nothing else is kept. Faults: see :mod:`cioguard.testing.faults`.
+
+For people checking an app by hand: ``GET /__emulator/state`` answers :meth:`FakeCustomerIO.state`
+as JSON (people, events, deliveries, counts; no credentials, not counted as a request), and
+``on_request`` is called once per request with a :class:`RequestSummary` (what ``cioguard emulator``
+prints, one line each).
 """
 
 from __future__ import annotations
@@ -28,7 +33,10 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from cioguard.testing.certs import TestCertificates, ca_environment, make_trusting
 from cioguard.testing.faults import Fault, FaultControls, FaultPlan
@@ -37,6 +45,27 @@ from cioguard.testing.reply import Context, Reply
 from cioguard.testing.routing import Router
 from cioguard.testing.server import Connection, EmulatorServer, Incoming
 from cioguard.testing.state import Store
+
+#: Path of the state endpoint (outside every Customer.io API path; never needs credentials).
+STATE_PATH = "/__emulator/state"
+
+
+@dataclass(frozen=True)
+class RequestSummary:
+    """One request as ``cioguard emulator`` logs it: never the Authorization header or the body."""
+
+    method: str
+    path: str
+    status: int
+    operations: int
+    seconds: float
+    fault: str | None
+
+    def line(self) -> str:
+        """``POST /api/v2/batch -> 200  ops=37  3.1 ms`` (plus ``fault=…`` when one was injected)."""
+        status = str(self.status) if self.status else "no response"
+        text = f"{self.method} {self.path} -> {status}  ops={self.operations}  {self.seconds * 1000:.1f} ms"
+        return text if self.fault is None else f"{text}  fault={self.fault}"
 
 
 class FakeCustomerIO(FaultControls):
@@ -55,6 +84,7 @@ class FakeCustomerIO(FaultControls):
         host: str = "127.0.0.1",
         port: int = 0,
         wall_clock: Callable[[], float] = time.time,
+        on_request: Callable[[RequestSummary], None] | None = None,
     ) -> None:
         self.https, self.site_id, self.api_key, self.app_key = https, site_id, api_key, app_key
         self.latency = latency  # seconds added to every request; may be changed at runtime
@@ -70,6 +100,8 @@ class FakeCustomerIO(FaultControls):
         self._certs: TestCertificates | None = None
         self._server: EmulatorServer | None = None
         self._base_url = ""
+        #: Called after each request (outside the lock); its errors are swallowed.
+        self.on_request = on_request
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> FakeCustomerIO:
@@ -173,6 +205,9 @@ class FakeCustomerIO(FaultControls):
     def serve(self, request: Incoming, connection: Connection) -> None:
         arrived = self._clock()
         path = request.path.split("?", 1)[0]
+        if path == STATE_PATH and request.method == "GET":
+            connection.send(Reply(200, self.state()))
+            return
         auth_ok = self._router.is_authorised(path, request.authorization)
         with self._lock:
             fault = self._faults.pick(path, arrived)
@@ -180,8 +215,9 @@ class FakeCustomerIO(FaultControls):
             connection.drop()
             return
         reply: Reply | None = None
+        operations = 0
         if fault is None or fault.when == "after":
-            reply = self._apply(request, arrived)
+            reply, operations = self._apply(request, arrived)
         if fault is not None and fault.kind in {"status", "rate_limited"}:
             reply = _fault_reply(fault)
         if fault is None or fault.kind == "stall":
@@ -189,6 +225,17 @@ class FakeCustomerIO(FaultControls):
         else:
             status = fault.status  # 0 for a reset
         self._record(request, path, status, arrived, auth_ok, fault)
+        if self.on_request is not None:
+            summary = RequestSummary(
+                request.method,
+                path,
+                status,
+                operations,
+                self._clock() - arrived,
+                None if fault is None else fault.label,
+            )
+            with contextlib.suppress(Exception):  # a broken log hook must not break the emulator
+                self.on_request(summary)
         if fault is not None and fault.kind == "reset":
             connection.reset()
         elif fault is not None and fault.kind == "stall":
@@ -199,12 +246,17 @@ class FakeCustomerIO(FaultControls):
         elif reply is not None:
             connection.send(reply)
 
-    def _apply(self, request: Incoming, arrived: float) -> Reply:
+    def _apply(self, request: Incoming, arrived: float) -> tuple[Reply, int]:
+        """The reply and how many operations this request applied (counted under the lock)."""
         with self._lock:
+            before = self._counts["operations"]
             ctx = Context(
                 self._store if self.store else None, self._counts, arrived, self._wall_clock(), self._base_url
             )
-            return self._router.handle(request.method, request.path, request.authorization, request.body, ctx)
+            reply = self._router.handle(
+                request.method, request.path, request.authorization, request.body, ctx
+            )
+            return reply, self._counts["operations"] - before
 
     def _record(
         self, request: Incoming, path: str, status: int, arrived: float, auth_ok: bool, fault: Fault | None
@@ -294,6 +346,16 @@ class FakeCustomerIO(FaultControls):
         """Canonical, transport-independent state (see :meth:`cioguard.testing.state.Store.snapshot`)."""
         with self._lock:
             return self._store.snapshot()
+
+    def state(self) -> dict[str, Any]:
+        """What arrived, for people: ``snapshot()`` plus ``counts`` (``stats()``), JSON-ready.
+
+        Served at ``GET /__emulator/state`` and written by ``cioguard emulator --record FILE``."""
+        view = self.snapshot()
+        view["counts"] = self.stats()
+        # Round-trip through orjson so the value is plain JSON whatever the payloads held.
+        result: dict[str, Any] = orjson.loads(orjson.dumps(view, default=str, option=orjson.OPT_NON_STR_KEYS))
+        return result
 
     def reset(self) -> None:
         """Forget state, the request log, counters, faults, chaos and the rate limit."""
