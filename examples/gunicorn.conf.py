@@ -40,4 +40,5 @@ from cioguard.metrics import child_exit  # noqa: E402, F401  (gunicorn calls hoo
 def worker_exit(server: Any, worker: Any) -> None:
     import cioguard
 
-    cioguard.shutdown(timeout=5.0)
+    # Deliver what this worker still holds; the process exits right after.
+    cioguard.flush(timeout=5.0)

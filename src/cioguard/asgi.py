@@ -21,15 +21,15 @@ For every HTTP request the middleware
   shows which fraction of requests blocked at all; exceptions are recorded, then re-raised;
 * serves Prometheus metrics at ``metrics_path`` (``None`` turns that off);
 * on ASGI ``lifespan`` shutdown, after the application's own shutdown handlers ran (they may still
-  send events), calls ``cioguard.shutdown(shutdown_timeout)`` in a separate thread so the event loop
+  send events), calls ``cioguard.flush(shutdown_timeout)`` in a separate thread so the event loop
   keeps running, and waits for it at most ``shutdown_timeout`` (+1 s). An application that does not
   implement lifespan gets it implemented for it, so the flush still happens. A server run without
   lifespan (``uvicorn --lifespan off``) never announces shutdown: then the delivery engine's
   ``atexit`` flush (``exit_timeout``) is what delivers.
 
-``cioguard.shutdown()`` stops delivery for the rest of the process. A test suite that enters the
-app's lifespan once per test (``with TestClient(app):``) should pass ``flush_on_shutdown=False``, or
-``shutdown=cioguard.flush`` to only deliver, so the first test does not stop the sender for the others.
+Lifespan shutdown only *flushes*: cioguard keeps running, so a test suite that enters the app's
+lifespan once per test (``with TestClient(app):``) delivers every test's events, and so does code
+that runs after the server stopped. Only an explicit ``cioguard.shutdown()`` stops the sender.
 
 ``websocket`` and other scope types pass through untouched. The middleware is a plain ASGI class,
 not ``BaseHTTPMiddleware``, so ``contextvars`` (the request scope, OpenTelemetry context) reach the
@@ -97,10 +97,11 @@ class _RouteWatchingScope(dict[str, Any]):
             self._routed()
 
 
-def _default_shutdown(timeout: float) -> None:
+def _default_flush(timeout: float) -> None:
     import cioguard
 
-    cioguard.shutdown(timeout=timeout)
+    # flush, never shutdown: a lifespan ends many times per process (TestClient blocks, reloads).
+    cioguard.flush(timeout=timeout)
 
 
 class CioGuardMiddleware:
@@ -115,8 +116,8 @@ class CioGuardMiddleware:
             worker's files in multiprocess mode); pass the one given to ``instrument(registry=...)``.
         metrics_app: the ASGI app serving metrics (default ``cioguard.metrics.make_asgi_app(registry)``,
             built on the first scrape).
-        shutdown: the blocking function called with the timeout on shutdown (default
-            ``cioguard.shutdown``); injectable for tests.
+        shutdown: the blocking function called with the timeout on lifespan shutdown (default
+            ``cioguard.flush``: cioguard keeps running); injectable for tests.
     """
 
     def __init__(
@@ -140,7 +141,7 @@ class CioGuardMiddleware:
         self.shutdown_timeout = float(shutdown_timeout)
         self._registry = registry
         self._metrics_app = metrics_app
-        self._shutdown = shutdown or _default_shutdown
+        self._shutdown = shutdown or _default_flush
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]

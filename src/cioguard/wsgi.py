@@ -27,9 +27,10 @@ from your framework with :func:`set_route` (never the raw path)::
 Prometheus metrics are served at ``metrics_path`` (``None`` turns that off). Under gunicorn with
 several workers, set ``PROMETHEUS_MULTIPROC_DIR`` and see ``examples/gunicorn.conf.py``.
 
-There is no WSGI shutdown signal: pending operations are delivered at process exit by the delivery
-engine's ``atexit`` handler (bounded by the ``exit_timeout`` option). Under gunicorn, also call
-``cioguard.shutdown()`` from the ``worker_exit`` hook, as the example configuration does.
+There is no WSGI shutdown signal: pending operations are delivered at process exit by cioguard's
+exit handling (bounded by the ``exit_timeout`` option). Under gunicorn you may also call
+``cioguard.flush(timeout=5)`` from the ``worker_exit`` hook, as the example configuration does. Nothing
+here stops cioguard: only an explicit ``cioguard.shutdown()`` does.
 """
 
 from __future__ import annotations

@@ -204,13 +204,32 @@ def test_lifespan_shutdown_delivers_what_is_queued(instrument: Instrument, fake:
     assert sorted(e.data["plan"] for e in fake.events) == ["free", "pro", "team"]
 
 
-def test_shutdown_can_be_just_a_flush_for_repeated_lifespans(
+@pytest.mark.filterwarnings("ignore::starlette.exceptions.StarletteDeprecationWarning")
+def test_repeated_testclient_lifespans_and_a_later_call_all_deliver(
     instrument: Instrument, fake: FakeCustomerIO
 ) -> None:
+    from starlette.testclient import TestClient
+
     client = fake.client()
     instrument(flush_interval=3600, disabled_pitfalls=["CIO003"])
-    app = AsgiMiddleware(_signup_api(client), shutdown=cioguard.flush)
-    for plan in ("free", "pro"):  # e.g. two tests, each entering the app's lifespan
-        asgi_request(app, "POST", f"/signup/{plan}")
-        _run_lifespan(app)
-    assert [e.data["plan"] for e in fake.events] == ["free", "pro"]
+    app = AsgiMiddleware(_signup_api(client))  # the defaults: flush on lifespan shutdown
+    for plan in ("free", "pro", "team"):  # e.g. three tests, each entering the app's lifespan
+        with TestClient(app) as http:
+            assert http.post(f"/signup/{plan}").status_code == 200
+        # Delivered when the block's lifespan ended, before any later work.
+        assert fake.events[-1].data["plan"] == plan
+    client.track("user-1", "after_the_server", data={"plan": "later"})
+    assert cioguard.flush(timeout=5)
+    assert [e.data["plan"] for e in fake.events] == ["free", "pro", "team", "later"]
+    assert not any(cioguard.stats()["dropped"].values())
+
+
+def test_explicit_shutdown_still_stops_cioguard(instrument: Instrument, fake: FakeCustomerIO) -> None:
+    client = fake.client()
+    instrument(flush_interval=3600, disabled_pitfalls=["CIO003"])
+    app = AsgiMiddleware(_signup_api(client))
+    asgi_request(app, "POST", "/signup/free")
+    _run_lifespan(app)
+    cioguard.shutdown(timeout=5)
+    client.track("user-1", "too_late")
+    assert [e.name for e in fake.events] == ["signed_up"]
