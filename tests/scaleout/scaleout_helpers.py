@@ -32,8 +32,9 @@ def free_port() -> int:
 class RedisServer:
     """A throw-away redis-server (AOF on, fsync ``always`` or ``everysec``) in a temporary directory."""
 
-    def __init__(self, fsync: str = "always") -> None:
+    def __init__(self, fsync: str = "always", appendonly: bool = True) -> None:
         self.fsync = fsync
+        self.appendonly = appendonly
         self.dir = tempfile.mkdtemp(prefix="cioguard-redis-")
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -48,7 +49,7 @@ class RedisServer:
             "--port", str(self.port),
             "--bind", "127.0.0.1",
             "--dir", self.dir,
-            "--appendonly", "yes",
+            "--appendonly", "yes" if self.appendonly else "no",
             "--appendfsync", self.fsync,
             "--save", "",
             "--protected-mode", "yes",

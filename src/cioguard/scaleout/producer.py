@@ -57,6 +57,7 @@ from cioguard.delivery.spool import Spool
 from cioguard.operations.model import Operation
 from cioguard.scaleout.codec import Keys, encode, partition_of
 from cioguard.scaleout.connection import Fallback, connect
+from cioguard.scaleout.persistence import safe_redis_url, warn_if_not_durable
 from cioguard.telemetry.recorder import NullRecorder, Recorder
 
 
@@ -199,6 +200,8 @@ class RedisProducer:
     # -- background thread ---------------------------------------------------------------------
 
     def _run(self) -> None:
+        # Once per process and URL: a Redis without AOF loses queued operations when it crashes.
+        warn_if_not_durable(self._client, safe_redis_url(self._url))
         while True:
             self._wake.wait(self._reconnect_interval if not self._up else None)
             self._wake.clear()

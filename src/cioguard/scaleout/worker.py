@@ -27,9 +27,10 @@ import os
 import random as _random
 import signal
 import socket
+import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
@@ -42,6 +43,7 @@ from cioguard.scaleout.codec import Keys
 from cioguard.scaleout.connection import connect
 from cioguard.scaleout.consumer import PartitionConsumer
 from cioguard.scaleout.leases import Leases
+from cioguard.scaleout.persistence import safe_redis_url, warn_if_not_durable
 from cioguard.scaleout.ratelimit import RedisBatchSender
 from cioguard.telemetry.recorder import NullRecorder, Recorder
 
@@ -167,25 +169,76 @@ class Worker:
         return out
 
 
+_DESCRIPTION = (
+    "Deliver operations that cioguard producers (instrument(queue_url=...)) put on Redis Streams. "
+    "Run any number of workers: each leases a share of the partitions, so one person's operations "
+    "are sent by one worker at a time, in order. SIGTERM/SIGINT stop it gracefully."
+)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cioguard worker", description=__doc__.split("\n\n")[0])
-    env = os.environ.get
-    parser.add_argument(
-        "--redis", default=env("CIOGUARD_QUEUE_URL"), help="redis:// URL (default: CIOGUARD_QUEUE_URL)"
+    parser = argparse.ArgumentParser(
+        prog="cioguard worker",
+        description=_DESCRIPTION,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--partitions", type=int, default=8, help="stream partitions (as the producers)")
-    parser.add_argument("--prefix", default="cioguard", help="Redis key prefix")
-    parser.add_argument("--metrics-port", type=int, default=None, help="serve /metrics on this port")
-    parser.add_argument("--metrics-host", default="127.0.0.1", help="address for --metrics-port")
-    parser.add_argument("--rate-limit", type=float, default=100.0, help="requests/s per workspace, global")
-    parser.add_argument("--rate-burst", type=int, default=20)
-    parser.add_argument("--max-retries", type=int, default=3)
-    parser.add_argument("--max-batch-operations", type=int, default=2_000)
-    parser.add_argument("--request-timeout", type=float, default=10.0)
-    parser.add_argument("--lease-ttl", type=float, default=10.0, help="dead worker → takeover (s)")
-    parser.add_argument("--shutdown-timeout", type=float, default=10.0)
-    parser.add_argument("--name", default=None, help="consumer name (default host:pid:random)")
+    env = os.environ.get
+    add = parser.add_argument
+    add("--redis", default=env("CIOGUARD_QUEUE_URL"), help="redis://, rediss:// or unix:// URL "
+        "of the queue (default: $CIOGUARD_QUEUE_URL)")  # fmt: skip
+    add(
+        "--partitions",
+        type=int,
+        default=8,
+        help="stream partitions; must match the producers' queue_partitions",
+    )
+    add("--prefix", default="cioguard", help="Redis key prefix shared with the producers")
+    add(
+        "--metrics-port", type=int, default=None, help="serve Prometheus /metrics on this port (off if unset)"
+    )
+    add("--metrics-host", default="127.0.0.1", help="address to bind --metrics-port to")
+    add("--rate-limit", type=float, default=100.0, help="requests/s per workspace, shared by all workers")
+    add("--rate-burst", type=int, default=20, help="token-bucket size of --rate-limit")
+    add("--max-retries", type=int, default=None, help="optional bound on attempts per batch "
+        "(unset: retry until the operation is --delivery-timeout old)")  # fmt: skip
+    add("--delivery-timeout", type=float, default=600.0, help="seconds an operation may be retried "
+        "before it is dropped as expired")  # fmt: skip
+    add("--max-batch-operations", type=int, default=2_000, help="entries per /api/v2/batch request")
+    add("--request-timeout", type=float, default=10.0, help="seconds per HTTP request to Customer.io")
+    add(
+        "--lease-ttl",
+        type=float,
+        default=10.0,
+        help="seconds before a dead worker's partitions are taken over",
+    )
+    add("--shutdown-timeout", type=float, default=10.0, help="seconds to finish in-flight batches on SIGTERM")
+    add("--wait-for-redis", type=float, default=0.0, metavar="SECONDS", help="keep trying an unreachable "
+        "Redis this long at start-up (0: fail at once with the address)")  # fmt: skip
+    add("--name", default=None, help="consumer name (default: host:pid:random)")
     return parser
+
+
+def _reach_redis(url: str, wait: float, sleep: Callable[[float], None] = time.sleep) -> str | None:
+    """Ping Redis (retrying up to ``wait`` s); an error message naming the address, or None."""
+    client = connect(url, timeout=2.0)
+    end = time.monotonic() + max(0.0, wait)
+    try:
+        while True:
+            try:
+                client.ping()
+            except redis.RedisError as exc:
+                if time.monotonic() >= end:
+                    return (
+                        f"cannot reach Redis at {safe_redis_url(url)} ({type(exc).__name__}: {exc}). "
+                        "Start Redis or fix --redis / CIOGUARD_QUEUE_URL; --wait-for-redis SECONDS "
+                        "keeps trying at start-up."
+                    )
+                sleep(0.5)
+                continue
+            warn_if_not_durable(client, safe_redis_url(url))
+            return None
+    finally:
+        client.close()
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -203,21 +256,36 @@ def _serve_metrics(host: str, port: int) -> Recorder:
     return recorder
 
 
+def _patience(args: argparse.Namespace) -> dict[str, Any]:
+    """The retry bounds for DeliveryConfig (only those this DeliveryConfig knows)."""
+    known = DeliveryConfig.__dataclass_fields__
+    out: dict[str, Any] = {}
+    if "delivery_timeout" in known:
+        out["delivery_timeout"] = args.delivery_timeout
+    if args.max_retries is not None or "delivery_timeout" not in known:
+        out["max_retries"] = 3 if args.max_retries is None else args.max_retries
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if not args.redis:
-        print("cioguard worker: --redis URL (or CIOGUARD_QUEUE_URL) is required")
+        print("cioguard worker: --redis URL (or CIOGUARD_QUEUE_URL) is required", file=sys.stderr)
         return 2
+    problem = _reach_redis(args.redis, args.wait_for_redis)
+    if problem is not None:
+        print(f"cioguard worker: {problem}", file=sys.stderr)
+        return 1
     try:
         config = DeliveryConfig(
             rate_limit=args.rate_limit,
             rate_burst=args.rate_burst,
-            max_retries=args.max_retries,
+            **_patience(args),
             max_batch_operations=args.max_batch_operations,
             request_timeout=args.request_timeout,
         )
     except ValueError as exc:
-        print(f"cioguard worker: {exc}")
+        print(f"cioguard worker: {exc}", file=sys.stderr)
         return 2
     recorder: Recorder = NullRecorder()
     if args.metrics_port is not None:
@@ -234,7 +302,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    print(f"cioguard worker {worker.name}: consuming {args.partitions} partition(s)", flush=True)
+    print(
+        f"cioguard worker {worker.name}: connected to {safe_redis_url(args.redis)}, "
+        f"consuming {args.partitions} partition(s)",
+        flush=True,
+    )
     worker.run(stop, args.shutdown_timeout)
     return 0
 
