@@ -23,7 +23,11 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from customerio import APIClient, CustomerIO, Regions
+from cioguard.sdk_check import require_sdk
+
+require_sdk()  # a clear error, not "cannot import name", when `customerio` is not the SDK
+
+from customerio import APIClient, CustomerIO, Regions  # noqa: E402
 
 
 class ConfigurationError(ValueError):

@@ -11,11 +11,14 @@ The table in the README lists every option with its default; :data:`OPTION_SPECS
 
 from __future__ import annotations
 
+import difflib
+import logging
 import math
 import os
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 MODES = ("background", "blocking")
 OVERFLOW_POLICIES = ("drop_newest", "drop_oldest", "block")
@@ -30,6 +33,8 @@ PitfallMode = Literal["warn", "error", "off"]
 SpoolSync = Literal["always", "group"]
 MetricsBackend = Literal["prometheus", "otel", "both", "none"]
 METRICS_BACKENDS = ("prometheus", "otel", "both", "none")
+
+QueueFallback = Literal["local", "drop"]
 
 #: Customer.io rejects batch requests of 500 KB or more; stay well below with the envelope.
 MAX_BATCH_BYTES_LIMIT = 499_000
@@ -75,6 +80,44 @@ class Options:
     producer_spans: bool = True
     #: Called with (reason, count, methods) for every drop; never with payloads.
     on_drop: Any = field(default=None, compare=False)
+
+
+class InstrumentOptions(TypedDict, total=False):
+    """The keyword options of :func:`cioguard.instrument`, typed for IDEs and mypy.
+
+    Each is documented in the README's configuration table; each (but the objects) can also be set
+    as ``CIOGUARD_<NAME>``. Kept equal to :data:`OPTION_SPECS` by a test."""
+
+    mode: Mode
+    max_queue_size: int
+    overflow: Overflow
+    flush_interval: float
+    max_batch_bytes: int
+    delivery_timeout: float
+    max_retries: int | None
+    rate_limit: float
+    spool_path: str | os.PathLike[str] | None
+    spool_sync: SpoolSync
+    spool_max_age: float
+    track_url: str | None
+    api_url: str | None
+    queue_url: str | None
+    queue_partitions: int
+    queue_fallback: QueueFallback
+    pitfalls: PitfallMode
+    disabled_pitfalls: str | Iterable[str]
+    fix_timestamps: bool
+    track_before_identify: bool
+    capture_customer_id: bool
+    background_transactional: bool
+    exit_timeout: float
+    request_timeout: float
+    tracer_provider: Any
+    meter_provider: Any
+    registry: Any
+    metrics: MetricsBackend | None
+    producer_spans: bool
+    on_drop: Callable[..., object] | None
 
 
 def _parse_bool(text: str) -> bool:
@@ -206,15 +249,57 @@ def env_name(option: str) -> str:
     return ENV_PREFIX + option.upper()
 
 
+logger = logging.getLogger("cioguard")
+_reported_variables: set[str] = set()
+_reported_lock = threading.Lock()
+
+
+def _closest(name: str, candidates: list[str]) -> str:
+    """`` (did you mean X?)`` followed by a period-free end, or ``.`` when nothing is close."""
+    match = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    return f" (did you mean {match[0]}?)." if match else "."
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """``CIOGUARD_*`` variables that set no option, each with a hint (closest valid name)."""
+    options = [o for o in OPTION_SPECS if o not in _OBJECT_OPTIONS]
+    settable = [env_name(o) for o in options]
+    found = []
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or name in settable:
+            continue
+        option = name[len(ENV_PREFIX) :].lower()
+        if option in _OBJECT_OPTIONS:
+            found.append(f"{name} is ignored: {option} is an object; pass instrument({option}=...)")
+        else:
+            # Compare without the shared prefix, or every name would look close to CIOGUARD_MODE.
+            match = difflib.get_close_matches(option, options, n=1, cutoff=0.6)
+            hint = f" (did you mean {env_name(match[0])}?)" if match else ""
+            found.append(f"{name} is not a cioguard option and is ignored{hint}")
+    return found
+
+
+def _report_unknown_variables(environ: Mapping[str, str]) -> None:
+    """Log each unknown ``CIOGUARD_*`` variable once per process: a typo must not pass silently."""
+    for message in unknown_variables(environ):
+        with _reported_lock:
+            if message in _reported_variables:
+                continue
+            _reported_variables.add(message)
+        logger.warning("cioguard: environment variable %s", message)
+
+
 def load_options(kwargs: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Options:
     """Validate ``kwargs`` merged over ``CIOGUARD_*`` variables into :class:`Options`."""
     environ = os.environ if environ is None else environ
     unknown = sorted(set(kwargs) - set(OPTION_SPECS))
     if unknown:
+        hint = _closest(unknown[0], list(OPTION_SPECS))
         raise TypeError(
-            f"instrument() got unknown option(s) {', '.join(unknown)}; "
-            f"valid options are {', '.join(OPTION_SPECS)}"
+            f"instrument() got unknown option(s) {', '.join(unknown)}{hint} "
+            f"Valid options are {', '.join(OPTION_SPECS)}."
         )
+    _report_unknown_variables(environ)
     values: dict[str, Any] = {}
     for option, parse in OPTION_SPECS.items():
         if option in kwargs:

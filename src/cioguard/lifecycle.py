@@ -22,14 +22,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from cioguard.config import load_options
+from typing_extensions import Unpack
+
+from cioguard.config import InstrumentOptions, load_options
 from cioguard.instrumentation.instrumentor import CustomerIOInstrumentor, active_runtime
 from cioguard.instrumentation.runtime import force_synchronous
 
 logger = logging.getLogger("cioguard")
 
 
-def instrument(**options: Any) -> None:
+def instrument(**options: Unpack[InstrumentOptions]) -> None:
     """Patch the ``customerio`` SDK; idempotent. See the README's configuration table for options.
 
     Calling it again while instrumented does nothing, except after :func:`shutdown`, when it

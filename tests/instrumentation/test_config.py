@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 import cioguard
-from cioguard.config import OPTION_SPECS, Options, env_name, load_options
+from cioguard.config import (
+    OPTION_SPECS,
+    InstrumentOptions,
+    Options,
+    env_name,
+    load_options,
+    unknown_variables,
+)
 
 
 def test_defaults_match_the_contract() -> None:
@@ -68,3 +82,72 @@ def test_instrument_rejects_bad_options_at_the_callers_line() -> None:
 def test_every_option_has_an_environment_variable_name() -> None:
     for option in OPTION_SPECS:
         assert env_name(option) == "CIOGUARD_" + option.upper()
+
+
+def test_unknown_option_names_the_closest_one() -> None:
+    with pytest.raises(TypeError, match=r"queue_size \(did you mean max_queue_size\?\)"):
+        load_options({"queue_size": 3}, environ={})
+
+
+def test_unknown_environment_variables_are_reported_once_with_a_hint(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    environ = {"CIOGUARD_FLUSH_INTERVALL": "2", "CIOGUARD_REGISTRY": "x", "CIOGUARD_MODE": "blocking"}
+    assert unknown_variables(environ) == [
+        "CIOGUARD_FLUSH_INTERVALL is not a cioguard option and is ignored "
+        "(did you mean CIOGUARD_FLUSH_INTERVAL?)",
+        "CIOGUARD_REGISTRY is ignored: registry is an object; pass instrument(registry=...)",
+    ]
+    with caplog.at_level(logging.WARNING, logger="cioguard"):
+        load_options({}, environ=environ)
+        load_options({}, environ=environ)
+    reported = [r.getMessage() for r in caplog.records if "FLUSH_INTERVALL" in r.getMessage()]
+    assert len(reported) == 1
+
+
+def test_typed_options_match_the_option_table() -> None:
+    assert set(InstrumentOptions.__annotations__) == set(OPTION_SPECS)
+
+
+@pytest.mark.slow
+def test_mypy_checks_instrument_keywords(tmp_path: Path) -> None:
+    from mypy import api
+
+    source = tmp_path / "app.py"
+    source.write_text(
+        "import cioguard\n"
+        "cioguard.instrument(mode='background', max_queue_size=5, delivery_timeout=60.0)\n"
+        "cioguard.instrument(mode='fast')\n"
+        "cioguard.instrument(queue_size=3)\n"
+    )
+    out, _, status = api.run(
+        [str(source), "--strict", "--no-incremental", "--cache-dir", os.devnull, "--follow-imports=silent"]
+    )
+    assert status == 1, out
+    assert "app.py:2:" not in out
+    assert "app.py:3:" in out  # "fast" is not a mode
+    assert "app.py:4:" in out  # no such option
+
+
+def test_a_replaced_customerio_package_gets_a_clear_error(tmp_path: Path) -> None:
+    # What installing customerio-cdp-analytics next to the SDK does: an empty customerio/__init__.py
+    # over the SDK's modules.
+    import customerio
+
+    shadow = tmp_path / "customerio"
+    shutil.copytree(Path(customerio.__file__).parent, shadow)
+    (shadow / "__init__.py").write_text("")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    result = subprocess.run(
+        [sys.executable, "-c", "import cioguard; cioguard.instrument()"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("ImportError: cioguard: the installed `customerio` package has no CustomerIO")
+    assert "customerio-cdp-analytics" in last
+    assert "pip install --force-reinstall" in last

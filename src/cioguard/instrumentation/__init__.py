@@ -45,6 +45,10 @@ API
 ---
 """
 
-from cioguard.instrumentation.instrumentor import CustomerIOInstrumentor
+from cioguard.sdk_check import require_sdk
+
+require_sdk()  # before anything imports from `customerio`: a clear error for a replaced package
+
+from cioguard.instrumentation.instrumentor import CustomerIOInstrumentor  # noqa: E402
 
 __all__ = ["CustomerIOInstrumentor"]
