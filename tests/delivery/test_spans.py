@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.instrumentation.utils import is_http_instrumentation_enabled, is_instrumentation_enabled
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -38,7 +38,7 @@ class SpyTransport(RequestsTransport):
     suppressed: list[bool]
 
     def send(self, *args, **kwargs) -> TransportResponse:  # type: ignore[no-untyped-def]
-        self.suppressed.append(bool(otel_context.get_value(otel_context._SUPPRESS_HTTP_INSTRUMENTATION_KEY)))
+        self.suppressed.append(not is_http_instrumentation_enabled() and not is_instrumentation_enabled())
         return super().send(*args, **kwargs)
 
 
@@ -66,16 +66,23 @@ def test_send_span_links_and_attributes(
     spans = [s for s in exp.get_finished_spans() if s.name != "caller"]
     assert len(spans) == 2  # one 503, one retry
     first, second = spans
-    assert first.name == "customerio POST /api/v2/batch"
+    assert first.name == "POST /api/v2/batch"
     assert first.kind == trace.SpanKind.CLIENT
     assert first.attributes is not None
     assert second.attributes is not None
     assert first.attributes["http.response.status_code"] == 503
-    assert first.attributes["customerio.retry_count"] == 0
-    assert second.attributes["customerio.retry_count"] == 1
+    assert first.attributes["error.type"] == "503"
+    assert "http.request.resend_count" not in first.attributes  # the first attempt is no resend
+    assert second.attributes["http.request.resend_count"] == 1
+    assert "error.type" not in second.attributes
     assert second.attributes["http.response.status_code"] == 200
-    assert second.attributes["customerio.operations"] == len(ops)
+    assert second.attributes["messaging.batch.message_count"] == len(ops)
+    assert second.attributes["messaging.system"] == "customerio"
+    assert second.attributes["messaging.operation.type"] == "send"
     assert second.attributes["url.full"] == sink.url + "/api/v2/batch"
+    assert second.attributes["url.template"] == "/api/v2/batch"
+    assert second.attributes["server.address"] == "127.0.0.1"
+    assert second.attributes["server.port"] == int(sink.url.rsplit(":", 1)[1])
     assert second.attributes["http.request.method"] == "POST"
     assert len(second.links) == MAX_LINKS
     assert all(link.context.trace_id == caller_ctx.trace_id for link in second.links)
@@ -95,7 +102,9 @@ def test_single_span_name_has_no_customer_id(
     finally:
         engine.shutdown(1.0)
     (span,) = exp.get_finished_spans()
-    assert span.name == "customerio POST /api/v1/customers/{id}/events"
+    assert span.name == "POST /api/v1/customers/{customer_id}/events"
+    assert span.attributes is not None
+    assert "messaging.batch.message_count" not in span.attributes  # a single-message request
 
 
 def test_v1_url_is_recorded_without_the_customer_id() -> None:
@@ -112,6 +121,28 @@ def test_v1_url_is_recorded_without_the_customer_id() -> None:
     path = "/api/v1/customers/ada%40example.com/events"
     factory.end(factory.start("POST", "https://track.example" + path, path, [], 0), 200, None)
     (span,) = exporter.get_finished_spans()
-    assert span.name == "customerio POST /api/v1/customers/{id}/events"
+    assert span.name == "POST /api/v1/customers/{customer_id}/events"
     assert span.attributes is not None
-    assert span.attributes["url.full"] == "https://track.example/api/v1/customers/{id}/events"
+    assert span.attributes["url.template"] == "/api/v1/customers/{customer_id}/events"
+    assert span.attributes["url.full"] == "https://track.example/api/v1/customers/REDACTED/events"
+    assert span.attributes["server.address"] == "track.example"
+    assert span.attributes["server.port"] == 443
+
+
+@pytest.mark.parametrize(
+    ("path", "template"),
+    [
+        ("/api/v2/batch", "/api/v2/batch"),
+        ("/api/v2/entity", "/api/v2/entity"),
+        ("/api/v1/customers/42", "/api/v1/customers/{customer_id}"),
+        ("/api/v1/customers/a%40b.c/devices/tok-9", "/api/v1/customers/{customer_id}/devices/{device_id}"),
+        ("/api/v1/customers/42/suppress", "/api/v1/customers/{customer_id}/suppress"),
+        ("/api/v1/merge_customers", "/api/v1/merge_customers"),
+        ("/v1/send/email", "/v1/send/email"),
+        ("/some/ada@example.com/unknown", "/{path}"),
+    ],
+)
+def test_url_template_never_holds_an_id(path: str, template: str) -> None:
+    from cioguard.delivery.spans import url_template
+
+    assert url_template(path) == template

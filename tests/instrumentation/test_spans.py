@@ -1,19 +1,27 @@
-"""Caller spans, send spans and the links between them, with OpenTelemetry's in-memory exporter."""
+"""Caller spans, send spans and the links between them, through the real SDK, with the in-memory exporter."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 
 import pytest
 from opentelemetry.instrumentation.utils import suppress_instrumentation
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import NoOpTracerProvider, SpanKind, StatusCode
 
 import cioguard
+from cioguard.instrumentation.tracing import SCHEMA_URL
 from cioguard.testing import FakeCustomerIO
 
 Instrument = Callable[..., None]
+
+
+def kind(exporter: InMemorySpanExporter, wanted: SpanKind) -> list[ReadableSpan]:
+    return [span for span in exporter.get_finished_spans() if span.kind == wanted]
 
 
 def test_caller_span_is_linked_from_the_send_span(
@@ -24,26 +32,67 @@ def test_caller_span_is_linked_from_the_send_span(
 ) -> None:
     client = fake.client()
     instrument(tracer_provider=tracer_provider)
-    client.track("u1", "signed_up", data={"plan": "pro"})
+    tracer = tracer_provider.get_tracer("app")
+    with tracer.start_as_current_span("request") as request:
+        before = time.time_ns()
+        client.track("u1", "signed_up", data={"plan": "pro"})
+        after = time.time_ns()
+    assert kind(exporter, SpanKind.PRODUCER) == []  # made on the sender, not on the caller
     assert cioguard.flush(timeout=5)
-    spans = exporter.get_finished_spans()
-    callers = [span for span in spans if span.kind == SpanKind.PRODUCER]
-    senders = [span for span in spans if span.kind == SpanKind.CLIENT]
+    callers = kind(exporter, SpanKind.PRODUCER)
+    senders = kind(exporter, SpanKind.CLIENT)
     assert [span.name for span in callers] == ["customerio track"]
     caller = callers[0]
+    # Parent and start time are the ones captured at the call.
+    assert caller.parent is not None
+    assert caller.parent.span_id == request.get_span_context().span_id
+    assert caller.context is not None
+    assert caller.context.trace_id == request.get_span_context().trace_id
+    assert caller.start_time is not None
+    assert before <= caller.start_time <= after
+    assert caller.end_time is not None
+    assert caller.start_time <= caller.end_time <= after
+    assert caller.instrumentation_scope is not None
+    assert caller.instrumentation_scope.name == "cioguard"
+    assert caller.instrumentation_scope.schema_url == SCHEMA_URL
     assert caller.attributes is not None
+    assert caller.attributes["messaging.system"] == "customerio"
+    assert caller.attributes["messaging.operation.type"] == "create"
+    assert caller.attributes["messaging.operation.name"] == "track"
     assert caller.attributes["customerio.method"] == "track"
     assert caller.attributes["customerio.mode"] == "background"
     assert caller.attributes["customerio.event_name"] == "signed_up"
     assert "customerio.customer_id" not in caller.attributes  # personal data: off by default
     assert len(senders) == 1
     sender = senders[0]
+    assert sender.name == "POST /api/v2/batch"
     assert sender.attributes is not None
     assert sender.attributes["http.response.status_code"] == 200
+    assert sender.attributes["server.address"] == "127.0.0.1"
+    assert sender.attributes["server.port"] == fake.port
+    assert sender.attributes["url.template"] == "/api/v2/batch"
+    assert sender.attributes["messaging.batch.message_count"] == 1
     assert "site" not in str(sender.attributes.get("url.full", ""))  # no credentials in the URL
-    linked = {link.context.span_id for link in sender.links}
-    assert caller.context is not None
-    assert caller.context.span_id in linked
+    assert {link.context.span_id for link in sender.links} == {caller.context.span_id}
+
+
+def test_producer_spans_off_links_the_send_span_to_the_callers_span(
+    instrument: Instrument,
+    fake: FakeCustomerIO,
+    tracer_provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+) -> None:
+    """Explicit opt-out: ``producer_spans=False``."""
+    client = fake.client()
+    instrument(tracer_provider=tracer_provider, producer_spans=False)
+    with tracer_provider.get_tracer("app").start_as_current_span("request") as request:
+        client.track("u1", "signed_up", data={})
+    client.track("u2", "no_parent", data={})
+    assert cioguard.flush(timeout=5)
+    assert kind(exporter, SpanKind.PRODUCER) == []
+    links = [link.context.span_id for sender in kind(exporter, SpanKind.CLIENT) for link in sender.links]
+    assert links == [request.get_span_context().span_id]  # the call without a parent has no link
+    assert len(fake.events) == 2
 
 
 def test_customer_id_is_recorded_only_when_asked(
@@ -56,7 +105,7 @@ def test_customer_id_is_recorded_only_when_asked(
     instrument(tracer_provider=tracer_provider, capture_customer_id=True)
     client.track("u-42", "opened", data={})
     assert cioguard.flush(timeout=5)
-    (caller,) = [span for span in exporter.get_finished_spans() if span.kind == SpanKind.PRODUCER]
+    (caller,) = kind(exporter, SpanKind.PRODUCER)
     assert caller.attributes is not None
     assert caller.attributes["customerio.customer_id"] == "u-42"
 
@@ -73,11 +122,13 @@ def test_rejected_send_has_error_status(
     instrument(tracer_provider=tracer_provider)
     wrong.track("u1", "denied", data={})
     assert cioguard.flush(timeout=5)
-    (sender,) = [span for span in exporter.get_finished_spans() if span.kind == SpanKind.CLIENT]
+    (sender,) = kind(exporter, SpanKind.CLIENT)
     assert sender.status.status_code == StatusCode.ERROR
     assert sender.attributes is not None
     assert sender.attributes["http.response.status_code"] == 401
+    assert sender.attributes["error.type"] == "401"
     assert cioguard.stats()["dropped"].get("rejected") == 1
+    assert len(kind(exporter, SpanKind.PRODUCER)) == 1  # the rejected call's span exists too
 
 
 def test_blocking_mode_makes_a_client_span_with_the_http_status(
@@ -95,6 +146,7 @@ def test_blocking_mode_makes_a_client_span_with_the_http_status(
     assert span.attributes is not None
     assert span.attributes["http.response.status_code"] == 200
     assert span.attributes["customerio.mode"] == "blocking"
+    assert span.attributes["messaging.operation.type"] == "send"
 
 
 def test_no_caller_span_inside_suppress_instrumentation(
@@ -108,7 +160,7 @@ def test_no_caller_span_inside_suppress_instrumentation(
     with suppress_instrumentation():
         client.track("u1", "quiet", data={})
     assert cioguard.flush(timeout=5)
-    assert [span for span in exporter.get_finished_spans() if span.kind == SpanKind.PRODUCER] == []
+    assert kind(exporter, SpanKind.PRODUCER) == []
     assert [event.name for event in fake.events] == ["quiet"]  # still delivered
 
 
@@ -118,6 +170,30 @@ def test_no_op_tracer_provider_works(instrument: Instrument, fake: FakeCustomerI
     client.track("u1", "untraced", data={})
     assert cioguard.flush(timeout=5)
     assert [event.name for event in fake.events] == ["untraced"]
+
+
+class FailingExporter(SpanExporter):
+    def __init__(self) -> None:
+        self.threads: list[str] = []
+
+    def export(self, spans: object) -> SpanExportResult:
+        self.threads.append(threading.current_thread().name)
+        raise RuntimeError("exporter down")
+
+
+def test_a_broken_span_exporter_never_stops_delivery(instrument: Instrument, fake: FakeCustomerIO) -> None:
+    provider = TracerProvider()
+    failing = FailingExporter()
+    provider.add_span_processor(SimpleSpanProcessor(failing))
+    client = fake.client()
+    instrument(tracer_provider=provider)
+    for n in range(3):
+        client.track(f"u{n}", "still_delivered", data={})
+    assert cioguard.flush(timeout=5)
+    assert len(fake.events) == 3
+    assert failing.threads  # the spans were made (on cioguard's sender threads)
+    assert threading.main_thread().name not in failing.threads
+    provider.shutdown()
 
 
 def test_pitfalls_are_recorded_as_span_events(
@@ -130,7 +206,8 @@ def test_pitfalls_are_recorded_as_span_events(
     instrument(tracer_provider=tracer_provider, pitfalls="warn", disabled_pitfalls=["CIO003"])
     with pytest.warns(cioguard.EmailAsIdWarning):
         client.track("ada@example.com", "signed_up", data={})
-    (caller,) = [span for span in exporter.get_finished_spans() if span.kind == SpanKind.PRODUCER]
+    assert cioguard.flush(timeout=5)
+    (caller,) = kind(exporter, SpanKind.PRODUCER)
     codes = [event.attributes["customerio.pitfall.code"] for event in caller.events if event.attributes]
     assert codes == ["CIO004"]
     assert "ada@example.com" not in str(caller.attributes)

@@ -1,69 +1,31 @@
-"""Caller spans: one per patched SDK call (PRODUCER when queued, CLIENT when it runs through).
+"""The CLIENT span around a call that runs through the SDK (blocking mode, ``synchronous()``, App API).
+
+Queued calls get no span here: they capture a :class:`~cioguard.instrumentation.tracing.CallerTrace`
+and the sender makes their PRODUCER span (see :mod:`cioguard.instrumentation.tracing`).
 
 Attributes are passed at start (one call instead of a locked ``set_attribute`` each). The event name
 is left off when a rule found it dynamic or carrying personal data (CIO006/CIO012), and the customer
 id is recorded only with ``capture_customer_id=True``. Pitfall findings become span events.
+
+A failed call's exception is recorded by :func:`record_failure`, never with the SDK's own text: the
+SDK formats HTTP failures as ``"<status>: <url> <payload> <body>"``, which holds the customer id in
+the URL and the request and response bodies (emails, attributes). The event carries the exception
+type, a safe message (the HTTP status, or the type name) and a stack trace without that text.
 """
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from cioguard.instrumentation.tracing import instrumentation_suppressed
+from cioguard.instrumentation.tracing import caller_attributes, instrumentation_suppressed
 from cioguard.operations.model import Call, Endpoint
 from cioguard.pitfalls import Finding
-
-_EVENT_METHODS = frozenset({"track", "track_anonymous", "pageview", "backfill"})
-
-
-def call_attributes(
-    method: str,
-    call: Call | None,
-    endpoint: Endpoint,
-    mode: str,
-    findings: list[Finding],
-    capture_customer_id: bool,
-) -> dict[str, Any]:
-    """The ``customerio.*`` attributes of a caller span."""
-    attributes: dict[str, Any] = {
-        "messaging.system": "customerio",
-        "customerio.method": method,
-        "customerio.mode": mode,
-        "customerio.api": endpoint.api,
-        "customerio.endpoint": endpoint.label,
-    }
-    if call is None:
-        return attributes
-    codes = {finding.code for finding in findings}
-    # An event name that a rule found dynamic or carrying PII may hold ids: keep it off spans.
-    if method in _EVENT_METHODS and isinstance(call.name, str) and not codes & {"CIO006", "CIO012"}:
-        attributes["customerio.event_name"] = call.name
-    if capture_customer_id and call.customer_id not in (None, ""):
-        attributes["customerio.customer_id"] = str(call.customer_id)
-    return attributes
-
-
-def producer_span(
-    tracer: trace.Tracer,
-    method: str,
-    call: Call,
-    endpoint: Endpoint,
-    findings: list[Finding],
-    capture_customer_id: bool,
-) -> Any:
-    """Start and end the PRODUCER span of a queued call; its ``SpanContext`` goes with the operation."""
-    attributes = call_attributes(method, call, endpoint, "background", findings, capture_customer_id)
-    span = tracer.start_span(f"customerio {method}", kind=SpanKind.PRODUCER, attributes=attributes)
-    for finding in findings:
-        span.add_event("customerio.pitfall", {"customerio.pitfall.code": finding.code})
-    context = span.get_span_context()
-    span.end()
-    return context
 
 
 @contextmanager
@@ -79,7 +41,16 @@ def client_span(
     if tracer is None or instrumentation_suppressed():
         yield None
         return
-    attributes = call_attributes(method, call, endpoint, "blocking", findings, capture_customer_id)
+    codes = tuple(finding.code for finding in findings)
+    attributes = caller_attributes(
+        method,
+        endpoint,
+        "blocking",
+        None if call is None else call.name,
+        None if call is None else call.customer_id,
+        codes,
+        capture_customer_id,
+    )
     with tracer.start_as_current_span(
         f"customerio {method}",
         kind=SpanKind.CLIENT,
@@ -87,6 +58,49 @@ def client_span(
         record_exception=False,
         set_status_on_exception=False,
     ) as span:
-        for finding in findings:
-            span.add_event("customerio.pitfall", {"customerio.pitfall.code": finding.code})
+        for code in codes:
+            span.add_event("customerio.pitfall", {"customerio.pitfall.code": code})
         yield span
+
+
+def record_failure(span: Any, exc: BaseException, capture_customer_id: bool = False) -> None:
+    """Record ``exc`` on ``span`` as an exception event and ERROR status, without personal data.
+
+    With ``capture_customer_id=True`` the SDK's own message is kept (the user opted in to ids).
+    """
+    if span is None or not span.is_recording():
+        return
+    kind = type(exc)
+    type_name = f"{kind.__module__}.{kind.__qualname__}" if kind.__module__ != "builtins" else kind.__name__
+    message = str(exc) if capture_customer_id else safe_message(exc)
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    span.add_event(
+        "exception",
+        {
+            "exception.type": type_name,
+            "exception.message": message,
+            "exception.stacktrace": f"Traceback (most recent call last):\n{frames}{type_name}: {message}\n",
+            "exception.escaped": True,
+        },
+    )
+    span.set_attribute("error.type", _error_type(exc, type_name))
+    span.set_status(Status(StatusCode.ERROR, message))
+
+
+def safe_message(exc: BaseException) -> str:
+    """A message for ``exc`` that holds no id, email, payload or URL: the HTTP status when known."""
+    status = http_status(exc)
+    if status is not None:
+        return f"HTTP {status} from Customer.io (response text withheld: it may hold personal data)"
+    return f"{type(exc).__name__} (message withheld: it may hold personal data)"
+
+
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status of an SDK ``CustomerIOException`` (``"<status>: <url> …"``), else ``None``."""
+    head = str(exc).split(":", 1)[0].strip()
+    return int(head) if head.isdigit() and len(head) == 3 else None
+
+
+def _error_type(exc: BaseException, type_name: str) -> str:
+    status = http_status(exc)
+    return str(status) if status is not None else type_name
