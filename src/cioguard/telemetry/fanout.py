@@ -4,11 +4,21 @@
 
     from cioguard.telemetry import build_recorder, set_recorder
 
-    set_recorder(build_recorder(registry=my_registry, meter_provider=my_meter_provider))
+    set_recorder(build_recorder(registry=my_registry, meter_provider=my_meter_provider, metrics=None))
 
-:func:`build_recorder` always includes Prometheus (``registry`` or prometheus_client's default
-``REGISTRY``) and adds OpenTelemetry metrics when a MeterProvider is given or one has been set
-globally (``opentelemetry.metrics.set_meter_provider``, e.g. by ``opentelemetry-instrument``).
+``metrics`` (the ``instrument()`` option) picks the backends; whatever it is, one Prometheus scrape
+never carries a ``customerio_*`` family twice:
+
+- ``"prometheus"``: prometheus_client metrics only (``registry`` or prometheus_client's ``REGISTRY``);
+- ``"otel"``: OpenTelemetry instruments only (``meter_provider``, the global one, or the API's
+  proxy, which starts recording once a provider is set);
+- ``"both"``: both, unless the MeterProvider exports through OpenTelemetry's Prometheus exporter
+  into the same registry: then the OTel copy already is the Prometheus one, and only OTel is used
+  (logged once);
+- ``None`` (default): Prometheus, plus OpenTelemetry when a MeterProvider is given or set globally
+  (``opentelemetry-instrument``) and does not export into the same Prometheus registry;
+- ``"none"``: nothing is recorded.
+
 A failing recorder never stops the others and never raises into the caller.
 """
 
@@ -20,9 +30,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from opentelemetry import metrics as otel_metrics
-from prometheus_client import CollectorRegistry
+from prometheus_client import REGISTRY, CollectorRegistry
 
-from cioguard.telemetry.otel_metrics import OTelMetricsRecorder
+from cioguard.telemetry.otel_metrics import OTelMetricsRecorder, set_http_recorders
 from cioguard.telemetry.prometheus import PrometheusRecorder
 from cioguard.telemetry.recorder import NullRecorder, Recorder
 from cioguard.telemetry.safe import never_raise
@@ -64,9 +74,9 @@ class FanoutRecorder:
             r.dropped(reason, count)
 
     @never_raise
-    def request(self, endpoint: str, status_code: str, seconds: float) -> None:
+    def request(self, endpoint: str, status_code: str, seconds: float, error_type: str | None = None) -> None:
         for r in self.recorders:
-            r.request(endpoint, status_code, seconds)
+            r.request(endpoint, status_code, seconds, error_type)
 
     @never_raise
     def rate_limited(self, endpoint: str) -> None:
@@ -166,28 +176,73 @@ def global_meter_provider() -> otel_metrics.MeterProvider | None:
     return provider
 
 
+def prometheus_reader_on(provider: Any, registry: CollectorRegistry | None) -> bool:
+    """True when ``provider`` has an OTel ``PrometheusMetricReader`` writing into ``registry``."""
+    target = REGISTRY if registry is None else registry
+    readers = getattr(provider, "_metric_readers", None)
+    if readers is None:  # opentelemetry-sdk < 1.27 keeps them in its config
+        readers = getattr(getattr(provider, "_sdk_config", None), "metric_readers", ())
+    return any(
+        type(reader).__module__.startswith("opentelemetry.exporter.prometheus")
+        and getattr(reader, "_registry", REGISTRY) is target
+        for reader in readers or ()
+    )
+
+
+def choose_backends(
+    metrics: str | None, registry: CollectorRegistry | None, provider: Any
+) -> tuple[bool, bool]:
+    """``(prometheus, otel)``: which backends the ``metrics`` option means here (see the docstring)."""
+    if metrics == "none":
+        return False, False
+    if metrics == "prometheus":
+        return True, False
+    if metrics == "otel":
+        return False, True
+    doubled = provider is not None and prometheus_reader_on(provider, registry)
+    if metrics == "both":
+        if doubled:
+            logger.warning(
+                "cioguard: metrics='both', but the MeterProvider exports to the same Prometheus registry "
+                "through OpenTelemetry's Prometheus exporter; customerio_* metrics come from "
+                "OpenTelemetry only, so no family is exported twice"
+            )
+            return False, True
+        return True, True
+    return True, provider is not None and not doubled
+
+
 def build_recorder(
-    registry: CollectorRegistry | None = None, meter_provider: otel_metrics.MeterProvider | None = None
+    registry: CollectorRegistry | None = None,
+    meter_provider: otel_metrics.MeterProvider | None = None,
+    metrics: str | None = None,
 ) -> Recorder:
-    """The recorder for ``cioguard.instrument(registry=..., meter_provider=...)``.
+    """The recorder for ``cioguard.instrument(registry=..., meter_provider=..., metrics=...)``.
 
     Raises ``ValueError`` only when ``registry`` already holds a foreign metric under one of
     cioguard's names. Any other failure (e.g. an unusable ``PROMETHEUS_MULTIPROC_DIR``) is logged
     and that backend is left out.
     """
-    recorders: list[Recorder] = []
-    try:
-        recorders.append(PrometheusRecorder(registry))
-    except ValueError:
-        raise
-    except Exception:
-        logger.exception("cioguard: Prometheus metrics disabled (could not register them)")
     provider = meter_provider if meter_provider is not None else global_meter_provider()
-    if provider is not None:
+    use_prometheus, use_otel = choose_backends(metrics, registry, provider)
+    if use_otel and provider is None:  # explicit "otel"/"both": the proxy records once one is set
+        provider = otel_metrics.get_meter_provider()
+    recorders: list[Recorder] = []
+    if use_prometheus:
         try:
-            recorders.append(_otel_recorder(provider))
+            recorders.append(PrometheusRecorder(registry))
+        except ValueError:
+            raise
+        except Exception:
+            logger.exception("cioguard: Prometheus metrics disabled (could not register them)")
+    otel: list[OTelMetricsRecorder] = []
+    if use_otel and provider is not None:
+        try:
+            otel.append(_otel_recorder(provider))
         except Exception:
             logger.exception("cioguard: OpenTelemetry metrics disabled (could not create instruments)")
+    recorders += otel
+    set_http_recorders(otel)  # http.client.request.duration goes where OTel metrics go
     if not recorders:
         return NullRecorder()
     if len(recorders) == 1:

@@ -30,7 +30,18 @@ instrument                                  kind, unit      attributes
 ``customerio.http_request.blocked``         histogram, s    -
 ``customerio.webhook.events``               counter         metric
 ``customerio.webhook.rejected``             counter         reason
+``customerio.fallback``                     counter         method
+``customerio.spool.errors``                 counter         kind
+``customerio.endpoint.outage``              gauge           endpoint
+``http.client.request.duration``            histogram, s    semantic conventions
 ==========================================  ==============  =====================
+
+Through OpenTelemetry's Prometheus exporter these names become the Prometheus names of
+:mod:`cioguard.telemetry.prometheus` (``customerio.calls`` → ``customerio_calls_total``), so the
+dashboards work with either backend. ``http.client.request.duration`` is the semantic-convention
+HTTP client histogram (seconds; ``http.request.method``, ``server.address``, ``server.port``,
+``url.scheme``, ``url.template``, ``http.response.status_code``, ``error.type``), recorded per
+attempt by the sender (:func:`record_http_client_duration`).
 
 Gauges are observable gauges reporting the last value set (works with every opentelemetry-api
 since 1.20). Histograms carry the bucket boundaries of :mod:`cioguard.telemetry.buckets` as an
@@ -61,6 +72,24 @@ from cioguard.telemetry.safe import never_raise
 from cioguard.version import __version__
 
 Attributes = dict[str, str]
+#: The semantic-conventions version of the instruments (the tracer uses the same).
+SCHEMA_URL = "https://opentelemetry.io/schemas/1.37.0"
+#: Bucket advice of the semantic conventions for ``http.client.request.duration``.
+HTTP_CLIENT_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
+#: The recorders whose meters get ``http.client.request.duration`` (set by ``build_recorder``).
+_http_recorders: tuple[OTelMetricsRecorder, ...] = ()
+
+
+def set_http_recorders(recorders: Sequence[OTelMetricsRecorder]) -> None:
+    """Make ``recorders`` the ones :func:`record_http_client_duration` writes to."""
+    global _http_recorders
+    _http_recorders = tuple(recorders)
+
+
+def record_http_client_duration(seconds: float, attributes: dict[str, Any]) -> None:
+    """One HTTP attempt's duration into ``http.client.request.duration`` (no-op without OTel metrics)."""
+    for recorder in _http_recorders:
+        recorder.http_client_duration(seconds, attributes)
 
 
 def _histogram(meter: Meter, name: str, unit: str, description: str, bounds: Sequence[float]) -> Histogram:
@@ -76,7 +105,14 @@ class OTelMetricsRecorder:
     """A :class:`~cioguard.telemetry.recorder.Recorder` writing to OpenTelemetry instruments."""
 
     def __init__(self, meter_provider: MeterProvider) -> None:
-        meter = meter_provider.get_meter("cioguard", __version__)
+        meter = meter_provider.get_meter("cioguard", __version__, schema_url=SCHEMA_URL)
+        self._http_duration = _histogram(
+            meter,
+            "http.client.request.duration",
+            "s",
+            "Duration of HTTP client requests.",
+            HTTP_CLIENT_DURATION_BUCKETS,
+        )
         self._calls = meter.create_counter("customerio.calls", "{call}", "Patched Customer.io SDK calls")
         self._call_duration = _histogram(
             meter, "customerio.call.duration", "s", "Caller time in patched SDK calls", buckets.CALLER_SECONDS
@@ -117,7 +153,7 @@ class OTelMetricsRecorder:
             "customerio.webhook.rejected", "{request}", "Rejected webhook requests"
         )
         self._fallbacks = meter.create_counter(
-            "customerio.fallbacks", "{call}", "Calls sent through the blocking SDK after an internal error"
+            "customerio.fallback", "{call}", "Calls sent through the blocking SDK after an internal error"
         )
         self._spool_errors = meter.create_counter(
             "customerio.spool.errors", "{error}", "Failures of the durable spool"
@@ -181,7 +217,7 @@ class OTelMetricsRecorder:
         self._dropped.add(count, self._a("reason", drop_reason_label(reason)))
 
     @never_raise
-    def request(self, endpoint: str, status_code: str, seconds: float) -> None:
+    def request(self, endpoint: str, status_code: str, seconds: float, error_type: str | None = None) -> None:
         e = endpoint_label(endpoint)
         self._requests.add(1, self._a("endpoint", e, "status_code", status_label(status_code)))
         self._request_duration.record(seconds, self._a("endpoint", e))
@@ -243,6 +279,10 @@ class OTelMetricsRecorder:
     @never_raise
     def endpoint_outage(self, endpoint: str, active: bool) -> None:
         self._outage[endpoint_label(endpoint)] = 1 if active else 0
+
+    @never_raise
+    def http_client_duration(self, seconds: float, attributes: dict[str, Any]) -> None:
+        self._http_duration.record(seconds, attributes)
 
     @never_raise
     def fallback(self, method: str) -> None:
