@@ -19,6 +19,7 @@ from cioguard.telemetry import labels
         (labels.webhook_reason_label, "signature", "x" * 200),
         (labels.pitfall_label, "CIO011", "CIO0111"),
         (labels.status_label, "207", "2000"),
+        (labels.error_type_label, "timeout", "ECONNRESET"),
     ],
 )
 def test_known_values_pass_and_others_become_other(func: object, good: str, bad: str) -> None:
@@ -35,6 +36,23 @@ def test_status_codes_accept_ints_and_error() -> None:
     assert labels.status_label(True) == labels.OTHER
     assert labels.status_label(99) == labels.OTHER
     assert labels.status_label(600) == labels.OTHER
+
+
+@pytest.mark.parametrize(
+    ("code", "label"),
+    [(200, "2xx"), ("207", "2xx"), (302, "3xx"), (400, "4xx"), ("401", "4xx"), (429, "429"), ("429", "429"),
+     (500, "5xx"), (503, "5xx"), (101, "1xx"), ("error", "error"), ("timeout", "other"), (600, "other"),
+     (True, "other")],
+)  # fmt: skip
+def test_status_classes_keep_429_apart(code: object, label: str) -> None:
+    assert labels.status_class_label(code) == label
+    assert label in labels.STATUS_CLASSES | {labels.OTHER}
+
+
+def test_error_types_cover_what_the_transport_reports() -> None:
+    # cioguard.delivery.transport.TransportError.kind is "timeout" or "connection".
+    assert {"timeout", "connection"} <= labels.ERROR_TYPES
+    assert labels.error_type_label(None) == labels.OTHER
 
 
 def test_sets_are_disjoint_from_other() -> None:

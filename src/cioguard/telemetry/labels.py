@@ -10,6 +10,8 @@ a user-typed event name into a time series and explode cardinality::
     method_label("user@example.com") # "other"
     status_label(429)                # "429"
     status_label("timeout")          # "other" ("error" is the value for transport failures)
+    status_class_label(503)          # "5xx" (429 stays "429": it is flow control, not a fault)
+    error_type_label("timeout")      # "timeout"
 
 The sets are public so the delivery engine, the webhook receiver and the tests can use the same
 names the dashboard and the alert rules rely on.
@@ -127,12 +129,21 @@ WEBHOOK_REJECT_REASONS: frozenset[str] = frozenset(
         "method",
         "content_type",
         "duplicate",
+        "timeout",
     }
 )
 
 _PITFALL_CODE = re.compile(r"CIO\d{3}\Z")
 #: Every HTTP status code (100-599) as a string, plus ``error`` for transport failures.
 STATUS_CODES: frozenset[str] = frozenset({str(code) for code in range(100, 600)} | {"error"})
+
+#: ``customerio_requests_total{status_code}`` in Prometheus: the class, ``429`` on its own (rate
+#: limiting is flow control, not a failure) and ``error`` when no response arrived.
+STATUS_CLASSES: frozenset[str] = frozenset({"1xx", "2xx", "3xx", "4xx", "429", "5xx", "error"})
+
+#: Why no response arrived (``customerio_requests_total{status_code="error", error_type}``);
+#: requests that got a response carry ``error_type=""`` (Prometheus treats it as no label).
+ERROR_TYPES: frozenset[str] = frozenset({"timeout", "connection", "tls", "other"})
 
 
 def _in(allowed: frozenset[str], value: object) -> str:
@@ -179,6 +190,19 @@ def status_label(value: object) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     return _in(STATUS_CODES, value)
+
+
+def status_class_label(value: object) -> str:
+    """``200``/``"207"`` → ``"2xx"``, ``429`` → ``"429"``, ``"error"`` stays; anything else → ``other``."""
+    code = status_label(value)
+    if code in ("429", "error", OTHER):
+        return code
+    return code[0] + "xx"
+
+
+def error_type_label(value: object) -> str:
+    """A transport failure kind from :data:`ERROR_TYPES`; anything else (``None`` too) → ``other``."""
+    return _in(ERROR_TYPES, value)
 
 
 def pitfall_label(value: object) -> str:

@@ -1,4 +1,4 @@
-"""Prometheus recorder: every metric of DESIGN.md's table, registered once per registry.
+"""Prometheus recorder: every metric of the README's metrics table, registered once per registry.
 
 Usage (``cioguard.instrument(registry=...)`` does this for you)::
 
@@ -9,11 +9,15 @@ Usage (``cioguard.instrument(registry=...)`` does this for you)::
     recorder = PrometheusRecorder(registry)      # or PrometheusRecorder() for the default REGISTRY
     recorder.call("track", "background", 3e-6)
 
-Registration is idempotent: the metric objects are cached per registry, so a second recorder
-(a second ``instrument()``, a second app, a rebuilt middleware stack) on the same registry records
-into the same series instead of failing with "Duplicated timeseries" — or, worse, silently
-recording nothing as a swallowed duplicate would. If *something else* already registered one of
-our names with a different type or labels, construction raises ``ValueError``.
+Registration is idempotent: the metric objects are kept per registry, so a second recorder (a
+second ``instrument()``, a second app, a rebuilt middleware stack, a module reload) on the same
+registry records into the same series instead of failing with "Duplicated timeseries" — or,
+worse, silently recording nothing as a swallowed duplicate would. If *something else* already
+registered one of our names, construction raises ``ValueError``.
+
+Only prometheus_client's public API is used here; the one exception, bulk histogram updates, lives
+in :mod:`cioguard.telemetry.bulk` with its own self-check. cioguard never sets
+``PROMETHEUS_DISABLE_CREATED_SERIES`` (a process-wide switch): see the README's Metrics section.
 
 Multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``) needs nothing here beyond the gauge modes below;
 see :mod:`cioguard.metrics` for exposition and the rules to follow.
@@ -22,54 +26,54 @@ see :mod:`cioguard.metrics` for exposition and the rules to follow.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import threading
+import time
 import weakref
-from bisect import bisect_left
-from collections import Counter as Tally
-from collections.abc import Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, TypeVar
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
 from cioguard.telemetry import buckets
+from cioguard.telemetry.bulk import observe_many, observe_ordered, ordered
 from cioguard.telemetry.labels import (
     DROP_REASONS,
+    SPOOL_ERROR_KINDS,
     drop_reason_label,
     endpoint_label,
+    error_type_label,
     method_label,
     mode_label,
     pitfall_label,
     retry_reason_label,
     spool_error_label,
-    status_label,
+    status_class_label,
     webhook_metric_label,
     webhook_reason_label,
 )
 from cioguard.telemetry.safe import never_raise
 
+__all__ = ["GAUGE_MODES", "PrometheusMetrics", "PrometheusRecorder", "metrics_for", "observe_many"]
+
 M = TypeVar("M", bound=MetricWrapperBase)
+GaugeMode = Literal["liveall", "livesum", "livemax"]
 
 #: Gauge aggregation across processes in multiprocess mode. Queue and spool sizes add up over
 #: live workers; capacity keeps one series per live worker (``pid`` label) so dashboards can sum it
 #: (``sum without (pid)``) to compare with the summed size, and a dead worker's capacity vanishes.
-GAUGE_MODES = {
+#: Outage and last delivery take the max: any worker in outage, the most recent delivery.
+GAUGE_MODES: dict[str, GaugeMode] = {
     "customerio_queue_size": "livesum",
     "customerio_queue_capacity": "liveall",
     "customerio_spool_operations": "livesum",
     "customerio_endpoint_outage": "livemax",
+    "customerio_last_delivery_timestamp_seconds": "livemax",
 }
 
-
-_MARK = "_cioguard_metric"
-
-
-def _mark(metric: M) -> M:
-    """Tag a metric object as created by cioguard (only those are ever adopted)."""
-    setattr(metric, _MARK, True)
-    return metric
+#: Attribute cioguard keeps on a registry it registered into: ``{name: (kind, labels, metric)}``.
+_STORE = "_cioguard_metrics"
 
 
 class PrometheusMetrics:
@@ -77,15 +81,28 @@ class PrometheusMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self.calls = self._counter("customerio_calls", "Patched Customer.io SDK calls.", ("method", "mode"))
+        store = getattr(registry, _STORE, None)
+        self._store: dict[str, tuple[type, tuple[str, ...], Any]] = store if isinstance(store, dict) else {}
+        setattr(registry, _STORE, self._store)
+        ml = ("method", "mode")
+        self.calls = self._counter("customerio_calls", "Patched Customer.io SDK calls.", ml)
         self.call_duration = self._histogram(
             "customerio_call_duration_seconds",
-            "Time the caller spent inside a patched SDK call.",
-            ("method", "mode"),
+            "Time the caller spent inside a patched SDK call (coarse buckets; see "
+            "customerio_background_call_duration_seconds for the µs detail).",
+            ml,
             buckets.CALLER_SECONDS,
         )
+        self.background_call_duration = self._histogram(
+            "customerio_background_call_duration_seconds",
+            "Time the caller spent inside a background-mode SDK call, all methods, µs resolution.",
+            (),
+            buckets.BACKGROUND_CALL_SECONDS,
+        )
         self.requests = self._counter(
-            "customerio_requests", "HTTP requests sent to Customer.io.", ("endpoint", "status_code")
+            "customerio_requests",
+            "HTTP requests sent to Customer.io, by status class (429 apart; error: no response).",
+            ("endpoint", "status_code", "error_type"),
         )
         self.request_duration = self._histogram(
             "customerio_request_duration_seconds",
@@ -102,6 +119,10 @@ class PrometheusMetrics:
         )
         self.delivered = self._counter(
             "customerio_events_delivered", "Operations acknowledged by Customer.io.", ("method",)
+        )
+        self.last_delivery = self._gauge(
+            "customerio_last_delivery_timestamp_seconds",
+            "Unix time of the last acknowledgement by Customer.io (0: none yet).",
         )
         self.dropped = self._counter("customerio_events_dropped", "Operations lost, by reason.", ("reason",))
         self.queue_size = self._gauge("customerio_queue_size", "Operations waiting to be delivered.")
@@ -146,43 +167,51 @@ class PrometheusMetrics:
         )
         # Label children cached by *normalised* label values, so the keys stay a bounded set.
         self.children: dict[tuple[str, ...], Any] = {}
-        # Export every drop reason at 0 from the start: a series that first appears already at 1
-        # is invisible to increase()/rate(), so the first drop ever would not show or alert.
+        # Export every drop reason and spool error kind at 0 from the start: a series that first
+        # appears already at 1 is invisible to increase()/rate(), so the first one would not alert.
         for reason in sorted(DROP_REASONS):
             self.children[("dropped", reason)] = self.dropped.labels(reason)
+        for kind in sorted(SPOOL_ERROR_KINDS):
+            self.children[("spool_errors", kind)] = self.spool_errors.labels(kind)
 
     def _counter(self, name: str, doc: str, labels: tuple[str, ...]) -> Counter:
-        metric = self._adopt(Counter, f"{name}_total", labels)
-        if metric is None:
-            metric = _mark(Counter(name, doc, labels, registry=self.registry))
-        return metric
+        return self._get(Counter, name, labels, lambda: Counter(name, doc, labels, registry=self.registry))
 
     def _gauge(self, name: str, doc: str, labels: tuple[str, ...] = ()) -> Gauge:
-        metric = self._adopt(Gauge, name, labels)
-        if metric is None:
-            mode = GAUGE_MODES[name]
-            metric = _mark(Gauge(name, doc, labels, registry=self.registry, multiprocess_mode=mode))  # type: ignore[arg-type]
-        return metric
+        mode = GAUGE_MODES[name]
+        return self._get(
+            Gauge,
+            name,
+            labels,
+            lambda: Gauge(name, doc, labels, registry=self.registry, multiprocess_mode=mode),
+        )
 
     def _histogram(
         self, name: str, doc: str, labels: tuple[str, ...], bounds: tuple[float, ...]
     ) -> Histogram:
-        metric = self._adopt(Histogram, f"{name}_bucket", labels)
-        if metric is None:
-            metric = _mark(Histogram(name, doc, labels, registry=self.registry, buckets=bounds))
-        return metric
-
-    def _adopt(self, kind: type[M], key: str, labels: tuple[str, ...]) -> M | None:
-        """Reuse a metric a previous cioguard (e.g. after a module reload) left in the registry."""
-        existing = getattr(self.registry, "_names_to_collectors", {}).get(key)
-        if existing is None:
-            return None
-        if isinstance(existing, kind) and getattr(existing, _MARK, False) and existing._labelnames == labels:
-            return existing
-        raise ValueError(
-            f"cioguard: the metric {key!r} is already registered in this registry by something else "
-            f"({type(existing).__name__}); pass cioguard its own registry= or unregister it"
+        return self._get(
+            Histogram,
+            name,
+            labels,
+            lambda: Histogram(name, doc, labels, registry=self.registry, buckets=bounds),
         )
+
+    def _get(self, kind: type[M], name: str, labels: tuple[str, ...], create: Callable[[], M]) -> M:
+        """Reuse what an earlier cioguard registered here (e.g. before a module reload), or create."""
+        stored = self._store.get(name)
+        if stored is not None and stored[0] is kind and stored[1] == labels:
+            metric: M = stored[2]
+            return metric
+        try:
+            metric = create()
+        except ValueError as exc:  # "Duplicated timeseries": someone else owns the name
+            suffix = "_total" if kind is Counter else ""
+            raise ValueError(
+                f"cioguard: the metric {name + suffix!r} is already registered in this registry by "
+                f"something else ({exc}); pass cioguard its own registry= or unregister it"
+            ) from None
+        self._store[name] = (kind, labels, metric)
+        return metric
 
 
 logger = logging.getLogger("cioguard.telemetry")
@@ -226,32 +255,19 @@ def metrics_for(registry: CollectorRegistry | None = None) -> PrometheusMetrics:
         return metrics
 
 
-def observe_many(histogram: Any, values: Sequence[float]) -> None:
-    """``histogram.observe(v)`` for each value, with one lock round per bucket instead of per value.
-
-    Uses the same fields ``Histogram.observe`` updates (``_upper_bounds``, ``_buckets``, ``_sum``,
-    stable since prometheus_client 0.4); falls back to plain ``observe`` where they are missing.
-    """
-    bounds = getattr(histogram, "_upper_bounds", None)
-    counts = getattr(histogram, "_buckets", None)
-    total = getattr(histogram, "_sum", None)
-    if bounds is None or counts is None or total is None or len(bounds) != len(counts):
-        for value in values:
-            histogram.observe(value)
-        return
-    finite = [value for value in values if not math.isnan(value)]
-    # bisect_left gives the first bound >= value: the bucket Histogram.observe would pick.
-    for index, count in Tally(bisect_left(bounds, value) for value in finite).items():
-        counts[min(index, len(counts) - 1)].inc(count)
-    total.inc(sum(finite))
-
-
 class PrometheusRecorder:
-    """A :class:`~cioguard.telemetry.recorder.Recorder` writing to prometheus_client metrics."""
+    """A :class:`~cioguard.telemetry.recorder.Recorder` writing to prometheus_client metrics.
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    ``clock`` (wall-clock Unix seconds, default :func:`time.time`) stamps
+    ``customerio_last_delivery_timestamp_seconds``; tests inject a fake one.
+    """
+
+    def __init__(
+        self, registry: CollectorRegistry | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
         self.metrics = metrics_for(registry)
         self._children = self.metrics.children
+        self._clock = clock
 
     def _child(self, key: tuple[str, ...], metric: Any, *labels: str) -> Any:
         child = self._children.get(key)
@@ -264,6 +280,8 @@ class PrometheusRecorder:
         m, mo = method_label(method), mode_label(mode)
         self._child(("calls", m, mo), self.metrics.calls, m, mo).inc()
         self._child(("call_duration", m, mo), self.metrics.call_duration, m, mo).observe(seconds)
+        if mo == "background":
+            self.metrics.background_call_duration.observe(seconds)
 
     @never_raise
     def calls(self, method: str, mode: str, durations: Sequence[float]) -> None:
@@ -271,7 +289,10 @@ class PrometheusRecorder:
             return
         m, mo = method_label(method), mode_label(mode)
         self._child(("calls", m, mo), self.metrics.calls, m, mo).inc(len(durations))
-        observe_many(self._child(("call_duration", m, mo), self.metrics.call_duration, m, mo), durations)
+        values = ordered(durations)  # sorted once for both histograms
+        observe_ordered(self._child(("call_duration", m, mo), self.metrics.call_duration, m, mo), values)
+        if mo == "background":
+            observe_ordered(self.metrics.background_call_duration, values)
 
     @never_raise
     def enqueued(self, method: str, count: int = 1) -> None:
@@ -282,6 +303,8 @@ class PrometheusRecorder:
     def delivered(self, method: str, count: int = 1) -> None:
         m = method_label(method)
         self._child(("delivered", m), self.metrics.delivered, m).inc(count)
+        if count > 0:
+            self.metrics.last_delivery.set(self._clock())
 
     @never_raise
     def dropped(self, reason: str, count: int = 1) -> None:
@@ -289,9 +312,11 @@ class PrometheusRecorder:
         self._child(("dropped", r), self.metrics.dropped, r).inc(count)
 
     @never_raise
-    def request(self, endpoint: str, status_code: str, seconds: float) -> None:
-        e, s = endpoint_label(endpoint), status_label(status_code)
-        self._child(("requests", e, s), self.metrics.requests, e, s).inc()
+    def request(self, endpoint: str, status_code: str, seconds: float, error_type: str | None = None) -> None:
+        e, s = endpoint_label(endpoint), status_class_label(status_code)
+        # Invariant: error_type is "" unless no response arrived, so it adds series only for errors.
+        t = error_type_label(error_type) if s == "error" else ""
+        self._child(("requests", e, s, t), self.metrics.requests, e, s, t).inc()
         self._child(("request_duration", e), self.metrics.request_duration, e).observe(seconds)
 
     @never_raise

@@ -16,7 +16,7 @@ from typing import Protocol
 
 
 class Recorder(Protocol):
-    """Sink for every measurement named in DESIGN.md's metrics table."""
+    """Sink for every measurement named in the README's metrics table."""
 
     def call(self, method: str, mode: str, seconds: float) -> None:
         """A patched SDK call returned to the caller after ``seconds`` (calls_total + duration)."""
@@ -28,15 +28,16 @@ class Recorder(Protocol):
         """Operations accepted onto the queue."""
 
     def delivered(self, method: str, count: int = 1) -> None:
-        """Operations acknowledged by Customer.io."""
+        """Operations acknowledged by Customer.io (also stamps the last-delivery time)."""
 
     def dropped(self, reason: str, count: int = 1) -> None:
         """Operations lost; reason in queue_full|shutdown|rejected|expired|oversize|spool_error."""
 
-    def request(self, endpoint: str, status_code: str, seconds: float) -> None:
+    def request(self, endpoint: str, status_code: str, seconds: float, error_type: str | None = None) -> None:
         """One HTTP request finished. ``endpoint`` is a bounded name (``v2_batch``, ``v1_track``,
         ``v1_identify``, ``app_send_email`` …); ``status_code`` is the code as a string, or
-        ``error`` for transport failures (timeouts, resets)."""
+        ``error`` when no response arrived; then ``error_type`` says why (timeout|connection|tls;
+        omitted → other)."""
 
     def rate_limited(self, endpoint: str) -> None:
         """A 429 response."""
@@ -102,7 +103,7 @@ class NullRecorder:
     def dropped(self, reason: str, count: int = 1) -> None:
         pass
 
-    def request(self, endpoint: str, status_code: str, seconds: float) -> None:
+    def request(self, endpoint: str, status_code: str, seconds: float, error_type: str | None = None) -> None:
         pass
 
     def rate_limited(self, endpoint: str) -> None:
