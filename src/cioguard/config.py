@@ -25,7 +25,7 @@ OVERFLOW_POLICIES = ("drop_newest", "drop_oldest", "block")
 PITFALL_MODES = ("warn", "error", "off")
 SPOOL_SYNC_MODES = ("always", "group")
 QUEUE_FALLBACKS = ("local", "drop")
-PITFALL_CODES = tuple(f"CIO{n:03d}" for n in range(1, 15))
+PITFALL_CODES = tuple(f"CIO{n:03d}" for n in range(1, 16))
 
 Mode = Literal["background", "blocking"]
 Overflow = Literal["drop_newest", "drop_oldest", "block"]
@@ -134,7 +134,7 @@ def _parse_codes(value: Any) -> frozenset[str]:
     codes = frozenset(str(item).strip().upper() for item in items if str(item).strip())
     unknown = sorted(codes - set(PITFALL_CODES))
     if unknown:
-        raise ValueError(f"unknown pitfall code(s) {', '.join(unknown)}; known codes are CIO001…CIO014")
+        raise ValueError(f"unknown pitfall code(s) {', '.join(unknown)}; known codes are CIO001…CIO015")
     return codes
 
 

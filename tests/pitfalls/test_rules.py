@@ -64,19 +64,20 @@ def test_style_rule_and_canonical_form() -> None:
         assert canonical_name(variant) == "user_signed_up"
         found = names.style_finding(variant)
         assert found is not None
-        assert "'user_signed_up'" in found.message
+        assert "'user_signed_up'" in found.detail
     assert names.style_finding("user_signed_up") is None
     seen = names.style_finding("UserSignedUp", variant_of="user_signed_up")
     assert seen is not None
-    assert "variant of 'user_signed_up'" in seen.message
+    assert "variant of 'user_signed_up'" in seen.detail
+    assert seen.message == found.message  # constant text: Python shows it once per line
 
 
 def test_pii_rule_masks_the_value() -> None:
     found = names.pii_finding("welcome:jane@example.com")
     assert found is not None
     assert found.code == "CIO012"
-    assert "jane" not in found.message
-    assert "'welcome:<email>'" in found.message
+    assert "jane" not in found.message + found.detail
+    assert found.detail == "email address"
 
 
 def test_name_length_rule() -> None:
@@ -84,7 +85,8 @@ def test_name_length_rule() -> None:
     assert names.length_finding(" " + "a" * 100 + " ") is None  # Customer.io trims spaces
     found = names.length_finding("é" * 51)  # 102 bytes
     assert found is not None
-    assert "102 bytes" in found.message
+    assert "102 bytes" in found.detail
+    assert "102" not in found.message
 
 
 def test_name_verdict_precedence() -> None:
@@ -150,7 +152,8 @@ def test_check_timestamps_fixes_a_copy() -> None:
     assert ts == 1704067200
     assert fixed == {"created_at": 1704067200, "paid_at": "2024-01-01T00:00:00Z", "amount": 10**13}
     assert data["created_at"] == 1704067200000
-    assert "'created_at'" in findings[1].message
+    assert "'created_at'" in findings[1].detail
+    assert findings[0].message == findings[1].message
 
 
 def test_email_as_id_rule_never_prints_the_id() -> None:
@@ -173,8 +176,10 @@ def test_missing_email_rule() -> None:
 def test_limits_rules() -> None:
     assert id_finding("identify", "x" * 150) is None
     assert id_finding("identify", "é" * 76) is not None  # 152 bytes
-    assert attributes_findings("identify", {"a" * 151: 1})[0].message.startswith("CIO014 attribute name")
-    assert attributes_findings("identify", {"bio": "b" * 1001})[0].message.startswith("CIO014 value")
+    assert attributes_findings("identify", {"a" * 151: 1})[0].detail.startswith("attribute name")
+    assert attributes_findings("identify", {"bio": "b" * 1001})[0].message.startswith(
+        "CIO014 an attribute value"
+    )
     assert attributes_findings("identify", {"tags": ["t" * 100] * 10})[0].code == "CIO014"
     assert attributes_findings("identify", {"bio": "b" * 1000, "n": 10**9}) == []
     too_many = attributes_findings("identify", {f"a{i}": i for i in range(301)})

@@ -107,7 +107,16 @@ class PayloadLimitWarning(PitfallWarning):
     code = "CIO014"
 
 
-#: code → category, for every code CIO001…CIO014.
+class LegacyCallWarning(PitfallWarning):
+    """CIO015: a call in the customerio 1.x/2.x style that 3.x rejects.
+
+    For example ``track(customer_id=..., name=..., **props)``: 3.x takes ``data={...}``.
+    """
+
+    code = "CIO015"
+
+
+#: code → category, for every code CIO001…CIO015.
 CATEGORIES: dict[str, type[PitfallWarning]] = {
     cls.code: cls
     for cls in (
@@ -125,6 +134,7 @@ CATEGORIES: dict[str, type[PitfallWarning]] = {
         PiiInEventNameWarning,
         EventSchemaWarning,
         PayloadLimitWarning,
+        LegacyCallWarning,
     )
 }
 
@@ -133,13 +143,18 @@ ALL_CODES: frozenset[str] = frozenset(CATEGORIES)
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """One pitfall found by a rule: its code and a message free of personal data.
+    """One pitfall found by a rule: its code, a constant message and the variable detail.
 
-    ``message`` starts with the code and says what happened, why it hurts and how to fix it.
+    ``message`` starts with the code and says what happened, why it hurts and how to fix it. It is
+    the same text every time a rule fires at a call site (no counts, sizes, milliseconds or names), so
+    Python's default warning filter shows each finding once per line. ``detail`` carries what varies
+    (the masked name, the size, the milliseconds): it goes to the span event and the debug log, never
+    into the warning text. Neither ever holds personal data.
     """
 
     code: str
     message: str
+    detail: str = ""
 
     @property
     def category(self) -> type[PitfallWarning]:
@@ -148,3 +163,9 @@ class Finding:
     def warning(self) -> PitfallWarning:
         """The warning instance to ``warnings.warn`` or raise."""
         return CATEGORIES[self.code](self.message)
+
+    def event_attributes(self) -> dict[str, str]:
+        """The attributes of the ``customerio.pitfall`` span event."""
+        if self.detail:
+            return {"customerio.pitfall.code": self.code, "customerio.pitfall.detail": self.detail}
+        return {"customerio.pitfall.code": self.code}

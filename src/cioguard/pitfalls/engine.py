@@ -6,25 +6,28 @@ The instrumentation builds one engine per ``instrument()`` and calls it around e
     findings, call = engine.check_call(call, mode="background")   # before serialising
     engine.emit(findings, stacklevel=user_stacklevel())           # at the user's line
 
-Modes: ``"warn"`` issues each finding with :func:`warnings.warn` (so Python's filters apply:
-``-W error::cioguard.PitfallWarning`` turns them into exceptions, ``"ignore"`` hides them);
-``"error"`` raises the first finding's warning instance (a :class:`PitfallWarning`, i.e. an
-``Exception``) from ``emit`` after counting all of them; ``"off"`` runs no rule at all. Every
-finding is counted with ``recorder.pitfall(code)`` even when a filter hides the warning.
+Modes: ``"warn"`` issues each finding with :func:`warnings.warn_explicit` at the application's
+line (so Python's filters apply: ``-W error::cioguard.PitfallWarning`` turns them into exceptions at
+the call, ``"ignore"`` hides them); ``"error"`` raises the first finding's warning instance (a
+:class:`PitfallWarning`, i.e. an ``Exception``) from ``emit`` after counting all of them; ``"off"``
+runs no rule at all. Every finding is counted with ``recorder.pitfall(code)`` even when a filter
+hides the warning (repeats at a line already shown are counted in bulk, see :mod:`.emitter`).
 
-Findings from the sender thread (401/429 answers, the queue) go through :meth:`report`, which
-counts, logs on logger ``cioguard.pitfalls`` (once per code per minute) and warns with
-``stacklevel=1``, and never raises, whatever the mode or filters.
+Messages are constant per code and call site; what varies goes to ``Finding.detail`` (span event,
+debug log). Calls made by cioguard itself (webhook actions, replay, the worker, the demo's runner)
+are never findings: :mod:`.location` tells them apart while looking for the user's line.
+
+Findings from the sender thread (401/429 answers) go through :meth:`report`, which counts, logs on
+logger ``cioguard.pitfalls`` once per code with the fix, and warns at the line that built the client
+(or called ``instrument()``) — never raising, whatever the mode or filters.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
-import warnings
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,19 +35,20 @@ from typing import Any, Literal
 
 from cioguard.operations.model import Call
 from cioguard.pitfalls.calls import CallRules
-from cioguard.pitfalls.categories import ALL_CODES, Finding, PitfallWarning
+from cioguard.pitfalls.categories import ALL_CODES, Finding
+from cioguard.pitfalls.emitter import Emitter
 from cioguard.pitfalls.limits import MAX_EVENT_DATA_BYTES, data_size_finding
+from cioguard.pitfalls.location import INTERNAL, Location, locate, origin
 from cioguard.pitfalls.transport import (
     ClientBook,
     blocking_finding,
-    client_in_request_finding,
     key_shape_finding,
     rate_limited_finding,
     repeated_client_finding,
     unauthorized_finding,
 )
 from cioguard.scope import current_request
-from cioguard.telemetry.recorder import Recorder, get_recorder
+from cioguard.telemetry.recorder import Recorder
 
 logger = logging.getLogger("cioguard.pitfalls")
 
@@ -116,7 +120,6 @@ class PitfallEngine:
         if not config.track_before_identify:
             enabled -= {"CIO003"}
         self.enabled: frozenset[str] = enabled
-        self._recorder = recorder
         self._clock = clock
         self._calls = CallRules(
             enabled,
@@ -128,12 +131,14 @@ class PitfallEngine:
         )
         self._handlers = self._calls.handlers if enabled else {}
         self._clients = ClientBook()
-        self._logged: dict[str, float] = {}
+        # Built inside instrument(): the origin is the application line that called it.
+        self._out = Emitter(config.mode, recorder, origin(1))
         _engines.add(self)
 
     def _reset_after_fork(self) -> None:
         self._calls.reset_after_fork()
         self._clients.reset_after_fork()
+        self._out.reset_after_fork()
 
     # -- checks -----------------------------------------------------------------------------------
     def check_call(self, call: Call, mode: str = "background") -> tuple[list[Finding], Call]:
@@ -158,7 +163,17 @@ class PitfallEngine:
             return [], call
 
     def check_client(self, kind: str, key: object = None, site_id: object = None) -> list[Finding]:
-        """A ``CustomerIO`` (``kind="track"``) or ``APIClient`` (``"app"``) was built: CIO001, CIO009."""
+        """A ``CustomerIO`` (``kind="track"``) or ``APIClient`` (``"app"``) was built: CIO001, CIO009.
+
+        CIO009 fires from the *second* client built for the same credentials (the first one, even
+        built lazily inside a request, is how a client should be made). Clients cioguard builds for
+        itself are neither checked nor counted.
+        """
+        where = locate(1)
+        if where is INTERNAL or not self.enabled:
+            return []
+        if where is not None:
+            self._out.client_sites.setdefault(kind, where)
         findings: list[Finding] = []
         if "CIO001" in self.enabled:
             shape = key_shape_finding(kind, key)
@@ -166,11 +181,8 @@ class PitfallEngine:
                 findings.append(shape)
         if "CIO009" in self.enabled:
             count = self._clients.built(kind, key, site_id)
-            # The instrumentation counts scope.clients_built; this only reads the scope.
-            if current_request() is not None:
-                findings.append(client_in_request_finding(kind))
-            elif count > 2:
-                findings.append(repeated_client_finding(kind, count))
+            if count >= 2:
+                findings.append(repeated_client_finding(kind, count, current_request() is not None))
         return findings
 
     def check_response(self, api: str, status_code: int) -> list[Finding]:
@@ -187,8 +199,8 @@ class PitfallEngine:
             return []
         scope = current_request()
         if scope is not None:
-            where = "a web request" + (f" ({scope.method} {scope.route})" if scope.route else "")
-            return [blocking_finding(method, seconds, where)]
+            route = f"{scope.method} {scope.route}" if scope.route else None
+            return [blocking_finding(method, seconds, "a web request", route)]
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -209,38 +221,31 @@ class PitfallEngine:
         return [data_size_finding(method, data_bytes)]
 
     # -- output -----------------------------------------------------------------------------------
-    def _count(self, findings: Sequence[Finding]) -> None:
-        recorder = self._recorder if self._recorder is not None else get_recorder()
-        for finding in findings:
-            recorder.pitfall(finding.code)
-
     def emit(self, findings: Sequence[Finding], stacklevel: int = 1) -> None:
-        """Count ``findings``, then warn at ``stacklevel`` (1 = the line calling ``emit``) or raise.
+        """Count ``findings``, then warn at the application's line or raise ("error" mode).
 
-        In "error" mode the first finding's warning is raised; in "off" mode nothing happens.
+        The line is the first application frame at or above ``stacklevel`` (1 = the line calling
+        ``emit``), passing over cioguard's wrappers, wrapt, the SDK and the standard library. When a
+        cioguard caller (webhook actions, replay, worker) is on the way, the call is cioguard's own
+        and nothing is emitted. In "off" mode nothing happens.
         """
         if not findings or self.config.mode == "off":
             return
-        self._count(findings)
-        if self.config.mode == "error":
-            raise findings[0].warning()
-        for finding in findings:
-            warnings.warn(finding.warning(), stacklevel=stacklevel + 1)
+        where = locate(1, stacklevel)
+        if where is INTERNAL:
+            return
+        self._out.emit(findings, where)
+
+    def emit_at(self, findings: Sequence[Finding], where: Location | None) -> None:
+        """Like :meth:`emit` with a location captured earlier (:func:`.location.locate` at the call)."""
+        if findings and self.config.mode != "off" and where is not INTERNAL:
+            self._out.emit(findings, where)
 
     def report(self, findings: Sequence[Finding]) -> None:
-        """Findings off the caller's thread: count, log (once per code a minute), warn; never raise."""
-        if not findings or self.config.mode == "off":
-            return
-        try:
-            self._count(findings)
-            now = self._clock()
-            for finding in findings:
-                last = self._logged.get(finding.code)
-                if last is None or now - last >= 60.0:
-                    self._logged[finding.code] = now
-                    logger.warning("%s", finding.message)
-                # An "error" filter must not kill the sender thread; the finding was logged.
-                with contextlib.suppress(PitfallWarning):
-                    warnings.warn(finding.warning(), stacklevel=1)
-        except Exception:
-            logger.debug("pitfall report failed", exc_info=True)
+        """Findings off the caller's thread: count, log once per code, warn at the origin; never raise."""
+        if findings and self.config.mode != "off":
+            self._out.report(findings)
+
+    def flush_counts(self) -> None:
+        """Push counts of repeated findings to the recorder now (they otherwise go once a second)."""
+        self._out.flush_counts()

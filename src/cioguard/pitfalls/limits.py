@@ -35,8 +35,9 @@ def id_finding(method: str, customer_id: Any) -> Finding | None:
         return None
     return Finding(
         "CIO014",
-        f"CIO014 customer id in {method}() is {size} bytes; Customer.io accepts at most {MAX_ID_BYTES}, "
-        "so the call is rejected. Use a short stable database id.",
+        f"CIO014 customer id in {method}() is over Customer.io's {MAX_ID_BYTES}-byte limit, so the call "
+        "is rejected. Use a short stable database id.",
+        f"id of {size} bytes",
     )
 
 
@@ -57,8 +58,9 @@ def attributes_findings(method: str, attributes: Any) -> list[Finding]:
         findings.append(
             Finding(
                 "CIO014",
-                f"CIO014 {method}() sends {len(attributes)} attributes; Customer.io keeps at most "
-                f"{MAX_ATTRIBUTES} per person or call. Drop unused attributes or move them into objects.",
+                f"CIO014 {method}() sends more attributes than Customer.io keeps ({MAX_ATTRIBUTES} per "
+                "person or call). Drop unused attributes or move them into objects.",
+                f"{len(attributes)} attributes",
             )
         )
     for key, value in attributes.items():
@@ -67,8 +69,9 @@ def attributes_findings(method: str, attributes: Any) -> list[Finding]:
             findings.append(
                 Finding(
                     "CIO014",
-                    f"CIO014 attribute name {safe_name(name, 40)} in {method}() is {utf8_len(name)} bytes; "
-                    f"the limit is {MAX_ATTRIBUTE_NAME_BYTES}. Use a short fixed attribute name.",
+                    f"CIO014 an attribute name in {method}() is over the {MAX_ATTRIBUTE_NAME_BYTES}-byte "
+                    "limit. Use a short fixed attribute name.",
+                    f"attribute name {safe_name(name, 40)} of {utf8_len(name)} bytes",
                 )
             )
         if isinstance(value, (int, float, bool)) or value is None:
@@ -80,9 +83,10 @@ def attributes_findings(method: str, attributes: Any) -> list[Finding]:
             findings.append(
                 Finding(
                     "CIO014",
-                    f"CIO014 value of attribute {safe_name(name, 40)} in {method}() is {size} bytes; "
-                    f"Customer.io drops values over {MAX_ATTRIBUTE_VALUE_BYTES}. Store large content "
-                    "elsewhere and send a reference.",
+                    f"CIO014 an attribute value in {method}() is over {MAX_ATTRIBUTE_VALUE_BYTES} bytes, "
+                    "and Customer.io drops such values. Store large content elsewhere and send a "
+                    "reference.",
+                    f"attribute {safe_name(name, 40)}: {size} bytes",
                 )
             )
     return findings
@@ -110,6 +114,7 @@ def data_size_finding(method: str, size: int) -> Finding:
     """The CIO014 finding for ``size`` bytes of event data."""
     return Finding(
         "CIO014",
-        f"CIO014 event data in {method}() is {size} bytes; Customer.io accepts at most "
-        f"{MAX_EVENT_DATA_BYTES}, so the event is rejected. Send ids and small fields, not documents.",
+        f"CIO014 event data in {method}() is over Customer.io's {MAX_EVENT_DATA_BYTES}-byte limit, so "
+        "the event is rejected. Send ids and small fields, not documents.",
+        f"event data of {size} bytes",
     )

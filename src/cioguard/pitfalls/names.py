@@ -32,8 +32,10 @@ def pii_finding(name: str) -> Finding | None:
         return None
     return Finding(
         "CIO012",
-        f"CIO012 event name {safe_name(name)} contains {' and '.join(kinds)}: names are indexed and "
-        "cannot be erased for GDPR requests. Use a fixed name and put the value in data={...}.",
+        "CIO012 event name contains personal data (an email address, phone or card number): names "
+        "are indexed and cannot be erased for GDPR requests. Use a fixed name and put the value in "
+        "data={...}.",
+        " and ".join(kinds),
     )
 
 
@@ -43,9 +45,10 @@ def dynamic_finding(name: str) -> Finding | None:
         return None
     return Finding(
         "CIO006",
-        f"CIO006 event name {safe_name(name)} carries an id-like value: every value makes a new event "
-        "name, so campaign triggers and the event catalog break. Use a fixed name and pass the value "
-        "in data (e.g. data={'product_id': ...}).",
+        "CIO006 event name carries an id-like value: every value makes a new event name, so campaign "
+        "triggers and the event catalog break. Use a fixed name and pass the value in data (e.g. "
+        "data={'product_id': ...}).",
+        f"event name {safe_name(name)}",
     )
 
 
@@ -54,14 +57,14 @@ def style_finding(name: str, variant_of: str | None = None) -> Finding | None:
     if is_snake_case(name):
         return None
     canonical = canonical_name(name)
+    detail = f"event name {safe_name(name)}, snake_case {safe_name(canonical)}"
     if variant_of is not None and variant_of != name:
-        what = f"is a variant of {safe_name(variant_of)} seen earlier"
-    else:
-        what = "is not snake_case"
+        detail += f", a variant of {safe_name(variant_of)} seen earlier"
     return Finding(
         "CIO010",
-        f"CIO010 event name {safe_name(name)} {what}: names are case-sensitive, so triggers match only "
-        f"one spelling. Use snake_case everywhere, e.g. {safe_name(canonical)}.",
+        "CIO010 event name is not snake_case: names are case-sensitive, so triggers match only one "
+        "spelling. Use snake_case everywhere (signed_up, order_completed).",
+        detail,
     )
 
 
@@ -72,8 +75,9 @@ def length_finding(name: str) -> Finding | None:
         return None
     return Finding(
         "CIO014",
-        f"CIO014 event name {safe_name(name, 40)} is {size} bytes; Customer.io accepts at most "
-        f"{MAX_EVENT_NAME_BYTES}. Use a short fixed name and move details into data.",
+        f"CIO014 event name is over Customer.io's {MAX_EVENT_NAME_BYTES}-byte limit. Use a short fixed "
+        "name and move details into data.",
+        f"event name {safe_name(name, 40)} of {size} bytes",
     )
 
 
@@ -108,9 +112,10 @@ class NameBook:
             examples = ", ".join(safe_name(n, 30) for n in list(self._canonical.values())[-3:])
         return Finding(
             "CIO006",
-            f"CIO006 more than {self.max_names} distinct event names in this process (latest: "
-            f"{examples}): names look generated from data. Keep a fixed set of names and pass the "
-            "varying part in data (raise max_event_names if the set is really that large).",
+            f"CIO006 more than {self.max_names} distinct event names in this process: names look "
+            "generated from data. Keep a fixed set of names and pass the varying part in data (raise "
+            "max_event_names if the set is really that large).",
+            f"latest names: {examples}",
         )
 
 

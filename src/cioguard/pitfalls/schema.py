@@ -235,7 +235,8 @@ def _data_findings(
     values: Mapping[Any, Any] = data if type(data) is dict or isinstance(data, Mapping) else {}
     if _conforms(fields, values, extra=extra, required=required):
         return []  # the common case: no message to build
-    what = "identify() attributes" if event is None else f"event {safe_name(event)} data"
+    what = "identify() attributes" if event is None else "event data"
+    about = "identify()" if event is None else f"event {safe_name(event)}"
     missing = [n for n, f in fields.items() if required and f.required and values.get(n) is None]
     extras = [] if extra else [k for k in values if k not in fields and k not in _RESERVED]
     wrong = [n for n, f in fields.items() if n in values and values[n] is not None and not f.check(values[n])]
@@ -246,8 +247,9 @@ def _data_findings(
         findings.append(
             Finding(
                 "CIO013",
-                f"CIO013 {what} is missing declared field(s) {names}: "
+                f"CIO013 {what} is missing declared field(s): "
                 "segments and templates relying on them break. Send every declared field.",
+                f"{about}: missing {names}",
             )
         )
     if extras:
@@ -255,16 +257,17 @@ def _data_findings(
         findings.append(
             Finding(
                 "CIO013",
-                f"CIO013 {what} has field(s) {names} not in the declared "
+                f"CIO013 {what} has field(s) not in the declared "
                 "taxonomy: add them to declare_events(...) or drop them.",
+                f"{about}: undeclared {names}",
             )
         )
     for name in wrong[:5]:
         findings.append(
             Finding(
                 "CIO013",
-                f"CIO013 {what} field {safe_name(name, 30)} is not of the "
-                f"declared type {fields[name].type_name}: fix the value or the declaration.",
+                f"CIO013 {what} has a field not of its declared type: fix the value or the declaration.",
+                f"{about}: field {safe_name(name, 30)} is not {fields[name].type_name}",
             )
         )
     return findings
@@ -278,9 +281,10 @@ def event_findings(taxonomy: Taxonomy, name: Any, data: Any) -> list[Finding]:
         return [
             Finding(
                 "CIO013",
-                f"CIO013 event name {safe_name(name)} is not in the declared taxonomy: "
+                "CIO013 event name is not in the declared taxonomy: "
                 "a typo or an undeclared event never matches campaign triggers. Fix the name or "
                 "add it to cioguard.declare_events(...).",
+                f"event name {safe_name(name)}",
             )
         ]
     fields = taxonomy.events[name]

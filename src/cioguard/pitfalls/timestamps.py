@@ -53,18 +53,20 @@ def timestamp_problem(value: object) -> tuple[str, int] | None:
     return None
 
 
-def _message(where: str, unit: str) -> Finding:
+def _message(method: str, where: str, unit: str) -> Finding:
     if unit == "ISO-8601 string":
         return Finding(
             "CIO002",
-            f"CIO002 {where} is an ISO-8601 string; Customer.io needs Unix seconds, otherwise dates do "
-            "not compare in segments. Pass an int (int(dt.timestamp())) or a datetime.",
+            f"CIO002 a timestamp in {method}() is an ISO-8601 string; Customer.io needs Unix seconds, "
+            "otherwise dates do not compare in segments. Pass an int (int(dt.timestamp())) or a datetime.",
+            f"{where}: ISO-8601 string",
         )
     return Finding(
         "CIO002",
-        f"CIO002 {where} looks like {unit}; Customer.io reads Unix seconds, so the date lands thousands "
-        "of years ahead and segments silently break. Pass int(time.time()) or a datetime "
-        "(or set fix_timestamps=True).",
+        f"CIO002 a timestamp in {method}() is not in Unix seconds (milliseconds or finer): Customer.io "
+        "reads seconds, so the date lands thousands of years ahead and segments silently break. Pass "
+        "int(time.time()) or a datetime (or set fix_timestamps=True).",
+        f"{where}: {unit}",
     )
 
 
@@ -81,7 +83,7 @@ def check_timestamps(
     if timestamp is not None:
         problem = timestamp_problem(timestamp)
         if problem is not None:
-            findings.append(_message(f"the timestamp argument of {method}()", problem[0]))
+            findings.append(_message(method, "the timestamp argument", problem[0]))
             if fix and problem[1]:
                 timestamp = _fixed(timestamp, problem[1])
     if isinstance(data, dict):
@@ -92,7 +94,7 @@ def check_timestamps(
             problem = timestamp_problem(value)
             if problem is None:
                 continue
-            findings.append(_message(f"attribute {safe_name(key)} in {method}()", problem[0]))
+            findings.append(_message(method, f"attribute {safe_name(key)}", problem[0]))
             if fix and problem[1]:
                 if fixed is None:
                     fixed = dict(data)  # a copy: the caller's dict is never mutated

@@ -51,18 +51,19 @@ def unauthorized_finding(api: str) -> Finding:
             "CIO001 the App API answered 401: the key is not an App API key (a Track key does not work "
             "there) or belongs to the other region. Use an App API key and region=Regions.EU for EU "
             "workspaces.",
+            "App API, HTTP 401",
         )
     return Finding(
         "CIO001",
         "CIO001 the Track API answered 401: wrong site id/API key pair, an App API key used for "
         "tracking, or an EU workspace called on the US region (the redirect drops credentials). "
         "Check the Track credentials and pass region=Regions.EU for EU workspaces.",
+        "Track API, HTTP 401",
     )
 
 
 def rounded_ms(seconds: float) -> str:
-    """Milliseconds on a 1-2-5 scale (``"about 200 ms"``): stable text, so Python's once-per-location
-    warning filter does not show every single call again just because the timing differs."""
+    """Milliseconds on a 1-2-5 scale (``"about 200 ms"``), for the finding's detail."""
     ms = seconds * 1000
     if ms < 1:
         return "under 1 ms"
@@ -73,33 +74,28 @@ def rounded_ms(seconds: float) -> str:
     return f"about {step * scale:.0f} ms"
 
 
-def blocking_finding(method: str, seconds: float, where: str) -> Finding:
+def blocking_finding(method: str, seconds: float, where: str, route: str | None = None) -> Finding:
     """CIO007: a call that blocked ``where`` (a web request or an asyncio event loop)."""
     return Finding(
         "CIO007",
-        f"CIO007 {method}() blocked {where} for {rounded_ms(seconds)}: Customer.io calls add network "
-        "latency (seconds, under retries) to every response. Use cioguard's background mode "
-        "(mode='background'), or run App API sends in a worker thread or task queue.",
+        f"CIO007 {method}() blocked {where}: Customer.io calls add network latency (seconds, under "
+        "retries) to every response. Use cioguard's background mode (mode='background'), or run App "
+        "API sends in a worker thread or task queue.",
+        f"blocked {rounded_ms(seconds)}" + (f" in {route}" if route else ""),
     )
 
 
-def client_in_request_finding(kind: str) -> Finding:
-    """CIO009: a client constructed while serving a web request."""
+def repeated_client_finding(kind: str, count: int, in_request: bool = False) -> Finding:
+    """CIO009: another client for credentials a client was already built with (``count`` so far)."""
     cls = "APIClient" if kind == "app" else "CustomerIO"
     return Finding(
         "CIO009",
-        f"CIO009 {cls} client built while serving a web request: every new client opens new TLS "
-        "connections and loses pooling. Build one client at startup and reuse it "
-        "(cioguard.track_client() / app_client()).",
-    )
-
-
-def repeated_client_finding(kind: str, count: int) -> Finding:
-    cls = "APIClient" if kind == "app" else "CustomerIO"
-    return Finding(
-        "CIO009",
-        f"CIO009 {count} {cls} clients built with the same credentials in this process: each has its own "
-        "connection pool, so connections are not reused. Create the client once and share it.",
+        f"CIO009 another {cls} client was built for credentials that already have one: each client "
+        "has its own connection pool and TLS handshakes, so building one per request or per item "
+        "wastes both. Build it once and share it: a module-level client, an @lru_cache factory, or "
+        "cioguard.track_client() / app_client().",
+        f"client number {count} for these credentials"
+        + (", built during a web request" if in_request else ""),
     )
 
 
@@ -128,29 +124,32 @@ class ClientBook:
 
 def rate_limited_finding(api: str) -> Finding:
     """CIO011: a 429 answer."""
+    which = "App" if api == "app" else "Track"
     return Finding(
         "CIO011",
-        f"CIO011 the {'App' if api == 'app' else 'Track'} API answered 429 Too Many Requests: calls are "
-        "over Customer.io's rate limit and may be dropped or blocked. Spread bulk work out (cioguard's "
-        "rate_limit option) or import in batches.",
+        f"CIO011 the {which} API answered 429 Too Many Requests: calls are over Customer.io's rate "
+        "limit and may be dropped or blocked. Spread bulk work out (cioguard's rate_limit option) or "
+        "import in batches.",
+        f"{which} API, HTTP 429",
     )
 
 
 def call_rate_finding(rate: float, limit: float, seconds: int) -> Finding:
     return Finding(
         "CIO011",
-        f"CIO011 blocking-mode calls ran at about {rate:.0f}/s for {seconds} s, over rate_limit={limit:g}/s: "
-        "Customer.io answers 429 and may block the key. Use background mode (it rate-limits) or throttle "
-        "the loop.",
+        "CIO011 blocking-mode calls ran over the rate_limit option for several seconds: Customer.io "
+        "answers 429 and may block the key. Use background mode (it rate-limits) or throttle the loop.",
+        f"about {rate:.0f}/s for {seconds} s, rate_limit={limit:g}/s",
     )
 
 
 def queue_full_finding(fill: float, seconds: float) -> Finding:
     return Finding(
         "CIO011",
-        f"CIO011 the delivery queue stayed {fill:.0%} full for {seconds:.0f} s: calls arrive faster than "
-        "Customer.io accepts them, and new ones will be dropped when it fills. Lower the call rate, or "
-        "raise max_queue_size / use a spool for bursts.",
+        "CIO011 the delivery queue stayed nearly full: calls arrive faster than Customer.io accepts "
+        "them, and new ones will be dropped when it fills. Lower the call rate, or raise "
+        "max_queue_size / use a spool for bursts.",
+        f"{fill:.0%} full for {seconds:.0f} s",
     )
 
 

@@ -1,0 +1,170 @@
+"""How findings reach people: a warning at the user's line, a count, a debug log (the engine's output).
+
+Used by :class:`cioguard.pitfalls.PitfallEngine`; on its own::
+
+    emitter = Emitter("warn", recorder)
+    emitter.emit(findings, location)     # warn at location (None: at the origin), or raise in "error" mode
+    emitter.report(findings)             # sender-side findings: count, log once per code, never raise
+    emitter.flush_counts()               # push pending counts to the recorder now
+
+Cheap when repeated: the warning text of a finding is constant, so ``warnings.warn_explicit`` with
+the module's ``__warningregistry__`` returns at once (in C) for a line already shown, while an
+``"error"`` or ``"always"`` filter still acts on every call. Counts of findings already shown at a
+location are added in bulk (a dict increment; pushed to the recorder at most once a second by a
+small daemon thread, and on :meth:`flush_counts`), so every occurrence is counted in
+``customerio_pitfalls_total`` without paying a metric update per call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import warnings
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from cioguard.pitfalls.categories import Finding, PitfallWarning
+from cioguard.pitfalls.location import Location
+from cioguard.telemetry.recorder import Recorder, get_recorder
+
+logger = logging.getLogger("cioguard.pitfalls")
+
+#: How often pending counts reach the recorder at the latest (seconds).
+FLUSH_SECONDS = 1.0
+
+
+class Emitter:
+    """Warn, raise or count findings; thread-safe (counts under a lock only when pushed)."""
+
+    def __init__(self, mode: str, recorder: Recorder | None = None, origin: Location | None = None) -> None:
+        self.mode = mode
+        self.origin = origin
+        self._recorder = recorder
+        #: (code, filename, lineno) already counted once: later occurrences are counted in bulk.
+        self._seen: set[tuple[str, str, int]] = set()
+        self._pending: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._flusher: threading.Thread | None = None
+        self._logged: set[str] = set()
+        self._own_globals: dict[str, Any] = {"__name__": "cioguard"}
+        #: where each API's client was first built (sender findings about its key point there)
+        self.client_sites: dict[str, Location] = {}
+
+    def reset_after_fork(self) -> None:
+        self._lock = threading.Lock()
+        self._flusher = None
+        self._pending = {}
+
+    @property
+    def recorder(self) -> Recorder:
+        return self._recorder if self._recorder is not None else get_recorder()
+
+    # -- counting ---------------------------------------------------------------------------------
+    def _count_later(self, code: str) -> None:
+        pending = self._pending
+        pending[code] = pending.get(code, 0) + 1  # a lost race only delays or merges a count
+        if self._flusher is None:
+            self._start_flusher()
+
+    def _start_flusher(self) -> None:
+        with self._lock:
+            if self._flusher is not None:
+                return
+            ref = weakref.ref(self)
+            thread = threading.Thread(
+                target=_flush_loop, args=(ref,), name="cioguard-pitfall-counts", daemon=True
+            )
+            self._flusher = thread
+        thread.start()
+
+    def flush_counts(self) -> None:
+        """Push every pending count to the recorder now."""
+        if not self._pending:
+            return
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        recorder = self.recorder
+        for code, count in pending.items():
+            for _ in range(count):
+                recorder.pitfall(code)
+
+    # -- output -----------------------------------------------------------------------------------
+    def emit(self, findings: Sequence[Finding], where: Location | None) -> None:
+        """Count, debug-log and warn at ``where`` (``None``: at the origin); raise in "error" mode."""
+        if self.mode == "error":
+            for finding in findings:
+                self.recorder.pitfall(finding.code)
+            raise findings[0].warning()
+        filename, lineno, module, module_globals = where = where if where is not None else self._fallback()
+        registry = module_globals.get("__warningregistry__")
+        if registry is None:
+            registry = module_globals.setdefault("__warningregistry__", {})
+        debug = logger.isEnabledFor(logging.DEBUG)
+        for finding in findings:
+            key = (finding.code, filename, lineno)
+            if key in self._seen:
+                self._count_later(finding.code)
+            else:
+                self._count_now(finding, where)
+            if debug:
+                logger.debug("%s at %s:%d: %s", finding.code, filename, lineno, finding.detail or "-")
+            # C fast path: a (text, category, line) already in the registry returns at once.
+            warnings.warn_explicit(finding.message, finding.category, filename, lineno, module, registry)
+
+    def _count_now(self, finding: Finding, where: Location) -> None:
+        self._seen.add((finding.code, where[0], where[1]))
+        if len(self._seen) > 65536:  # bounded: a clear only means one more immediate count
+            self._seen.clear()
+        self.recorder.pitfall(finding.code)
+
+    def _fallback(self) -> Location:
+        """The line that called ``instrument()`` (or a placeholder when there was none)."""
+        if self.origin is not None:
+            return self.origin
+        return "<cioguard>", 0, "cioguard", self._own_globals
+
+    def report(self, findings: Sequence[Finding]) -> None:
+        """Findings without a user line: count, log once per code with the fix, warn at the origin.
+
+        The warning (if filters show it at all) names the line that built the client of the API the
+        finding is about (its ``detail`` starts with "App API" or "Track API"), else the line that
+        called ``instrument()``; it never raises, whatever the mode or filters.
+        """
+        if not findings:
+            return
+        try:
+            self.flush_counts()
+            for finding in findings:
+                api = "app" if finding.detail.startswith("App API") else "track"
+                where = self.client_sites.get(api) or self._fallback()
+                registry = where[3].setdefault("__warningregistry__", {})
+                self.recorder.pitfall(finding.code)
+                if finding.code not in self._logged:
+                    self._logged.add(finding.code)
+                    logger.warning("%s (%s)", finding.message, finding.detail or "no detail")
+                elif logger.isEnabledFor(logging.DEBUG):
+                    logger.debug("%s again: %s", finding.code, finding.detail or "-")
+                # An "error" filter must not kill the sender thread; the finding was logged.
+                with contextlib.suppress(PitfallWarning):
+                    warnings.warn_explicit(
+                        finding.message, finding.category, where[0], where[1], where[2], registry
+                    )
+        except Exception:
+            logger.debug("pitfall report failed", exc_info=True)
+
+
+def _flush_loop(ref: Callable[[], Emitter | None]) -> None:
+    """Push pending counts once a second while the emitter lives (ends within a second after)."""
+    wait = threading.Event().wait
+    while True:
+        wait(FLUSH_SECONDS)
+        emitter = ref()
+        if emitter is None:
+            return
+        try:
+            emitter.flush_counts()
+        except Exception:  # a recorder failure must not end counting
+            logger.debug("pitfall count flush failed", exc_info=True)
+        del emitter

@@ -1,0 +1,131 @@
+"""Where a finding belongs: the user's line, cioguard's own call (no finding), or nowhere.
+
+A pitfall warning must name the line of *the application* that called the SDK. Between that line
+and the rule sit frames that are never the answer: cioguard's wrappers, wrapt, the SDK, the
+standard library (a thread pool running ``pool.submit(client.track, ...)``). Frames of cioguard's
+*own* callers (webhook actions, replay, the scale-out worker, the demo's runner) mean the call was
+cioguard's, and such calls are never findings::
+
+    where = locate(1)            # from the caller of the function calling locate()
+    if where is INTERNAL:        # cioguard's own call: drop the findings
+        ...
+    elif where is None:          # no application frame (a thread of the stdlib): use the origin
+        ...
+    else:
+        filename, lineno, module, module_globals = where
+
+:func:`origin` finds the line that called ``cioguard.instrument()`` (findings made on the sender,
+such as a 401 or a 429, are attributed there). Each code object is classified once (a bounded
+cache), so a walk over a few frames costs a few dict lookups.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import sysconfig
+from types import CodeType, FrameType
+from typing import Any, Final
+
+#: (filename, lineno, module name, module globals)
+Location = tuple[str, int, str, dict[str, Any]]
+
+_SKIP, _INTERNAL, _USER = 0, 1, 2
+#: A sentinel: the call came from cioguard itself.
+INTERNAL: Final[Location] = ("<cioguard>", 0, "cioguard", {})
+
+# Modules a call passes through on its way from the application to a rule.
+_TRANSPARENT_PREFIXES = (
+    "cioguard.instrumentation",
+    "cioguard.operations",
+    "cioguard.pitfalls",
+    "cioguard.telemetry",
+    "cioguard.clients",
+    "cioguard.scope",
+    "cioguard.testing",  # fake.client() is the test's line
+    "wrapt.",
+    "customerio.",
+    "opentelemetry.",
+    "requests.",
+    "urllib3.",
+)
+_TRANSPARENT_NAMES = frozenset({"cioguard", "wrapt", "customerio", "contextlib", "functools", "threading"})
+#: cioguard modules that are applications: their mistakes are the point of the demo.
+_USER_MODULES = frozenset({"cioguard.demo.app"})
+
+
+def _stdlib_dirs() -> tuple[str, ...]:
+    dirs = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib")}
+    return tuple(os.path.join(os.path.realpath(d), "") for d in dirs)
+
+
+_STDLIB = _stdlib_dirs()
+_cache: dict[CodeType, int] = {}
+
+
+def classify(module: str, filename: str) -> int:
+    """0: pass over the frame, 1: cioguard's own call, 2: the application's line."""
+    if module in _USER_MODULES:
+        return _USER
+    if module in _TRANSPARENT_NAMES or module.startswith(_TRANSPARENT_PREFIXES):
+        return _SKIP
+    if module.startswith("cioguard."):
+        return _INTERNAL
+    if filename.startswith("<frozen") or (
+        os.path.realpath(filename).startswith(_STDLIB) and "-packages" not in filename
+    ):
+        return _SKIP
+    return _USER
+
+
+def _kind(frame: FrameType) -> int:
+    code = frame.f_code
+    kind = _cache.get(code)
+    if kind is None:
+        kind = classify(str(frame.f_globals.get("__name__", "")), code.co_filename)
+        if len(_cache) > 8192:  # bounded: code objects of a long-running app are few
+            _cache.clear()
+        _cache[code] = kind
+    return kind
+
+
+def locate(depth: int = 1, start: int = 1) -> Location | None:
+    """The application's frame above the caller of ``locate`` (``depth`` 1 = that caller's caller).
+
+    Frames below ``start`` (counted like ``depth``) are passed over whatever they are, except that a
+    cioguard caller among them still makes the answer :data:`INTERNAL`. ``None``: no application
+    frame at all.
+    """
+    try:
+        frame: FrameType | None = sys._getframe(depth + 1)
+    except ValueError:
+        return None
+    level = 1
+    while frame is not None:
+        kind = _kind(frame)
+        if kind == _INTERNAL:
+            return INTERNAL
+        if kind == _USER and level >= start:
+            return (
+                frame.f_code.co_filename,
+                frame.f_lineno,
+                str(frame.f_globals.get("__name__", "")),
+                frame.f_globals,
+            )
+        frame = frame.f_back
+        level += 1
+    return None
+
+
+def origin(depth: int = 1) -> Location | None:
+    """The first frame outside cioguard, OpenTelemetry and the stdlib: who called ``instrument()``."""
+    try:
+        frame: FrameType | None = sys._getframe(depth + 1)
+    except ValueError:
+        return None
+    while frame is not None:
+        module = str(frame.f_globals.get("__name__", ""))
+        if _kind(frame) == _USER and module not in _USER_MODULES:
+            return frame.f_code.co_filename, frame.f_lineno, module, frame.f_globals
+        frame = frame.f_back
+    return None
