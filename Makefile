@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
+# The demo needs only the package and its `demo` extra (seconds to install, not the dev toolchain).
+DEMO_STAMP := $(VENV)/.demo-stamp
+DEMO_ARGS ?=
 # Debian packages the test suite drives for real (binary:package).
 SYSTEM_DEPS := prometheus:prometheus promtool:prometheus chromium:chromium redis-server:redis-server
 APT := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
@@ -25,10 +28,16 @@ system-deps:
 	  $(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq --no-install-recommends $$missing; \
 	fi
 
-demo: $(STAMP)
-	$(PY) -m cioguard demo
+$(DEMO_STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@if [ -f $(STAMP) ] && [ $(STAMP) -nt pyproject.toml ]; then :; \
+	  else $(PY) -m pip install --quiet --disable-pip-version-check -e '.[demo]'; fi
+	@touch $(DEMO_STAMP)
 
-emulator: $(STAMP)
+demo: $(DEMO_STAMP)
+	$(PY) -m cioguard demo $(DEMO_ARGS)
+
+emulator: $(DEMO_STAMP)
 	$(PY) -m cioguard emulator --port 8765
 
 lint: $(STAMP)
