@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         EmailAsIdWarning,
         EventSchemaWarning,
         InconsistentEventNameWarning,
+        LegacyCallWarning,
         MillisecondTimestampWarning,
         MissingEmailWarning,
         NoBounceHandlingWarning,
@@ -72,6 +73,7 @@ _LAZY: dict[str, str] = {
     "PiiInEventNameWarning": "cioguard.pitfalls",
     "EventSchemaWarning": "cioguard.pitfalls",
     "PayloadLimitWarning": "cioguard.pitfalls",
+    "LegacyCallWarning": "cioguard.pitfalls",
 }
 _SUBMODULES = frozenset({"asgi", "wsgi", "metrics", "webhooks", "testing", "scope"})
 
@@ -84,6 +86,7 @@ __all__ = [
     "EmailAsIdWarning",
     "EventSchemaWarning",
     "InconsistentEventNameWarning",
+    "LegacyCallWarning",
     "MillisecondTimestampWarning",
     "MissingEmailWarning",
     "NoBounceHandlingWarning",

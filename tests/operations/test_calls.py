@@ -102,7 +102,9 @@ def test_track_errors_match_the_sdk(
 ) -> None:
     expected = outcome(getattr(sdk, method), *args, **kwargs)
     assert expected[0] is not None, "the SDK accepted a call this table says is wrong"
-    assert outcome(bind, method, args, kwargs) == expected
+    got = outcome(bind, method, args, kwargs)
+    assert got[0] is expected[0]
+    assert got[1].startswith(expected[1])  # CIO015 may add the 3.x spelling
     assert sdk.sent == []
 
 
@@ -119,7 +121,9 @@ def test_app_signature_errors_match_the_sdk(
 ) -> None:
     expected = outcome(getattr(sdk_app, method), *args, **kwargs)
     assert expected[0] is TypeError
-    assert outcome(bind, method, args, kwargs) == expected
+    got = outcome(bind, method, args, kwargs)
+    assert got[0] is TypeError
+    assert got[1].startswith(expected[1])
 
 
 def test_binders_carry_the_sdk_names() -> None:

@@ -71,7 +71,14 @@ def _sdk(qualname: str) -> Callable[[Binder], Binder]:
 
 def bind(method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call:
     """The :class:`Call` for ``method(*args, **kwargs)``; raises what the SDK method would raise."""
-    return _BINDERS[method](None, *args, **kwargs)
+    try:
+        return _BINDERS[method](None, *args, **kwargs)
+    except TypeError as exc:
+        if exc.__traceback__ is not None and exc.__traceback__.tb_next is None:  # arguments did not bind
+            from cioguard.pitfalls.legacy import legacy_type_error  # CIO015: name the 3.x spelling
+
+            raise legacy_type_error(method, exc) from None
+        raise
 
 
 def binder(method: str) -> Binder:

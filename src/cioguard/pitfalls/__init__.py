@@ -1,4 +1,4 @@
-"""Runtime pitfall detection: Customer.io mistakes found while the code runs (CIO001 to CIO014).
+"""Runtime pitfall detection: Customer.io mistakes found while the code runs (CIO001 to CIO015).
 
 Every pitfall has a warning category (a :class:`PitfallWarning` subclass with ``.code``); the rules
 are small pure functions in the modules of this package; :class:`PitfallEngine` runs them for the
@@ -25,6 +25,7 @@ from cioguard.pitfalls.categories import (
     EventSchemaWarning,
     Finding,
     InconsistentEventNameWarning,
+    LegacyCallWarning,
     MillisecondTimestampWarning,
     MissingEmailWarning,
     NoBounceHandlingWarning,
@@ -51,6 +52,7 @@ __all__ = [
     "EventSchemaWarning",
     "Finding",
     "InconsistentEventNameWarning",
+    "LegacyCallWarning",
     "MillisecondTimestampWarning",
     "MissingEmailWarning",
     "NoBounceHandlingWarning",
