@@ -1,105 +1,138 @@
-"""``cioguard replay SPOOL [--inspect] [--track-url URL] [--timeout S]``: a spool by hand.
+"""``cioguard replay SPOOL [--inspect] [--track-url URL] [--api-url URL] [--timeout S]``.
 
-``--inspect`` prints what the spool holds (rows per owner, endpoint label and method, oldest
-age) without sending anything. Without it, the rows of dead owners are claimed and delivered
-(live processes keep theirs); ``--track-url`` first points those rows' Track API endpoint at
-another base URL (e.g. the local emulator). Exit status: 0 all delivered, 1 something is left
-or was dropped, 2 usage error. The spool file holds credentials: it is opened, never copied.
+Deliver (or look at) what a durable spool holds, by hand::
+
+    cioguard replay /var/lib/app/cio.spool --inspect      # what is in it; sends nothing
+    cioguard replay /var/lib/app/cio.spool                # deliver the rows of dead processes
+    cioguard replay cio.spool --track-url http://127.0.0.1:8080 --timeout 60
+
+Rows of live processes are left alone (they deliver them themselves). Claimed rows are deleted
+only once Customer.io accepted them (or rejected them for good, or they are older than
+``spool_max_age``); **every row that could not be delivered stays in the file** for the next run.
+``--track-url``/``--api-url`` send the rows to another base URL (credentials come from the rows).
+Exit status: 0 everything delivered; 1 rows remain or some were rejected/expired ("N rows
+remain"); 2 usage error, missing, corrupt or non-spool file (one line on stderr). The file holds
+credentials: it is opened in place, never copied.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import sqlite3
 import sys
 import time
 from collections.abc import Sequence
 
 from cioguard.delivery.config import DeliveryConfig
 from cioguard.delivery.engine import DeliveryEngine
-from cioguard.delivery.spool import LEASE_SECONDS, open_db, pid_alive
+from cioguard.delivery.spool_owners import claim_dead, describe
+from cioguard.delivery.spool_store import open_existing
+
+COLUMNS_HELP = """\
+columns: OWNER   the process handle holding the rows (pid:token of the process that wrote them)
+         STATE   live = that process is running and delivers its rows itself (replay leaves them);
+                 dead = crashed or stopped: replay claims and delivers them
+         API     track (Track API) or app (App API); LABEL the endpoint label (never a key)
+         METHOD  the SDK method that queued the operation
+         OPS     rows; BYTES their request bodies; OLDEST age of the oldest row"""
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cioguard replay", description="Inspect or deliver a durable spool."
     )
-    parser.add_argument("spool", help="path of the SQLite spool file")
-    parser.add_argument("--inspect", action="store_true", help="print the contents, send nothing")
-    parser.add_argument("--track-url", help="send Track API rows to this base URL instead")
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for delivery")
+    parser.add_argument("spool", help="path of the SQLite spool file (spool_path)")
+    parser.add_argument("--inspect", action="store_true", help="print what the spool holds, send nothing")
+    parser.add_argument("--track-url", help="send Track API rows to this base URL instead of the stored one")
+    parser.add_argument("--api-url", help="send App API rows to this base URL instead of the stored one")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to try delivering (default 30)")
     return parser
 
 
 def inspect(path: str) -> str:
-    conn = open_db(path)
+    """The table printed by ``--inspect`` (header, one line per owner/endpoint/method, help)."""
+    conn = open_existing(path, read_only=True)
     try:
-        owners = {o: (pid, beat) for o, pid, beat in conn.execute("SELECT owner, pid, heartbeat FROM owners")}
-        lines = []
-        total = 0
+        states = describe(conn, path)
         now = time.time()
         query = (
-            "SELECT owner, label, method, COUNT(*), MIN(created_at), SUM(LENGTH(body)) FROM ops "
-            "GROUP BY owner, label, method ORDER BY owner, label, method"
+            "SELECT owner, api, label, method, COUNT(*), SUM(LENGTH(body)), MIN(created_at) FROM ops "
+            "GROUP BY owner, api, label, method ORDER BY owner, api, label, method"
         )
-        for owner, label, method, count, oldest, size in conn.execute(query):
-            pid, beat = owners.get(owner, (0, 0.0))
-            alive = bool(pid) and beat > now - LEASE_SECONDS and pid_alive(pid)
-            state = "live" if alive else "dead"
+        header = ("OWNER", "STATE", "API", "LABEL", "METHOD", "OPS", "BYTES")
+        lines = ["{:<22} {:<5} {:<5} {:<12} {:<18} {:>8} {:>10} OLDEST".format(*header)]
+        total = 0
+        for owner, api, label, method, count, size, oldest in conn.execute(query).fetchall():
+            state = states.get(owner, "dead")
+            age = max(0.0, now - float(oldest))
             lines.append(
-                f"{owner:<22} {state:<5} {label:<14} {method:<18} {count:>8} ops {size:>10} B "
-                f"oldest {max(0.0, now - oldest):.0f}s"
+                f"{owner:<22} {state:<5} {api:<5} {label:<12} {method:<18} {count:>8} {size:>10} {age:.0f}s"
             )
-            total += count
-        lines.append(f"total: {total} operation(s)")
+            total += int(count)
+        lines.append(f"total: {total} operation(s) in {path}")
+        lines.append(COLUMNS_HELP)
         return "\n".join(lines)
     finally:
         conn.close()
 
 
-def retarget(path: str, track_url: str) -> int:
-    """Point the Track rows of dead owners at ``track_url``; returns the rows changed."""
-    conn = open_db(path)
+def retarget(path: str, track_url: str | None, api_url: str | None) -> int:
+    """Point the rows of dead owners at other base URLs (claimed first, so no live row moves)."""
+    conn = open_existing(path)
     try:
-        now = time.time()
-        dead = [
-            o
-            for o, pid, beat in conn.execute("SELECT owner, pid, heartbeat FROM owners")
-            if beat < now - LEASE_SECONDS or not pid_alive(pid)
-        ]
-        live = {o for (o,) in conn.execute("SELECT owner FROM owners")} - set(dead)
-        changed = 0
         conn.execute("BEGIN IMMEDIATE")
-        for (owner,) in conn.execute("SELECT DISTINCT owner FROM ops").fetchall():
-            if owner not in live:
-                cur = conn.execute(
-                    "UPDATE ops SET base_url = ? WHERE owner = ? AND api = 'track'",
-                    (track_url.rstrip("/"), owner),
-                )
-                changed += cur.rowcount
-        conn.execute("COMMIT")
+        me = f"replay:{time.time():.0f}"
+        claim_dead(conn, path, me, orphans=True)
+        changed = 0
+        for api, url in (("track", track_url), ("app", api_url)):
+            if url:
+                changed += conn.execute(
+                    "UPDATE ops SET base_url = ? WHERE owner = ? AND api = ?", (url.rstrip("/"), me, api)
+                ).rowcount
+        conn.execute("COMMIT")  # owner ``me`` has no owners row: the next handle claims its rows at once
         return changed
+    finally:
+        conn.close()
+
+
+def remaining(path: str) -> int:
+    """Rows left that no live process owns (what the next replay would take)."""
+    conn = open_existing(path, read_only=True)
+    try:
+        live = [owner for owner, state in describe(conn, path).items() if state == "live"]
+        marks = ",".join("?" * len(live))
+        where = f" WHERE owner NOT IN ({marks})" if live else ""
+        return int(conn.execute("SELECT COUNT(*) FROM ops" + where, live).fetchone()[0])
     finally:
         conn.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    if not os.path.exists(args.spool):
-        print(f"cioguard replay: no such spool: {args.spool}", file=sys.stderr)
+    try:
+        if args.inspect:
+            print(inspect(args.spool))
+            return 0
+        open_existing(args.spool, read_only=True).close()  # a clear error before anything is sent
+        if args.track_url or args.api_url:
+            retarget(args.spool, args.track_url, args.api_url)
+    except FileNotFoundError:
+        print(f"cioguard replay: no such spool file: {args.spool}", file=sys.stderr)
         return 2
-    if args.inspect:
-        print(inspect(args.spool))
-        return 0
-    if args.track_url:
-        retarget(args.spool, args.track_url)
+    except (sqlite3.Error, OSError) as exc:
+        print(f"cioguard replay: {args.spool} is not a readable cioguard spool ({exc})", file=sys.stderr)
+        return 2
     engine = DeliveryEngine(DeliveryConfig(spool_path=args.spool, spool_sync="always", flush_interval=0.0))
-    ok = engine.flush(args.timeout)
-    engine.shutdown(min(5.0, args.timeout))
+    ok = engine.flush(max(0.0, args.timeout))
+    engine.shutdown(min(5.0, max(0.0, args.timeout)))
     stats = engine.stats()
-    dropped = sum(stats["dropped"].values())
-    print(
-        f"delivered {stats['delivered']} operation(s), dropped {dropped} {stats['dropped']}, "
-        f"left {stats['spilled'] + (0 if ok else stats['queue_size'])}"
-    )
-    return 0 if ok and dropped == 0 and not stats["spilled"] else 1
+    dropped = {reason: n for reason, n in stats["dropped"].items() if n}
+    try:
+        left = remaining(args.spool)
+    except (sqlite3.Error, OSError) as exc:
+        print(f"cioguard replay: could not count what remains ({exc})", file=sys.stderr)
+        return 1
+    lost = ", ".join(f"{n} {reason}" for reason, n in dropped.items()) or "none"
+    hint = " (run replay again once the endpoint is reachable)" if left else ""
+    print(f"delivered {stats['delivered']} operation(s), dropped: {lost}; {left} rows remain{hint}")
+    return 0 if ok and not dropped and left == 0 else 1

@@ -1,334 +1,257 @@
-"""Durable SQLite (WAL) spool: accepted operations survive a crash and are delivered later.
+"""Durable SQLite (WAL) spool: accepted operations survive crashes, outages and restarts.
 
-Enable it with ``DeliveryConfig(spool_path="/var/lib/app/cio.spool")``. Each accepted operation
-is written as a row and deleted only after Customer.io acknowledged it (or finally rejected it),
-so a crashed process loses nothing: the next process opening the spool claims the rows of dead
-owners and delivers them (exactly once at Customer.io, which dedupes events by ULID ``id``).
+Enable it with ``DeliveryConfig(spool_path="/var/lib/app/cio.spool")``. The engine uses it so::
 
-- ``spool_sync="always"``: the row is committed (fsync'ed WAL) before ``submit`` returns.
-- ``spool_sync="group"``: rows are committed by a writer thread every few milliseconds (a crash
-  loses at most the last few ms of operations; much cheaper per submit).
+    spool = Spool(path, "group", max_bytes, max_age=7 * 86400, recorder=rec, resolve=resolver,
+                  on_claim=lambda n: ...)      # never raises, whatever the file's state
+    spool.recover(limit) -> (ops, rest)        # claim dead owners' rows: ops now, ``rest`` on disk
+    spool.add(op, in_memory=True) -> bool      # False: not durable (full or failing); keep it in memory
+    spool.ack(ops) -> bool                     # delivered or finally rejected: rows deleted
+    spool.park(ops) -> bool                    # undelivered for now: back to disk, reload() later
+    spool.reload(limit) -> list[Operation]     # spilled rows back to memory, oldest first
+    spool.expire(max_age=None) -> int          # rows older than spool_max_age dropped as expired
+    spool.count() -> int; spool.health() -> dict; spool.take_losses() -> {reason: n}
+    spool.after_fork(); spool.close(timeout) -> bool
 
-**The file holds each endpoint's base URL and ``Authorization`` header** (so a restarted process
-can deliver) and personal data: it is created with mode 0600; keep it on a private disk.
-Several processes may share one file: rows carry an owner (pid + random token) with a heartbeat,
-and rows are claimed from dead owners inside an ``IMMEDIATE`` transaction, so two processes
-never send the same row.
+Invariants:
+
+- **Only success shrinks it.** A row is deleted by :meth:`ack` (accepted or finally rejected) or
+  by expiry (older than ``max_age``). Transient failures, outages, shutdown and exit never delete.
+- **Never raises.** Every method returns a status. A fault (disk full, read-only, corrupt,
+  deleted, locked) is logged once with the path and the fix, counted in the
+  ``customerio_spool_errors_total{kind}`` metric and shown by :meth:`health`; meanwhile
+  operations stay in memory. Anything the spool can no longer deliver is reported by
+  :meth:`take_losses` (the engine counts it as dropped, so ``flush()`` returns False).
+- A corrupt file is moved aside (``<path>.corrupt-<time>``), never overwritten; a deleted file is
+  recreated with this process's rows.
+- **Ownership** (:mod:`cioguard.delivery.spool_owners`): rows belong to a live owner until it
+  dies or closes; dead owners' rows are claimed at start and every few seconds while running
+  (``on_claim(n)`` tells the engine), and go to the endpoint ``resolve`` maps them to (credentials
+  from the row, base URL from the current configuration).
+- **Fork-safe**: the at-fork hooks only swap Python objects (no SQLite call); before a fork the
+  handle's lock is taken so no SQLite call is in flight; the child opens its own connection on
+  first use, under its own owner, and never touches the parent's.
+- ``sync="always"``: a row is committed before :meth:`add` returns; ``"group"``: a writer thread
+  commits every few milliseconds (a crash loses at most that window).
+
+**The file holds each endpoint's ``Authorization`` header and personal data**: it is created
+with mode 0600; keep it on a private disk.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-import secrets
-import sqlite3
 import threading
-import time
-from collections import deque
+import weakref
+from collections.abc import Callable
 from typing import Any
 
+from cioguard.delivery.spool_health import SpoolHealth
+from cioguard.delivery.spool_owners import LEASE_SECONDS, pid_alive
+from cioguard.delivery.spool_store import open_db
+from cioguard.delivery.spool_worker import GROUP_COMMIT_SECONDS, HEARTBEAT_SECONDS, SpoolCore
 from cioguard.operations.model import Endpoint, Operation
+from cioguard.telemetry.recorder import Recorder
 
-#: An owner whose heartbeat is older than this is presumed dead.
-LEASE_SECONDS = 15.0
-HEARTBEAT_SECONDS = 2.0
-GROUP_COMMIT_SECONDS = 0.005
+__all__ = [
+    "GROUP_COMMIT_SECONDS",
+    "HEARTBEAT_SECONDS",
+    "LEASE_SECONDS",
+    "Spool",
+    "endpoint_resolver",
+    "open_db",
+    "pid_alive",
+]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS ops (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    op_id TEXT NOT NULL UNIQUE,
-    owner TEXT NOT NULL,
-    mem INTEGER NOT NULL,
-    api TEXT NOT NULL, base_url TEXT NOT NULL, auth TEXT NOT NULL, label TEXT NOT NULL,
-    method TEXT NOT NULL, route TEXT NOT NULL, http_method TEXT NOT NULL, path TEXT NOT NULL,
-    body BLOB NOT NULL, shard_key TEXT NOT NULL, event_id TEXT, created_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS ops_owner ON ops (owner, mem, seq);
-CREATE TABLE IF NOT EXISTS owners (owner TEXT PRIMARY KEY, pid INTEGER NOT NULL, heartbeat REAL NOT NULL);
-"""
-_COLUMNS = (
-    "op_id, owner, mem, api, base_url, auth, label, method, route, http_method, path, body, "
-    "shard_key, event_id, created_at"
-)
-_INSERT = f"INSERT OR IGNORE INTO ops ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+#: A fork waits at most this long for a spool write in flight (then the child goes memory-only).
+FORK_WAIT_SECONDS = 1.0
+DEFAULT_MAX_AGE = 7 * 24 * 3600.0
 
 
-def open_db(path: str, sync: str = "group") -> sqlite3.Connection:
-    """Open (and create with mode 0600) a spool database."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    os.close(fd)
-    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute(f"PRAGMA synchronous={'FULL' if sync == 'always' else 'NORMAL'}")
-    conn.executescript(_SCHEMA)
-    return conn
+def endpoint_resolver(track_url: str | None, api_url: str | None) -> Callable[[Endpoint], Endpoint]:
+    """Recovered rows keep their credentials and take the configured base URL (if any) of their API."""
+
+    def resolve(endpoint: Endpoint) -> Endpoint:
+        base = track_url if endpoint.api == "track" else api_url
+        if not base:
+            return endpoint
+        return Endpoint(endpoint.api, base.rstrip("/"), endpoint.auth_header, endpoint.label)
+
+    return resolve
 
 
-def row_to_op(row: tuple[Any, ...]) -> Operation:
-    (
-        op_id,
-        api,
-        base_url,
-        auth,
-        label,
-        method,
-        route,
-        http_method,
-        path,
-        body,
-        shard_key,
-        event_id,
-        created,
-    ) = row
-    endpoint = Endpoint(api=api, base_url=base_url, auth_header=auth, label=label)
-    return Operation(
-        endpoint=endpoint,
-        method=method,
-        route=route,
-        http_method=http_method,
-        path=path,
-        body=bytes(body),
-        shard_key=shard_key,
-        op_id=op_id,
-        event_id=event_id,
-        created_at=created,
-        enqueued_at=time.monotonic(),
-    )
+class Spool(SpoolCore):
+    """One process's handle on the spool file; thread-safe, fork-safe, never raises."""
 
-
-_SELECT = (
-    "SELECT seq, op_id, api, base_url, auth, label, method, route, http_method, path, body, shard_key, "
-    "event_id, created_at FROM ops"
-)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class Spool:
-    """One process's handle on the spool file. All methods are thread-safe and never raise
-    into the engine except on open (a bad path is a configuration error)."""
-
-    def __init__(self, path: str, sync: str = "group", max_bytes: int = 256 * 1024 * 1024) -> None:
-        self.path = path
-        self._sync = sync
+    def __init__(
+        self,
+        path: str,
+        sync: str = "group",
+        max_bytes: int = 256 * 1024 * 1024,
+        *,
+        max_age: float = DEFAULT_MAX_AGE,
+        recorder: Recorder | None = None,
+        resolve: Callable[[Endpoint], Endpoint] | None = None,
+        on_claim: Callable[[int], None] | None = None,
+        connect: Callable[[str, str], Any] = open_db,
+    ) -> None:
+        super().__init__(path, sync, connect, SpoolHealth(path, recorder))
         self._max_bytes = max_bytes
-        self._abandoned: list[sqlite3.Connection] = []
-        self._open()
-
-    def _open(self) -> None:
-        self._lock = threading.Lock()
-        self._conn = open_db(self.path, self._sync)
-        self._owner = f"{os.getpid()}:{secrets.token_hex(6)}"
-        self._pending: deque[tuple[str, Any]] = deque()
-        self._wake = threading.Event()
-        self._closed = False
-        self._rows = 0
-        self._bytes = 0
-        self._count_lock = threading.Lock()
-        self._last_beat = 0.0
+        self.max_age = max_age
+        self._resolve = resolve
+        self.on_claim = on_claim
+        self._fork_held = False
         with self._lock:
-            self._beat()
-        self._thread = threading.Thread(target=self._writer, name="cioguard-spool", daemon=True)
-        self._thread.start()
-
-    def after_fork(self) -> None:
-        """In the child: a new connection, owner and writer; the parent keeps its own rows."""
-        self._abandoned.append(self._conn)  # never close the parent's connection from the child
-        self._open()
+            self._usable()
+        self._start_writer()
+        ref = weakref.ref(self)
+        os.register_at_fork(
+            before=lambda: _hook(ref, "_before_fork"),
+            after_in_parent=lambda: _hook(ref, "_after_fork_parent"),
+            after_in_child=lambda: _hook(ref, "after_fork"),
+        )
 
     # -- writes ---------------------------------------------------------------------------------
 
     def add(self, op: Operation, in_memory: bool = True) -> bool:
-        """Persist ``op``; False when the spool is full (``spool_max_bytes``). ``in_memory=False``
-        spills it: it stays on disk until :meth:`reload`."""
-        with self._count_lock:
-            if self._closed or self._bytes + op.size > self._max_bytes:
-                return False
-            self._bytes += op.size
-            self._rows += 1
-        ep = op.endpoint
-        row = (
-            op.op_id,
-            self._owner,
-            1 if in_memory else 0,
-            ep.api,
-            ep.base_url,
-            ep.auth_header,
-            ep.label,
-            op.method,
-            op.route,
-            op.http_method,
-            op.path,
-            op.body,
-            op.shard_key,
-            op.event_id,
-            op.created_at or time.time(),
-        )
+        """Persist ``op``. False: not durable (spool full, failing or closed); the caller keeps
+        it in memory. ``in_memory=False`` spills it: on disk until :meth:`reload`."""
+        self._check_pid()
+        if self._closed or (self.health_state not in (None, "locked")):
+            return False
+        if self._bytes + op.size > self._max_bytes:
+            return False
+        self._bytes += op.size
         if self._sync == "always":
-            try:
-                with self._lock:
-                    self._conn.execute(_INSERT, row)
-            except sqlite3.Error:
-                with self._count_lock:
-                    self._bytes -= op.size
-                    self._rows -= 1
-                return False
-            return True
-        self._pending.append(("add", row))
+            return self._add_now(op, in_memory)
+        self._pending.append(("add", op, in_memory))
+        self._start_writer()
         return True
 
-    def ack(self, ops: list[Operation]) -> None:
-        """Forget operations that were acknowledged (or finally failed)."""
-        if self._closed:
-            return  # closed at shutdown: the next owner resends; Customer.io dedupes by event id
-        with self._count_lock:
-            self._bytes = max(0, self._bytes - sum(op.size for op in ops))
-            self._rows = max(0, self._rows - len(ops))
-        ids = [(op.op_id,) for op in ops]
+    def ack(self, ops: list[Operation]) -> bool:
+        """Delete the rows of operations that were delivered or finally rejected."""
+        return self._queue("ack", ops)
+
+    def park(self, ops: list[Operation]) -> bool:
+        """Operations left undelivered for now: their rows become spilled (``reload`` returns them)."""
+        return self._queue("park", ops)
+
+    def _queue(self, kind: str, ops: list[Operation]) -> bool:
+        self._check_pid()
+        if not ops or self._closed:
+            return not ops
+        self._bytes = max(0, self._bytes - sum(op.size for op in ops)) if kind == "ack" else self._bytes
+        self._pending.append((kind, [op.op_id for op in ops], None))
+        self._start_writer()
         if self._sync == "always":
-            self._run([("ack", ids)])
-        else:
-            self._pending.append(("ack", ids))
-
-    def _run(self, commands: list[tuple[str, Any]]) -> None:
-        with self._lock:
-            self._execute(commands)
-
-    def _execute(self, commands: list[tuple[str, Any]]) -> None:
-        """Apply commands in order inside one transaction (lock held)."""
-        conn = self._conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            adds: list[Any] = []
-            for kind, payload in commands:
-                if kind == "add":
-                    adds.append(payload)
-                    continue
-                if adds:
-                    conn.executemany(_INSERT, adds)
-                    adds = []
-                conn.executemany("DELETE FROM ops WHERE op_id = ?", payload)
-            if adds:
-                conn.executemany(_INSERT, adds)
-            conn.execute("COMMIT")
-        except sqlite3.Error:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-
-    def drain(self) -> None:
-        """Commit everything queued so far (group mode)."""
-        with self._lock:
-            commands = []
-            while self._pending:
-                commands.append(self._pending.popleft())
-            if commands:
-                try:
-                    self._execute(commands)
-                except sqlite3.Error:
-                    self._pending.extendleft(reversed(commands))  # retried next round, in order
-                    raise
-
-    def _beat(self) -> None:
-        self._conn.execute(
-            "INSERT OR REPLACE INTO owners (owner, pid, heartbeat) VALUES (?, ?, ?)",
-            (self._owner, os.getpid(), time.time()),
-        )
-        self._last_beat = time.monotonic()
-
-    def _writer(self) -> None:
-        pid = os.getpid()
-        while not self._closed and os.getpid() == pid:
-            self._wake.wait(GROUP_COMMIT_SECONDS if self._sync == "group" else HEARTBEAT_SECONDS)
-            try:
-                self.drain()
-                if time.monotonic() - self._last_beat >= HEARTBEAT_SECONDS:
-                    with self._lock:
-                        self._beat()
-            except sqlite3.Error:
-                time.sleep(0.05)  # locked by another process: the next round retries
+            self._wake.set()
+        return True
 
     # -- reads ----------------------------------------------------------------------------------
 
     def recover(self, limit: int) -> tuple[list[Operation], int]:
-        """Claim the rows of dead owners. Returns up to ``limit`` operations (oldest first, now
-        in memory) and how many more were claimed but left on disk (spilled)."""
-        with self._lock:
-            conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                stale = time.time() - LEASE_SECONDS
-                owners = conn.execute("SELECT owner, pid, heartbeat FROM owners").fetchall()
-                dead = [
-                    o for o, pid, beat in owners if o != self._owner and (beat < stale or not pid_alive(pid))
-                ]
-                known = {o for o, _, _ in owners}
-                orphan = [
-                    o
-                    for (o,) in conn.execute("SELECT DISTINCT owner FROM ops")
-                    if o not in known and o != self._owner
-                ]
-                for owner in dead + orphan:
-                    conn.execute("UPDATE ops SET owner = ?, mem = 0 WHERE owner = ?", (self._owner, owner))
-                    conn.execute("DELETE FROM owners WHERE owner = ?", (owner,))
-                ops = self._load(limit)
-                rest = conn.execute(
-                    "SELECT COUNT(*), COALESCE(SUM(LENGTH(body)), 0) FROM ops WHERE owner = ?", (self._owner,)
-                ).fetchone()
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        with self._count_lock:
-            self._rows += int(rest[0])
-            self._bytes += int(rest[1])
-        return ops, int(rest[0]) - len(ops)
-
-    def _load(self, limit: int) -> list[Operation]:
-        rows = self._conn.execute(
-            _SELECT + " WHERE owner = ? AND mem = 0 ORDER BY seq LIMIT ?", (self._owner, limit)
-        ).fetchall()
-        if rows:
-            self._conn.executemany("UPDATE ops SET mem = 1 WHERE seq = ?", [(r[0],) for r in rows])
-        return [row_to_op(r[1:]) for r in rows]
+        """Claim the rows of dead owners (and ownerless rows), drop expired ones, and return up to
+        ``limit`` of this handle's spilled rows (now in memory) and how many stay on disk."""
+        self._check_pid()
+        ops, rest = self._claim_and_load(limit, self.max_age, orphans=True)
+        return self._resolved(ops), rest
 
     def reload(self, limit: int) -> list[Operation]:
-        """Move up to ``limit`` spilled rows of this process back to memory, oldest first."""
+        """Move up to ``limit`` spilled rows back to memory, oldest first (then those the disk
+        could not take while it failed)."""
+        self._check_pid()
         self.drain()
-        with self._lock:
-            conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                ops = self._load(limit)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        ops, _ = self._claim_and_load(limit, self.max_age, orphans=False, claim=False)
+        while len(ops) < limit and self._held:
+            ops.append(self._held.popleft())
+        return self._resolved(ops)
+
+    def expire(self, max_age: float | None = None) -> int:
+        """Drop spilled rows older than ``max_age`` (default: the spool's); returns how many.
+        They are also reported by :meth:`take_losses` as ``expired`` (count them once)."""
+        self._check_pid()
+        return self._expire(self.max_age if max_age is None else max_age)
+
+    def _resolved(self, ops: list[Operation]) -> list[Operation]:
+        resolve = self._resolve
+        if resolve is None:
+            return ops
+        cache: dict[Endpoint, Endpoint] = {}
+        for op in ops:
+            endpoint = cache.get(op.endpoint)
+            if endpoint is None:
+                try:
+                    endpoint = resolve(op.endpoint)
+                except Exception:  # a broken resolver keeps the stored endpoint
+                    endpoint = op.endpoint
+                cache[op.endpoint] = endpoint
+            op.endpoint = endpoint
         return ops
 
     def count(self) -> int:
-        return self._rows
+        """Operations this handle holds in the spool (on disk, queued for it, or kept in memory)."""
+        queued = 0
+        for kind, payload, _ in list(self._pending):
+            queued += 1 if kind == "add" else -len(payload) if kind == "ack" else 0
+        return max(0, self._db_rows + queued) + len(self._held)
 
-    def close(self, timeout: float = 1.0) -> None:
-        """Commit what is queued and release ownership so the next process can claim at once."""
-        if self._closed:
+    def health(self) -> dict[str, Any]:
+        """``{"state": "ok" | kind, "errors": {kind: episodes}, "lost": n, "path", "owner_lock"}``."""
+        out = self._health.report()
+        out["path"] = self.path
+        out["owner_lock"] = "flock" if self._owner_lock is not None and self._owner_lock.held else "lease"
+        out["held_in_memory"] = len(self._held)
+        return out
+
+    def take_losses(self) -> dict[str, int]:
+        """Operations the spool dropped since the last call, by reason (``expired``, ``spool_error``)."""
+        return self._health.take_losses()
+
+    # -- fork -----------------------------------------------------------------------------------
+
+    def _before_fork(self) -> None:
+        # Invariant: no SQLite call of this handle is in flight while fork() copies the process.
+        self._fork_held = self._lock.acquire(timeout=FORK_WAIT_SECONDS)
+
+    def _after_fork_parent(self) -> None:
+        if self._fork_held:
+            self._fork_held = False
+            self._lock.release()
+
+    def after_fork(self) -> None:
+        """In the child: fresh lock and state; its own connection opens on first use (no SQLite
+        here). The parent's rows, connection and lock stay the parent's."""
+        if self._pid == os.getpid():
             return
+        inherited_busy = self._conn is not None and not self._fork_held
+        self._fork_held = False
+        self._reset_for_child()
+        if inherited_busy:
+            # A parent thread was inside SQLite at fork: its locks are in our copy of the library.
+            self._health.fault(
+                "locked", None, "forked during a spool write; this child keeps operations in memory"
+            )
+            self._closed = True
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def close(self, timeout: float = 1.0) -> bool:
+        """Commit what is queued and release ownership: the next process claims the rest at once."""
+        if self._pid != os.getpid():
+            return True
+        if self._closed:
+            return True
         self._closed = True
         self._wake.set()
-        self._thread.join(max(0.0, timeout))
-        try:
-            self.drain()
-            with self._lock:
-                # heartbeat 0 = released: our remaining rows are claimable immediately.
-                self._conn.execute("UPDATE owners SET heartbeat = 0 WHERE owner = ?", (self._owner,))
-                self._conn.close()
-        except sqlite3.Error:
-            pass
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(max(0.0, timeout))
+        return self._close_now()
+
+
+def _hook(ref: weakref.ReferenceType[Spool], name: str) -> None:
+    spool = ref()
+    if spool is not None:
+        with contextlib.suppress(Exception):  # inside fork(): never raise
+            getattr(spool, name)()

@@ -1,0 +1,416 @@
+"""The machinery under :class:`~cioguard.delivery.spool.Spool`: connection, writer thread, faults.
+
+Not used directly: :class:`SpoolCore` holds one process's connection (opened lazily, in the pid
+that uses it), the queue of writes the writer thread commits in groups, and the fault handling
+(corrupt file moved aside and replaced, deleted file recreated with our rows, other faults retried
+every :data:`RETRY_SECONDS`). Every SQLite call happens with ``self._lock`` held.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from cioguard.delivery.spool_health import SpoolHealth
+from cioguard.delivery.spool_owners import OwnerLock, claim_dead, register
+from cioguard.delivery.spool_store import (
+    COLUMNS,
+    INSERT,
+    SELECT,
+    fault_kind,
+    file_identity,
+    move_aside,
+    op_to_row,
+    row_to_op,
+)
+from cioguard.operations.model import Operation
+
+logger = logging.getLogger("cioguard.delivery")
+
+HEARTBEAT_SECONDS = 2.0
+GROUP_COMMIT_SECONDS = 0.005
+#: A failing spool is probed (reopened, rewritten) this often.
+RETRY_SECONDS = 2.0
+
+#: ``(kind, payload, flag)``: ``("add", op, in_memory)``, ``("ack" | "park", [op_id...], None)``.
+Command = tuple[str, Any, Any]
+
+
+class SpoolCore:
+    def __init__(self, path: str, sync: str, connect: Callable[[str, str], Any], health: SpoolHealth) -> None:
+        self.path = path
+        self._sync = sync
+        self._connect = connect
+        self._health = health
+        self._abandoned: list[Any] = []  # connections inherited over fork: never used nor closed
+        self._lock = threading.Lock()
+        self._conn: Any = None
+        self._init_state()
+
+    def _init_state(self) -> None:
+        self._pid = os.getpid()
+        self._pending: deque[Command] = deque()
+        #: Spilled operations the disk refused: still ours, handed out by reload().
+        self._held: deque[Operation] = deque()
+        self._db_rows = 0  # our rows on disk, exact (from rowcounts)
+        self._spilled_rows = 0  # of which spilled (mem = 0), for counting losses
+        self._bytes = 0
+        self._owner: str | None = None
+        self._owner_lock: OwnerLock | None = None
+        self._identity: tuple[int, int] | None = None
+        self._thread: threading.Thread | None = None
+        self._wake = threading.Event()
+        self._closed = False
+        self._last_beat = time.monotonic()
+        self._last_try = float("-inf")
+
+    @property
+    def health_state(self) -> str | None:
+        return self._health.state
+
+    def _check_pid(self) -> None:
+        if self._pid != os.getpid():
+            self.after_fork()
+
+    def after_fork(self) -> None:  # overridden by Spool
+        self._reset_for_child()
+
+    def _reset_for_child(self) -> None:
+        # Only Python objects are replaced here: a parent thread may have held any of them.
+        self._lock = threading.Lock()
+        if self._conn is not None:
+            self._abandoned.append(self._conn)
+        self._conn = None
+        if self._owner_lock is not None:
+            self._owner_lock.forget_after_fork()
+        self._health = SpoolHealth(self.path, self._health._recorder)
+        self._init_state()
+
+    # -- connection (lock held) ---------------------------------------------------------------
+
+    def _usable(self) -> Any:
+        """The open connection, opening it if needed (failures are retried every RETRY_SECONDS)."""
+        if self._conn is not None or self._closed:
+            return self._conn
+        now = time.monotonic()
+        if now - self._last_try < RETRY_SECONDS:
+            return None
+        self._last_try = now
+        try:
+            conn = self._connect(self.path, self._sync)
+        except Exception as exc:
+            if fault_kind(exc) != "corrupt":
+                self._health.fault(fault_kind(exc), exc)
+                return None
+            conn = self._replace_corrupt(exc)
+            if conn is None:
+                return None
+        token = f"{os.getpid()}:{secrets.token_hex(6)}"
+        lock = OwnerLock(self.path, token)
+        try:
+            register(conn, token, lock)
+        except Exception as exc:
+            lock.release()
+            conn.close()
+            self._health.fault(fault_kind(exc), exc)
+            return None
+        self._conn, self._owner, self._owner_lock = conn, token, lock
+        self._identity = file_identity(self.path)
+        self._health.recovered()
+        return conn
+
+    def _replace_corrupt(self, exc: BaseException) -> Any:
+        try:
+            aside = move_aside(self.path)
+            self._health.fault("corrupt", exc, f"moved aside to {aside}; a new spool is used")
+            return self._connect(self.path, self._sync)
+        except Exception as exc2:
+            self._health.fault(fault_kind(exc2), exc2)
+            return None
+
+    def _fault(self, exc: BaseException) -> None:
+        """A failed transaction (lock held): classify, and repair what can be repaired now."""
+        kind = fault_kind(exc)
+        if kind == "corrupt" and self._conn is not None:
+            self._abandon_conn()
+            self._health.lose("spool_error", self._spilled_rows)  # they were on the damaged file
+            self._spilled_rows = self._db_rows = 0
+            try:
+                aside = move_aside(self.path)
+            except Exception as exc2:
+                self._health.fault(fault_kind(exc2), exc2)
+                return
+            self._health.fault("corrupt", exc, f"moved aside to {aside}; a new spool is used")
+            self._last_try = float("-inf")
+            self._usable()
+            return
+        if kind == "deleted":
+            self._recreate()
+            return
+        self._health.fault(kind, exc)
+
+    def _abandon_conn(self) -> None:
+        with contextlib.suppress(Exception):
+            self._conn.close()
+        if self._owner_lock is not None:
+            self._owner_lock.release()
+        self._conn = self._owner_lock = None
+
+    def _recreate(self) -> None:
+        """The file at our path is gone or another one: recreate it with our rows and lock."""
+        old, owner = self._conn, self._owner
+        try:
+            rows = old.execute(f"SELECT {COLUMNS} FROM ops WHERE owner = ?", (owner,)).fetchall()
+            new = self._connect(self.path, self._sync)
+            assert self._owner_lock is not None
+            assert owner is not None
+            lock = self._owner_lock if self._owner_lock.intact() else OwnerLock(self.path, owner)
+            new.execute("BEGIN IMMEDIATE")
+            register(new, owner, lock)
+            new.executemany(INSERT, rows)
+            new.execute("COMMIT")
+        except Exception as exc:
+            self._health.fault("deleted", exc, "could not recreate it; operations are not durable")
+            return
+        if lock is not self._owner_lock and self._owner_lock is not None:
+            self._owner_lock.forget_after_fork()
+        self._owner_lock = lock
+        old.close()
+        self._conn, self._identity = new, file_identity(self.path)
+        self._health.fault("deleted", None, f"recreated with this process's {len(rows)} operation(s)")
+        self._health.recovered()
+
+    # -- writer ---------------------------------------------------------------------------------
+
+    def _start_writer(self) -> None:
+        if self._thread is None and not self._closed:
+            with self._lock:
+                if self._thread is not None:
+                    return
+                self._thread = threading.Thread(target=self._writer, name="cioguard-spool", daemon=True)
+            self._thread.start()
+
+    def _writer(self) -> None:
+        pid = os.getpid()
+        while not self._closed and self._pid == pid:
+            self._wake.wait(GROUP_COMMIT_SECONDS if self._sync == "group" else HEARTBEAT_SECONDS)
+            self._wake.clear()
+            try:
+                self.drain()
+                if time.monotonic() - self._last_beat >= HEARTBEAT_SECONDS:
+                    self._maintain()
+            except Exception as exc:  # the writer never dies
+                logger.debug("cioguard spool writer: %r", exc)
+
+    def drain(self) -> bool:
+        """Commit everything queued so far; False when it failed (rows kept or held in memory)."""
+        self._check_pid()
+        with self._lock:
+            commands: list[Command] = []
+            while self._pending:
+                commands.append(self._pending.popleft())
+            if not commands:
+                return True
+            conn = self._usable()
+            if conn is not None:
+                try:
+                    self._execute(conn, commands)
+                    self._after_success()
+                    return True
+                except Exception as exc:
+                    if conn.in_transaction:
+                        conn.rollback()
+                    if fault_kind(exc) == "locked":
+                        self._pending.extendleft(reversed(commands))  # retried next round, in order
+                        return False
+                    self._fault(exc)
+            self._keep_failed(commands)
+            return False
+
+    def _after_success(self) -> None:
+        if self._health.state is not None and file_identity(self.path) == self._identity:
+            self._health.recovered()
+
+    def _keep_failed(self, commands: list[Command]) -> None:
+        """After a failed write: spilled operations stay ours in memory, ack/park are retried."""
+        retry: list[Command] = []
+        for kind, payload, flag in commands:
+            if kind == "add":
+                self._bytes = max(0, self._bytes - payload.size)
+                if not flag:
+                    self._held.append(payload)
+            else:
+                retry.append((kind, payload, flag))
+        self._pending.extendleft(reversed(retry))
+
+    def _execute(self, conn: Any, commands: list[Command]) -> None:
+        """Apply ``commands`` in order inside one transaction; keeps the row counts exact."""
+        owner = self._owner
+        conn.execute("BEGIN IMMEDIATE")
+        inserted = deleted = spilled = 0
+        adds: list[tuple[Any, ...]] = []
+        for kind, payload, flag in [*commands, ("end", None, None)]:
+            if kind == "add":
+                adds.append(op_to_row(payload, owner or "", bool(flag)))
+                spilled += 0 if flag else 1
+                continue
+            if adds:
+                inserted += conn.executemany(INSERT, adds).rowcount
+                adds = []
+            if kind == "ack":
+                deleted += conn.executemany(
+                    "DELETE FROM ops WHERE op_id = ?", [(i,) for i in payload]
+                ).rowcount
+            elif kind == "park":
+                parked = conn.executemany(
+                    "UPDATE ops SET mem = 0 WHERE op_id = ? AND owner = ?", [(i, owner) for i in payload]
+                ).rowcount
+                spilled += parked
+        conn.execute("COMMIT")
+        self._db_rows += inserted - deleted
+        self._spilled_rows = max(0, self._spilled_rows + spilled)
+
+    def _add_now(self, op: Operation, in_memory: bool) -> bool:
+        with self._lock:
+            conn = self._usable()
+            if conn is not None:
+                try:
+                    self._execute(conn, [("add", op, in_memory)])
+                    self._after_success()
+                    return True
+                except Exception as exc:
+                    if conn.in_transaction:
+                        conn.rollback()
+                    self._fault(exc)
+            self._bytes = max(0, self._bytes - op.size)
+            return False
+
+    def _maintain(self) -> None:
+        """Every HEARTBEAT_SECONDS: heartbeat, file still ours, claim dead owners' rows."""
+        self._last_beat = time.monotonic()
+        with self._lock:
+            conn = self._usable()
+            if conn is None or self._owner is None:
+                return
+            lock = self._owner_lock
+            if file_identity(self.path) != self._identity or (lock is not None and not lock.intact()):
+                self._recreate()
+                conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                assert lock is not None
+                register(conn, self._owner, self._owner_lock or lock)
+                claimed = claim_dead(conn, self.path, self._owner)
+                conn.execute("COMMIT")
+            except Exception as exc:
+                if conn.in_transaction:
+                    conn.rollback()
+                self._fault(exc)
+                return
+            self._db_rows += claimed
+            self._spilled_rows += claimed
+            self._after_success()
+        if claimed:
+            logger.info("cioguard: claimed %d operation(s) of a dead process from the spool", claimed)
+            callback = getattr(self, "on_claim", None)
+            if callback is not None:
+                try:
+                    callback(claimed)
+                except Exception as exc:
+                    logger.debug("cioguard spool on_claim: %r", exc)
+
+    # -- reads (lock held inside) -----------------------------------------------------------------
+
+    def _claim_and_load(
+        self, limit: int, max_age: float, orphans: bool, claim: bool = True
+    ) -> tuple[list[Operation], int]:
+        with self._lock:
+            conn = self._usable()
+            if conn is None or self._owner is None:
+                return [], 0
+            owner = self._owner
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                claimed = claim_dead(conn, self.path, owner, orphans) if claim else 0
+                expired = conn.execute(
+                    "DELETE FROM ops WHERE owner = ? AND mem = 0 AND created_at < ?",
+                    (owner, time.time() - max_age),
+                ).rowcount
+                rows = conn.execute(
+                    SELECT + " WHERE owner = ? AND mem = 0 ORDER BY seq LIMIT ?", (owner, max(0, limit))
+                ).fetchall()
+                conn.executemany("UPDATE ops SET mem = 1 WHERE seq = ?", [(r[0],) for r in rows])
+                total, spilled = conn.execute(
+                    "SELECT COUNT(*), COALESCE(SUM(mem = 0), 0) FROM ops WHERE owner = ?", (owner,)
+                ).fetchone()
+                conn.execute("COMMIT")
+            except Exception as exc:
+                if conn.in_transaction:
+                    conn.rollback()
+                self._fault(exc)
+                return [], 0
+            self._db_rows, self._spilled_rows = int(total), int(spilled)
+            self._after_success()
+        self._health.lose("expired", expired)
+        if claimed:
+            logger.info("cioguard: claimed %d operation(s) left in the spool by earlier processes", claimed)
+        return [row_to_op(r[1:]) for r in rows], int(spilled)
+
+    def _expire(self, max_age: float) -> int:
+        with self._lock:
+            conn = self._usable()
+            if conn is None:
+                return 0
+            try:
+                n = int(
+                    conn.execute(
+                        "DELETE FROM ops WHERE owner = ? AND mem = 0 AND created_at < ?",
+                        (self._owner, time.time() - max_age),
+                    ).rowcount
+                )
+            except Exception as exc:
+                self._fault(exc)
+                return 0
+            self._db_rows -= n
+            self._spilled_rows = max(0, self._spilled_rows - n)
+        self._health.lose("expired", n)
+        return n
+
+    def _close_now(self) -> bool:
+        """Final commit (held operations too, if the disk takes them now) and release."""
+        ok = self.drain()
+        with self._lock:
+            held = list(self._held)
+            self._held.clear()
+            conn = self._conn
+            if held and conn is not None:
+                try:
+                    self._execute(conn, [("add", op, False) for op in held])
+                    held = []
+                except Exception:
+                    if conn.in_transaction:
+                        conn.rollback()
+            if held:
+                self._health.lose("spool_error", len(held))
+                ok = False
+            if conn is not None:
+                try:
+                    # heartbeat 0 = released: our remaining rows are claimable at once.
+                    conn.execute("UPDATE owners SET heartbeat = 0 WHERE owner = ?", (self._owner,))
+                except Exception:
+                    ok = False
+                try:
+                    conn.close()
+                except Exception:
+                    ok = False
+            if self._owner_lock is not None:
+                self._owner_lock.release()
+            self._conn = None
+        return ok
