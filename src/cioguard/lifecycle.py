@@ -10,7 +10,9 @@
     with cioguard.synchronous():
         response = cio.identify("user-1", email="a@example.com")   # the SDK's real response
 
-At interpreter exit what is still queued is flushed within ``exit_timeout`` seconds. In
+Whatever way the process leaves (interpreter exit, SIGTERM, the end of a ``multiprocessing`` or
+Celery child), what is still queued is flushed within ``exit_timeout`` seconds (see
+:mod:`cioguard.exits`). In
 background mode Track methods return ``None`` instead of the SDK's ``requests.Response``: use
 :func:`synchronous` for the rare caller that reads the response.
 """
@@ -24,6 +26,7 @@ from typing import Any
 
 from typing_extensions import Unpack
 
+from cioguard import exits
 from cioguard.config import InstrumentOptions, load_options
 from cioguard.instrumentation.instrumentor import CustomerIOInstrumentor, active_runtime
 from cioguard.instrumentation.runtime import force_synchronous
@@ -52,11 +55,13 @@ def instrument(**options: Unpack[InstrumentOptions]) -> None:
         # After cioguard.shutdown() the sender is gone: start over with a fresh one.
         instrumentor.uninstrument(timeout=0.0)
     instrumentor.instrument(**options)
+    exits.install()
 
 
 def uninstrument(timeout: float = 10.0) -> None:
     """Flush what is queued (up to ``timeout`` s), stop the sender and restore the SDK exactly."""
     CustomerIOInstrumentor().uninstrument(timeout=timeout)
+    exits.uninstall()
 
 
 def flush(timeout: float = 10.0) -> bool:

@@ -1,0 +1,185 @@
+"""Deliver what is queued on every way out of a process, with nothing but ``cioguard.instrument()``.
+
+``instrument()`` calls :func:`install` (once per process; ``uninstrument()`` calls :func:`uninstall`).
+Every hook looks up the active instrumentation when it fires, shuts its sender down within
+``exit_timeout`` seconds (an exit hook never hangs on a dead endpoint), and sends nothing itself:
+operations are delivered by the process that accepted them (the engine starts a fresh, empty queue
+in a forked child, so a parent and its child never both send the same operation).
+
+=====================================  ==========================================================
+way out                                what flushes
+=====================================  ==========================================================
+interpreter exit (``sys.exit``,        the delivery engine's ``atexit`` hook; gunicorn and uWSGI
+end of script, gunicorn/uWSGI worker)  workers leave this way too
+SIGTERM, default disposition           :func:`_on_sigterm`: flush, restore ``SIG_DFL`` and
+                                       re-raise, so the process still dies by the signal
+``multiprocessing``/``billiard``       a ``multiprocessing.util.Finalize`` registered in each child
+Process and Pool children (fork,       after fork: they leave through ``os._exit`` right after
+forkserver)                            ``util._exit_function()``, skipping ``atexit``
+Celery prefork children                Celery's ``worker_process_shutdown`` signal (billiard's pool
+                                       workers call ``os._exit`` before even the finalizers)
+=====================================  ==========================================================
+
+The SIGTERM handler is installed only from the main thread and only while SIGTERM has its default
+disposition: a handler the app or its server installed earlier is left alone (it usually exits
+through ``sys.exit``, i.e. ``atexit``), and one installed later simply replaces ours.
+Hooks into ``multiprocessing`` and Celery are post-import hooks (``wrapt``): nothing is imported
+that the app does not import itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from types import FrameType, ModuleType
+from typing import Any
+
+import wrapt
+
+from cioguard.instrumentation.instrumentor import active_runtime
+
+logger = logging.getLogger("cioguard")
+
+#: Extra seconds a SIGTERM waits for the bounded shutdown thread beyond ``exit_timeout``.
+_JOIN_SLACK = 1.0
+
+_install_lock = threading.Lock()
+_hooks_registered = False
+#: Set while our SIGTERM handler runs: a repeated SIGTERM does not cut the bounded flush short.
+_terminating = False
+
+
+class _Anchor:
+    """``register_after_fork`` keeps a weak reference to an object: this module-lifetime one."""
+
+
+_ANCHOR = _Anchor()
+
+
+def install() -> None:
+    """Install the exit hooks of this process; idempotent. Never raises."""
+    global _hooks_registered
+    try:
+        _install_sigterm()
+        with _install_lock:
+            if _hooks_registered:
+                return
+            _hooks_registered = True
+        wrapt.register_post_import_hook(_hook_multiprocessing, "multiprocessing.util")
+        wrapt.register_post_import_hook(_hook_celery, "celery.signals")
+    except Exception as exc:  # exit hooks are a convenience: instrument() must still succeed
+        logger.warning("cioguard: could not install the exit hooks: %r", exc)
+
+
+def uninstall() -> None:
+    """Give SIGTERM back its default disposition if our handler is still the installed one.
+
+    The import hooks stay registered (they cannot be removed) but do nothing while cioguard is not
+    instrumented.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    except (ValueError, OSError):  # not the main interpreter
+        pass
+
+
+def exit_flush(where: str) -> None:
+    """Shut the active sender down within ``exit_timeout`` (the process is leaving). Never raises."""
+    runtime = active_runtime()
+    if runtime is None or runtime.stopped:
+        return
+    try:
+        runtime.shutdown(runtime.options.exit_timeout)
+    except Exception as exc:  # an exit hook must never stop the exit
+        logger.error("cioguard: flush at %s failed: %r", where, exc)
+
+
+# -- SIGTERM ---------------------------------------------------------------------------------------
+
+
+def _install_sigterm() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return  # signal.signal() only works there
+    try:
+        # None: a handler installed from C; SIG_IGN: deliberately ignored. Both are left alone.
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError):  # not the main interpreter
+        pass
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """Flush within ``exit_timeout``, then die by the signal exactly as the default would."""
+    global _terminating
+    if _terminating:
+        return
+    _terminating = True
+    try:
+        runtime = active_runtime()
+        if runtime is not None:
+            # In a thread: this handler interrupted the main thread between two bytecodes, maybe
+            # while it held the engine's lock, which the flush needs. The join bounds that case.
+            worker = threading.Thread(target=exit_flush, args=("SIGTERM",), name="cioguard-sigterm")
+            worker.daemon = True
+            worker.start()
+            worker.join(runtime.options.exit_timeout + _JOIN_SLACK)
+    finally:
+        _die_by(signum)
+
+
+def _die_by(signum: int) -> None:
+    signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
+    os.kill(os.getpid(), signum)
+    time.sleep(1.0)  # the default action terminates us before this returns
+    os._exit(128 + signum)  # pragma: no cover - only if the signal could not be delivered
+
+
+# -- multiprocessing and billiard -----------------------------------------------------------------
+
+
+def _hook_multiprocessing(util: ModuleType) -> None:
+    """``multiprocessing.util`` was imported (``billiard.util`` shares its registries)."""
+    try:
+        util.register_after_fork(_ANCHOR, _in_child)
+        # This process may itself be a child (cioguard instrumented inside it): hook it too. In the
+        # main process the finalizer runs from atexit, where the engine's own hook would run anyway.
+        _register_finalizer(util)
+    except Exception as exc:
+        logger.warning("cioguard: could not hook multiprocessing children: %r", exc)
+
+
+def _in_child(_anchor: object) -> None:
+    """Runs in a multiprocessing/billiard child after fork, after its finalizers were cleared."""
+    import multiprocessing.util as util
+
+    try:
+        _register_finalizer(util)
+    except Exception as exc:  # never break the child's start
+        logger.warning("cioguard: could not hook this multiprocessing child: %r", exc)
+
+
+def _register_finalizer(util: Any) -> None:
+    # exitpriority 0: run by util._exit_function() among the "atexit" finalizers, after higher
+    # priority ones such as a Pool's own termination (15).
+    util.Finalize(_ANCHOR, exit_flush, args=("multiprocessing child exit",), exitpriority=0)
+
+
+# -- Celery ---------------------------------------------------------------------------------------
+
+
+def _hook_celery(signals: ModuleType) -> None:
+    try:
+        signals.worker_process_shutdown.connect(_on_worker_process_shutdown, weak=False)
+    except Exception as exc:
+        logger.warning("cioguard: could not hook Celery worker processes: %r", exc)
+
+
+def _on_worker_process_shutdown(*_args: Any, **_kwargs: Any) -> None:
+    exit_flush("Celery worker process exit")
