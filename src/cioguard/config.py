@@ -236,11 +236,13 @@ OPTION_SPECS: dict[str, Callable[[Any], Any]] = {
     "tracer_provider": _passthrough,
     "meter_provider": _passthrough,
     "registry": _passthrough,
-    "metrics": _optional(_choice(METRICS_BACKENDS)),
+    # Not _optional: "none" is a backend choice here (record nothing), only None/"" mean auto.
+    "metrics": lambda value: None if value in (None, "") else _choice(METRICS_BACKENDS)(value),
     "producer_spans": _flag,
     "on_drop": _callback,
 }
-_OBJECT_OPTIONS = frozenset({"tracer_provider", "meter_provider", "registry", "on_drop"})
+#: Options that take Python objects: keywords only, never from the environment.
+OBJECT_OPTIONS = frozenset({"tracer_provider", "meter_provider", "registry", "on_drop"})
 ENV_PREFIX = "CIOGUARD_"
 
 
@@ -262,14 +264,14 @@ def _closest(name: str, candidates: list[str]) -> str:
 
 def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     """``CIOGUARD_*`` variables that set no option, each with a hint (closest valid name)."""
-    options = [o for o in OPTION_SPECS if o not in _OBJECT_OPTIONS]
+    options = [o for o in OPTION_SPECS if o not in OBJECT_OPTIONS]
     settable = [env_name(o) for o in options]
     found = []
     for name in sorted(environ):
         if not name.startswith(ENV_PREFIX) or name in settable:
             continue
         option = name[len(ENV_PREFIX) :].lower()
-        if option in _OBJECT_OPTIONS:
+        if option in OBJECT_OPTIONS:
             found.append(f"{name} is ignored: {option} is an object; pass instrument({option}=...)")
         else:
             # Compare without the shared prefix, or every name would look close to CIOGUARD_MODE.
@@ -304,7 +306,7 @@ def load_options(kwargs: Mapping[str, Any], environ: Mapping[str, str] | None = 
     for option, parse in OPTION_SPECS.items():
         if option in kwargs:
             source, raw = f"option {option}", kwargs[option]
-        elif option not in _OBJECT_OPTIONS and env_name(option) in environ:
+        elif option not in OBJECT_OPTIONS and env_name(option) in environ:
             source, raw = f"environment variable {env_name(option)}", environ[env_name(option)]
         else:
             continue
