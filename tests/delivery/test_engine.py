@@ -85,9 +85,11 @@ def test_partial_batch_sent_after_flush_interval(
     assert 0.15 <= elapsed < 1.5
 
 
-def test_oversize_dropped_at_submit(endpoint: Endpoint, engines: list[DeliveryEngine]) -> None:
+def test_oversize_dropped_by_the_sender(endpoint: Endpoint, engines: list[DeliveryEngine]) -> None:
+    # The caller never reads the operation's size: the sender drops it, counted, and flush says so.
     engine = start(engines, max_batch_bytes=1_000)
-    assert not engine.submit(make_op(endpoint, pad=2_000))
+    assert engine.submit(make_op(endpoint, pad=2_000))
+    assert not engine.flush(5.0)
     assert engine.stats()["dropped"]["oversize"] == 1
 
 
@@ -149,7 +151,8 @@ def test_drop_newest_when_full(sink: Sink, endpoint: Endpoint, engines: list[Del
     assert not all(results)
     dropped = engine.stats()["dropped"]["queue_full"]
     assert dropped == results.count(False) >= 6
-    assert engine.flush(10.0)
+    assert not engine.flush(10.0)  # everything sent, but some were dropped since the last flush
+    assert engine.flush(1.0)  # nothing new dropped since
     assert len(sink.entries()) == results.count(True)
 
 
@@ -163,7 +166,7 @@ def test_drop_oldest_keeps_the_newest(sink: Sink, endpoint: Endpoint, engines: l
     ops = [make_op(endpoint, seq=i) for i in range(1, 10)]
     assert all(engine.submit(op) for op in ops)  # drop_oldest never refuses the newcomer
     gate.set()
-    assert engine.flush(5.0)
+    assert not engine.flush(5.0)  # drops happened
     got = [e["id"] for e in sink.entries()]
     assert ops[-1].op_id in got
     assert ops[0].op_id not in got
@@ -233,10 +236,11 @@ def test_rejections_and_401_hook(sink: Sink, endpoint: Endpoint) -> None:
     second = [make_op(endpoint, seq=1), make_op(endpoint, seq=2)]
     try:
         engine.submit(make_op(endpoint))
-        assert engine.flush(5.0)
+        assert not engine.flush(5.0)  # the 401 rejected it: flush tells the truth
         for op in second:
             engine.submit(op)
-        assert engine.flush(5.0)
+        assert not engine.flush(5.0)  # the 207 rejected one entry
+        assert engine.flush(1.0)  # nothing pending, nothing dropped since
     finally:
         engine.shutdown(1.0)
     stats = engine.stats()

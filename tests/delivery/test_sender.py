@@ -106,7 +106,6 @@ def test_single_route_uses_its_own_method_and_path(clock: FakeClock) -> None:
         (TransportResponse(500), "status_5xx"),
         (TransportResponse(503), "status_5xx"),
         (TransportResponse(408), "status_408"),
-        (TransportResponse(429), "status_429"),
         (TransportError("timeout"), "timeout"),
         (TransportError("connection"), "connection"),
     ],
@@ -122,6 +121,27 @@ def test_retryable_faults_are_retried_exactly_max_retries_times(
     assert len(result.dropped["expired"]) == 1
     assert [e for e in rec.events if e[0] == "retry"] == [("retry", "v2_batch", reason)] * 3
     assert counters.snapshot()["retries"] == 3
+
+
+def test_429s_are_never_attempts(clock: FakeClock) -> None:
+    # A burst of 429s then one 500 loses nothing even with max_retries=1 (explicit opt-in bound).
+    replies = [TransportResponse(429)] * 10 + [TransportResponse(500), TransportResponse(200)]
+    transport = ScriptedTransport(clock, *replies)
+    sender, rec, _ = make_sender(clock, transport, max_retries=1, rate_limit=1e6)
+    assert len(sender.send([make_op(EP)]).delivered) == 1
+    assert len(transport.calls) == 12
+    assert ("rate_limited", "v2_batch") in rec.events
+
+
+def test_patience_is_time_not_count(clock: FakeClock) -> None:
+    # Defaults: no attempt bound; a dead endpoint is retried until delivery_timeout has passed.
+    transport = ScriptedTransport(clock, *([TransportResponse(503)] * 10_000))
+    sender, _, _ = make_sender(clock, transport, delivery_timeout=120.0, rate_limit=1e6)
+    began = clock.now
+    result = sender.send([make_op(EP)])
+    assert len(result.dropped["expired"]) == 1
+    assert 120.0 <= clock.now - began <= 120.0 + 30.0  # at most one capped backoff past it
+    assert len(transport.calls) > 4
 
 
 def test_retry_then_success_uses_capped_jittered_backoff(clock: FakeClock) -> None:

@@ -12,11 +12,14 @@ and the allowed values. The dataclass is frozen: build a new one with ``dataclas
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
 Overflow = Literal["drop_newest", "drop_oldest", "block"]
 SpoolSync = Literal["always", "group"]
+#: ``on_drop(reason, count, methods)``: ``methods`` maps SDK method names to counts (no payloads).
+DropHook = Callable[[str, int, Mapping[str, int]], object]
 
 #: ``len(b'{"batch":[') + len(b']}')``: the envelope around the joined v2 entries.
 ENVELOPE_BYTES = 12
@@ -38,13 +41,21 @@ class DeliveryConfig:
     max_batch_bytes: int = 450_000
     #: Entries per ``/api/v2/batch`` request (the real count limit is undocumented).
     max_batch_operations: int = 2_000
-    #: Retries after the first attempt; attempts = ``max_retries + 1``.
-    max_retries: int = 3
+    #: An operation is retried until it is this old, then dropped as ``expired``; 429 waits and
+    #: outages count only as time. With a spool, ``spool_max_age`` is the patience instead.
+    delivery_timeout: float = 600.0
+    #: Optional extra bound: failed attempts (429s not counted) after the first; None = unbounded.
+    max_retries: int | None = None
+    #: With a spool: rows older than this are dropped as ``expired``; before that nothing
+    #: transient (failure, outage, shutdown, exit) deletes them.
+    spool_max_age: float = 7 * 24 * 3600.0
+    #: Told of every drop (reason, count, {method: count}); its errors are logged, never raised.
+    on_drop: DropHook | None = field(default=None, compare=False)
     #: Requests per second per endpoint (token bucket), and the bucket size.
     rate_limit: float = 100.0
     rate_burst: int = 20
-    #: Sender threads; operations are spread by ``hash(shard_key) % lanes`` so one person's
-    #: operations always go through the same lane, in order.
+    #: Sender threads (requests in flight at once). One person's operations are never in flight
+    #: twice at the same time, so they arrive in the order they were accepted.
     lanes: int = 4
     request_timeout: float = 10.0
     #: Deadline of the flush at interpreter exit.
@@ -67,7 +78,12 @@ class DeliveryConfig:
         _choice("spool_sync", self.spool_sync, ("always", "group"))
         _int_min("max_queue_size", self.max_queue_size, 1)
         _int_min("max_batch_operations", self.max_batch_operations, 1)
-        _int_min("max_retries", self.max_retries, 0)
+        if self.max_retries is not None:
+            _int_min("max_retries", self.max_retries, 0)
+        if self.on_drop is not None and not callable(self.on_drop):
+            raise ValueError(
+                f"on_drop must be a callable(reason, count, methods) or None, got {self.on_drop!r}"
+            )
         _int_min("rate_burst", self.rate_burst, 1)
         _int_min("lanes", self.lanes, 1)
         _int_min("spool_max_bytes", self.spool_max_bytes, 0)
@@ -78,7 +94,7 @@ class DeliveryConfig:
                 f"max_batch_bytes must be an int between {ENVELOPE_BYTES + 1} and "
                 f"{REQUEST_LIMIT_BYTES - 1}, got {self.max_batch_bytes!r}"
             )
-        for name in ("rate_limit", "request_timeout", "retry_cap"):
+        for name in ("rate_limit", "request_timeout", "retry_cap", "delivery_timeout", "spool_max_age"):
             _positive(name, getattr(self, name))
         for name in (
             "flush_interval",

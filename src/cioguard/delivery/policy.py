@@ -1,66 +1,75 @@
-"""Pure decisions of the sender: backoff delays, ``Retry-After``, 207 bodies, endpoint names.
+"""Pure retry and outage policy: what a response means, how long to wait, when to give up.
 
-Nothing here does I/O or keeps threads; every function is deterministic given its inputs (the
-random source is passed in), so the retry rules are unit-tested without sleeping.
+::
+
+    from cioguard.delivery.policy import EndpointHealth, classify, backoff_delay, expired
+
+    classify(503, None)                       # "transient"  (408/429/5xx, timeouts, resets, refused)
+    classify(429, None)                       # "throttled"  (waits Retry-After; never an attempt)
+    classify(400, None)                       # "final"      (other 4xx: rejected for good)
+    health = EndpointHealth(base=0.5, cap=30.0, rng=random.Random(1))
+    health.permit(now)                        # (may send now?, seconds to wait otherwise)
+
+Nothing here does I/O, sleeps or reads a clock: times are passed in and the random source is
+injected, so every rule is unit-tested without sleeping.
+
+**Outage mode.** After :data:`OUTAGE_AFTER` consecutive transient failures (no success between
+them) an endpoint goes quiet: one probe request at a time, the next one after a full-jitter
+backoff capped at ``cap``; every other batch of that endpoint waits instead of spending attempts.
+The first success ends the outage and everything waiting drains at once.
 """
 
 from __future__ import annotations
 
 import email.utils
 import random as _random
-import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from typing import Literal
 
-import orjson
+from cioguard.delivery.wire import PartialFailure, endpoint_name, group_methods, join_v2
 
-from cioguard.operations.model import Operation
+__all__ = [
+    "OUTAGE_AFTER",
+    "RETRYABLE_STATUS",
+    "EndpointHealth",
+    "PartialFailure",
+    "Verdict",
+    "backoff_delay",
+    "classify",
+    "endpoint_name",
+    "expired",
+    "group_methods",
+    "join_v2",
+    "parse_retry_after",
+    "retry_reason",
+]
 
 #: Status codes worth another attempt; everything else non-2xx is final.
 RETRYABLE_STATUS = frozenset({408, 429}) | frozenset(range(500, 600))
+#: Consecutive transient failures that put an endpoint into outage mode.
+OUTAGE_AFTER = 5
 
-_APP_SENDS = frozenset({"email", "push", "sms", "whatsapp", "inbox_message", "in_app"})
-_CUSTOMER_SUFFIX = {
-    ("POST", "events"): "v1_track",
-    ("PUT", "devices"): "v1_add_device",
-    ("POST", "suppress"): "v1_suppress",
-    ("POST", "unsuppress"): "v1_unsuppress",
-}
-_SEGMENT = re.compile(r"^/api/v1/customers/[^/]+(?:/(?P<rest>[^/]+)(?P<more>/.+)?)?$")
+Verdict = Literal["ok", "transient", "throttled", "final"]
 
 
-def endpoint_name(http_method: str, path: str) -> str:
-    """A bounded metric label for a request path: ``v2_batch``, ``v1_track`` … or ``other``.
-
-    Never returns the raw path (it holds customer ids)."""
-    path = path.split("?", 1)[0]
-    if path == "/api/v2/batch":
-        return "v2_batch"
-    if path == "/api/v2/entity":
-        return "v2_entity"
-    if path == "/api/v1/events":
-        return "v1_track_anonymous"
-    if path == "/api/v1/merge_customers":
-        return "v1_merge_customers"
-    if path.startswith("/v1/send/"):
-        kind = path[len("/v1/send/") :]
-        return f"app_send_{kind}" if kind in _APP_SENDS else "app_other"
-    match = _SEGMENT.match(path)
-    if match is None:
-        return "other"
-    rest, more = match.group("rest"), match.group("more")
-    if rest is None:
-        return {"PUT": "v1_identify", "DELETE": "v1_delete"}.get(http_method, "other")
-    if rest == "devices" and more and http_method == "DELETE":
-        return "v1_delete_device"
-    if more:
-        return "other"
-    return _CUSTOMER_SUFFIX.get((http_method, rest), "other")
+def classify(status: int | None, error_kind: str | None) -> Verdict:
+    """What one attempt's result means. ``status`` is None when no response arrived."""
+    if status is None:
+        return "transient"  # timeout, reset, refused connection
+    if 200 <= status < 300:
+        return "ok"
+    if status == 429:
+        return "throttled"
+    if status in RETRYABLE_STATUS:
+        return "transient"
+    return "final"
 
 
-def join_v2(bodies: Sequence[bytes]) -> bytes:
-    """The ``/api/v2/batch`` request body for already-encoded entries."""
-    return b'{"batch":[' + b",".join(bodies) + b"]}"
+def expired(age: float, attempts: int, patience: float, max_retries: int | None) -> bool:
+    """True when an operation ``age`` seconds old after ``attempts`` failed attempts (429s not
+    counted) must be given up: older than ``patience``, or past the optional ``max_retries``."""
+    return age >= patience or (max_retries is not None and attempts > max_retries)
 
 
 def backoff_delay(attempt: int, base: float, cap: float, rng: _random.Random) -> float:
@@ -102,27 +111,72 @@ def retry_reason(status: int | None, error_kind: str | None) -> str:
     return "status_5xx"
 
 
-class PartialFailure:
-    """The entries a 207 response rejected: index → (reason, field). Parsing never raises."""
+class EndpointHealth:
+    """Outage state of one endpoint (base URL). Not thread-safe: the engine calls it under its lock.
 
-    def __init__(self, body: bytes, count: int) -> None:
-        self.rejected: dict[int, tuple[str, str]] = {}
-        try:
-            data = orjson.loads(body) if body else {}
-        except orjson.JSONDecodeError:
-            data = {}
-        errors = data.get("errors") if isinstance(data, dict) else None
-        for error in errors if isinstance(errors, list) else ():
-            if not isinstance(error, dict):
-                continue
-            index = error.get("batch_index")
-            if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < count:
-                self.rejected[index] = (str(error.get("reason", ""))[:80], str(error.get("field", ""))[:80])
+    ``permit(now)`` says whether a request may start; ``started(now)`` must follow when one does,
+    and exactly one of ``succeeded``/``failed``/``neutral`` when it ends (with the token that
+    ``started`` returned). Invariant: in outage at most one request (the probe) is in flight.
+    """
 
+    __slots__ = ("_base", "_cap", "_rng", "failures", "next_probe_at", "outage", "probe_out", "probes")
 
-def group_methods(ops: Sequence[Operation]) -> dict[str, int]:
-    """Count operations per SDK method name (for per-method counters)."""
-    counts: dict[str, int] = {}
-    for op in ops:
-        counts[op.method] = counts.get(op.method, 0) + 1
-    return counts
+    def __init__(self, base: float, cap: float, rng: _random.Random) -> None:
+        self._base = base
+        self._cap = cap
+        self._rng = rng
+        #: Transient failures since the last success.
+        self.failures = 0
+        self.outage = False
+        self.probe_out = False
+        #: Failed probes in this outage (the backoff exponent).
+        self.probes = 0
+        self.next_probe_at = 0.0
+
+    def permit(self, now: float) -> tuple[bool, float | None]:
+        """(True, None) when a request may start now; else (False, seconds to wait or None when
+        only the end of the probe in flight can change the answer)."""
+        if not self.outage:
+            return True, None
+        if self.probe_out:
+            return False, None
+        if now >= self.next_probe_at:
+            return True, None
+        return False, self.next_probe_at - now
+
+    def started(self, now: float) -> bool:
+        """A request starts; True when it is the outage probe."""
+        if self.outage:
+            self.probe_out = True
+            return True
+        return False
+
+    def succeeded(self) -> bool:
+        """A response arrived that proves the endpoint is up; True when an outage just ended."""
+        ended = self.outage
+        self.failures = 0
+        self.outage = False
+        self.probe_out = False
+        self.probes = 0
+        return ended
+
+    def failed(self, now: float, probe: bool) -> bool:
+        """A transient failure; True when it started an outage."""
+        self.failures += 1
+        if self.outage:
+            if probe:
+                self.probe_out = False
+                self.probes += 1
+                self.next_probe_at = now + backoff_delay(self.probes, self._base, self._cap, self._rng)
+            return False
+        if self.failures >= OUTAGE_AFTER:
+            self.outage = True
+            self.probes = 0
+            self.next_probe_at = now + backoff_delay(0, self._base, self._cap, self._rng)
+            return True
+        return False
+
+    def neutral(self, probe: bool) -> None:
+        """A 429 (the endpoint is alive but busy): no fault, and the probe slot is free again."""
+        if probe:
+            self.probe_out = False

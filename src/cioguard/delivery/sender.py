@@ -1,9 +1,11 @@
-"""Send one batch with retries, rate limiting, 207 handling and a CLIENT span per attempt.
+"""Send a batch: one request per :meth:`BatchSender.attempt`, with rate limiting, 207 handling and
+a CLIENT span per attempt.
 
-A :class:`BatchSender` is shared by all lanes. ``send(ops)`` blocks the calling lane until the
-batch is finished (delivered, rejected, out of retries, or past the shutdown deadline) and
-returns a :class:`BatchResult`; it never raises. Attempts = ``max_retries + 1`` exactly: the
-transport does not retry underneath.
+A :class:`BatchSender` is shared by all sender threads. ``attempt(ops)`` makes exactly one request
+(the transport never retries underneath) and says what it came to; the engine decides what next
+(:mod:`cioguard.delivery.policy`). ``send(ops)`` is the self-contained retry loop the scale-out
+worker uses: patience by time (``delivery_timeout``), 429s never counted as attempts.
+Neither ever raises.
 """
 
 from __future__ import annotations
@@ -14,32 +16,40 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from opentelemetry import context as otel_context
-
 from cioguard.delivery.config import DeliveryConfig
 from cioguard.delivery.counters import Counters, logger
 from cioguard.delivery.policy import (
-    RETRYABLE_STATUS,
-    PartialFailure,
+    Verdict,
     backoff_delay,
-    endpoint_name,
-    join_v2,
+    classify,
+    expired,
     parse_retry_after,
     retry_reason,
 )
 from cioguard.delivery.ratelimit import TokenBucket
-from cioguard.delivery.spans import SpanFactory
+from cioguard.delivery.spans import SpanFactory, suppressed
 from cioguard.delivery.transport import USER_AGENT, Transport, TransportError, TransportResponse
+from cioguard.delivery.wire import PartialFailure, endpoint_name, join_v2
 from cioguard.operations.model import Endpoint, Operation
 from cioguard.telemetry.recorder import Recorder
 
 #: ``on_response(endpoint, status)`` is called for every HTTP response (CIO001 watches 401).
 ResponseHook = Callable[[Endpoint, int], None]
 
-_SUPPRESS_KEYS = (
-    otel_context._SUPPRESS_INSTRUMENTATION_KEY,
-    otel_context._SUPPRESS_HTTP_INSTRUMENTATION_KEY,
-)
+
+@dataclass
+class Attempt:
+    """What one request came to (see :func:`cioguard.delivery.policy.classify`)."""
+
+    verdict: Verdict
+    status: int | None
+    error: str | None
+    retry_after: float | None
+    #: The request never started: the shutdown deadline passed first.
+    stopped: bool = False
+    name: str = "other"
+    #: index → (reason, field) of entries a 2xx body rejected.
+    rejected: dict[int, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -103,7 +113,11 @@ class BatchSender:
             self._sleep(seconds)
         return True
 
-    def send(self, ops: Sequence[Operation]) -> BatchResult:
+    def attempt(self, ops: Sequence[Operation], attempt: int = 0) -> Attempt:
+        """One HTTP request for ``ops`` (after the rate limiter allows it); never raises.
+
+        A 429 pauses the endpoint's bucket for ``Retry-After`` (or ``rate_limit_pause``); a 2xx
+        body listing ``errors`` (207, or any 2xx) rejects only the listed entries."""
         first = ops[0]
         endpoint = first.endpoint
         if first.route == "v2":
@@ -112,72 +126,82 @@ class BatchSender:
         else:
             method, path, body = first.http_method, first.path, first.body
         name = endpoint_name(method, path)
-        url = endpoint.base_url.rstrip("/") + path
         headers = {
             "Authorization": endpoint.auth_header,
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
         }
         bucket = self.bucket(endpoint)
-        result = BatchResult()
+        # Rate limit (and 429 pause) shared by every sender thread of this endpoint.
+        while (wait := bucket.reserve(self._clock())) > 0:
+            if not self._wait(wait):
+                return Attempt("transient", None, "deadline", None, stopped=True)
+        left = self._time_left()
+        if left is not None and left <= 0:
+            return Attempt("transient", None, "deadline", None, stopped=True)
         self._recorder.batch_operations(len(ops))
-        attempt = 0  # attempts made so far (bounded by max_retries)
-        faults = 0  # non-429 failures so far (the backoff exponent)
-        pause = 0.0
+        timeout = self._config.request_timeout if left is None else min(self._config.request_timeout, left)
+        url = endpoint.base_url.rstrip("/") + path
+        response, error = self._attempt(method, url, path, body, headers, timeout, ops, attempt, name)
+        status = response.status if response is not None else None
+        if status is not None and self._on_response is not None:
+            try:
+                self._on_response(endpoint, status)
+            except Exception as exc:
+                self._counters.error("on_response hook", exc)
+        verdict = classify(status, error)
+        retry_after = None
+        if response is not None and verdict != "ok":
+            retry_after = parse_retry_after(response.headers, self._config.retry_after_max)
+        result = Attempt(verdict, status, error, retry_after, name=name)
+        if verdict == "ok" and response is not None and first.route == "v2" and b'"errors"' in response.body:
+            result.rejected = PartialFailure(response.body, len(ops)).rejected
+            if result.rejected:
+                reason, fieldname = next(iter(result.rejected.values()))
+                self._last_rejection = f"first error: reason={reason!r} field={fieldname!r}"
+        elif verdict == "throttled":
+            self._counters.add("rate_limited")
+            self._recorder.rate_limited(name)
+            pause = self._config.rate_limit_pause if retry_after is None else retry_after
+            bucket.pause_until(self._clock() + pause)
+        elif verdict == "final":
+            logger.debug("cioguard: %s answered %s; %d operation(s) rejected", name, status, len(ops))
+            self._last_rejection = f"HTTP {status}"
+        return result
+
+    def send(self, ops: Sequence[Operation]) -> BatchResult:
+        """Deliver one batch with retries (used by the scale-out worker): until delivered,
+        rejected, older than ``delivery_timeout`` (or past ``max_retries``), or the deadline."""
+        result = BatchResult()
+        started = self._clock()
+        failures = 0  # failed attempts, 429s not counted
         while True:
-            # Rate limit (and 429 pause) shared by every lane of this endpoint.
-            while (wait := bucket.reserve(self._clock())) > 0:
-                if not self._wait(wait):
-                    result.dropped["shutdown"] = list(ops)
-                    return result
-            left = self._time_left()
-            if left is not None and left <= 0:
+            outcome = self.attempt(ops, failures)
+            if outcome.stopped:
                 result.dropped["shutdown"] = list(ops)
                 return result
-            timeout = (
-                self._config.request_timeout if left is None else min(self._config.request_timeout, left)
-            )
-            response, error = self._attempt(method, url, path, body, headers, timeout, ops, attempt, name)
-            status = response.status if response is not None else None
-            if status is not None and self._on_response is not None:
-                try:
-                    self._on_response(endpoint, status)
-                except Exception as exc:
-                    self._counters.error("on_response hook", exc)
-            if status is not None and 200 <= status < 300:
-                if status == 207 and first.route == "v2" and response is not None:
-                    self._partial(ops, response.body, result)
-                else:
-                    result.delivered = list(ops)
+            if outcome.verdict == "ok":
+                result.delivered = [op for i, op in enumerate(ops) if i not in outcome.rejected]
+                if outcome.rejected:
+                    result.dropped["rejected"] = [ops[i] for i in sorted(outcome.rejected)]
                 return result
-            if status is not None and status not in RETRYABLE_STATUS:
-                logger.debug("cioguard: %s answered %d; %d operation(s) rejected", name, status, len(ops))
+            if outcome.verdict == "final":
                 result.dropped["rejected"] = list(ops)
                 return result
-            retry_after = None
-            if response is not None:
-                retry_after = parse_retry_after(response.headers, self._config.retry_after_max)
-            if status == 429:
-                self._counters.add("rate_limited")
-                self._recorder.rate_limited(name)
-                pause = self._config.rate_limit_pause if retry_after is None else retry_after
-                bucket.pause_until(self._clock() + pause)
-            if attempt >= self._config.max_retries:
+            if outcome.verdict != "throttled":  # a 429 is flow control: the bucket waits it out
+                failures += 1
+            config = self._config
+            if expired(self._clock() - started, failures, config.delivery_timeout, config.max_retries):
                 result.dropped["expired"] = list(ops)
                 return result
             self._counters.add("retries")
-            self._recorder.retry(name, retry_reason(status, error))
-            if status == 429:
-                # Flow control, not a fault: wait the pause the server asked for (the bucket is
-                # paused for every lane too) without growing the exponential backoff.
-                delay = pause
-            else:
-                with self._rng_lock:
-                    delay = backoff_delay(faults, self._config.retry_base, self._config.retry_cap, self._rng)
-                faults += 1
-                if retry_after is not None:
-                    delay = max(delay, retry_after)
-            attempt += 1
+            self._recorder.retry(outcome.name, retry_reason(outcome.status, outcome.error))
+            if outcome.verdict == "throttled":
+                continue
+            with self._rng_lock:
+                delay = backoff_delay(failures - 1, config.retry_base, config.retry_cap, self._rng)
+            if outcome.retry_after is not None:
+                delay = max(delay, outcome.retry_after)
             if not self._wait(delay):
                 result.dropped["shutdown"] = list(ops)
                 return result
@@ -195,42 +219,23 @@ class BatchSender:
         name: str,
     ) -> tuple[TransportResponse | None, str | None]:
         span = self._spans.start(method, url, path, ops, attempt) if self._spans is not None else None
-        token = otel_context.attach(_suppressed())
         started = self._clock()
         response: TransportResponse | None = None
         error: str | None = None
         try:
-            response = self._transport.send(method, url, body, headers, timeout)
+            with suppressed():  # no second span from an HTTP-library instrumentation
+                response = self._transport.send(method, url, body, headers, timeout)
         except TransportError as exc:
             error = exc.kind
         except Exception as exc:  # a broken transport must not kill the lane
             self._counters.error("transport", exc)
             error = "connection"
-        finally:
-            otel_context.detach(token)
         self._counters.add("requests")
         self._recorder.request(name, str(response.status) if response else "error", self._clock() - started)
         if span is not None and self._spans is not None:
             self._spans.end(span, response.status if response else None, error)
         return response, error
 
-    def _partial(self, ops: Sequence[Operation], body: bytes, result: BatchResult) -> None:
-        failure = PartialFailure(body, len(ops))
-        rejected = [ops[i] for i in sorted(failure.rejected)]
-        result.delivered = [op for i, op in enumerate(ops) if i not in failure.rejected]
-        if rejected:
-            reason, fieldname = next(iter(failure.rejected.values()))
-            result.dropped["rejected"] = rejected
-            logger.debug("cioguard: 207 rejected %d entries (first: %s %s)", len(rejected), reason, fieldname)
-            self._last_rejection = f"first error: reason={reason!r} field={fieldname!r}"
-
     @property
     def last_rejection(self) -> str:
         return getattr(self, "_last_rejection", "")
-
-
-def _suppressed() -> otel_context.Context:
-    ctx = otel_context.get_current()
-    for key in _SUPPRESS_KEYS:
-        ctx = otel_context.set_value(key, True, ctx)
-    return ctx

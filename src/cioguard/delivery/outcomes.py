@@ -1,0 +1,85 @@
+"""What happened to operations, told once per batch: counters, metrics, ``on_drop`` and flush markers.
+
+::
+
+    out = Outcomes(counters, recorder, on_drop)
+    out.intake(ops)                    # calls/enqueued metrics, per method, for a whole intake
+    out.delivered(ops, now)            # delivered counter, per-method metric, delivery lag
+    out.drop(ops, "rejected", detail)  # dropped counter + metric + rate-limited log + on_drop
+
+``on_drop(reason, count, methods)`` gets ``methods`` as ``{sdk method name: count}`` and never a
+payload; an exception it raises is logged (at most once a minute) and swallowed.
+:class:`Mark` is what ``flush()`` puts in the caller queue to learn when everything accepted
+before it has finished.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+from cioguard.delivery.config import DropHook
+from cioguard.delivery.counters import Counters
+from cioguard.delivery.wire import group_methods
+from cioguard.operations.model import Operation
+from cioguard.telemetry.recorder import Recorder
+
+
+class Mark:
+    """A flush marker. ``upto``/``remaining`` are set by the sender thread that takes it in."""
+
+    __slots__ = ("event", "ok", "remaining", "spill_upto", "upto")
+
+    def __init__(self, spill_upto: int) -> None:
+        self.event = threading.Event()
+        self.ok = False
+        self.spill_upto = spill_upto
+        self.upto = 0
+        self.remaining = 0
+
+    def finish(self, ok: bool) -> None:
+        if not self.event.is_set():
+            self.ok = ok
+            self.event.set()
+
+
+class Outcomes:
+    def __init__(self, counters: Counters, recorder: Recorder, on_drop: DropHook | None) -> None:
+        self._counters = counters
+        self._recorder = recorder
+        self._on_drop = on_drop
+
+    def intake(self, ops: Sequence[Operation]) -> None:
+        if not ops:
+            return
+        durations: dict[str, list[float]] = {}
+        for op in ops:
+            durations.setdefault(op.method, []).append(op.caller_seconds)
+        for method, seconds in durations.items():
+            self._recorder.calls(method, "background", seconds)
+            self._recorder.enqueued(method, len(seconds))
+
+    def delivered(self, ops: Sequence[Operation], now: float) -> None:
+        self._counters.add("delivered", len(ops))
+        for method, count in group_methods(ops).items():
+            self._recorder.delivered(method, count)
+        lags = [max(0.0, now - op.enqueued_at) for op in ops if op.enqueued_at]
+        if lags:
+            self._recorder.delivery_lags(lags)
+
+    def drop(self, ops: Sequence[Operation], reason: str, detail: str = "") -> None:
+        if ops:
+            self.count(reason, len(ops), group_methods(ops), detail)
+
+    def count(self, reason: str, count: int, methods: dict[str, int], detail: str = "") -> None:
+        """Count ``count`` lost operations (also those that never became an ``Operation``)."""
+        if count <= 0:
+            return
+        self._counters.drop(reason, count, detail)
+        self._recorder.dropped(reason, count)
+        hook = self._on_drop
+        if hook is not None:
+            try:
+                hook(reason, count, methods)
+            except Exception as exc:  # user code: logged, never raised into the sender
+                self._counters.error("on_drop hook", exc)

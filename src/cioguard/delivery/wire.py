@@ -1,0 +1,91 @@
+"""What the sender puts on and reads off the wire: request bodies, metric names, error bodies.
+
+::
+
+    from cioguard.delivery.wire import endpoint_name, join_v2, PartialFailure
+
+    endpoint_name("POST", "/api/v2/batch")          # "v2_batch" (never a raw path: paths hold ids)
+    join_v2([b'{"a":1}'])                            # b'{"batch":[{"a":1}]}'
+    PartialFailure(body, count).rejected            # {batch_index: (reason, field)} of a 207/2xx body
+
+Pure functions; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import orjson
+
+from cioguard.operations.model import Operation
+
+_APP_SENDS = frozenset({"email", "push", "sms", "whatsapp", "inbox_message", "in_app"})
+_CUSTOMER_SUFFIX = {
+    ("POST", "events"): "v1_track",
+    ("PUT", "devices"): "v1_add_device",
+    ("POST", "suppress"): "v1_suppress",
+    ("POST", "unsuppress"): "v1_unsuppress",
+}
+_SEGMENT = re.compile(r"^/api/v1/customers/[^/]+(?:/(?P<rest>[^/]+)(?P<more>/.+)?)?$")
+
+
+def endpoint_name(http_method: str, path: str) -> str:
+    """A bounded metric label for a request path: ``v2_batch``, ``v1_track`` … or ``other``.
+
+    Never returns the raw path (it holds customer ids)."""
+    path = path.split("?", 1)[0]
+    if path == "/api/v2/batch":
+        return "v2_batch"
+    if path == "/api/v2/entity":
+        return "v2_entity"
+    if path == "/api/v1/events":
+        return "v1_track_anonymous"
+    if path == "/api/v1/merge_customers":
+        return "v1_merge_customers"
+    if path.startswith("/v1/send/"):
+        kind = path[len("/v1/send/") :]
+        return f"app_send_{kind}" if kind in _APP_SENDS else "app_other"
+    match = _SEGMENT.match(path)
+    if match is None:
+        return "other"
+    rest, more = match.group("rest"), match.group("more")
+    if rest is None:
+        return {"PUT": "v1_identify", "DELETE": "v1_delete"}.get(http_method, "other")
+    if rest == "devices" and more and http_method == "DELETE":
+        return "v1_delete_device"
+    if more:
+        return "other"
+    return _CUSTOMER_SUFFIX.get((http_method, rest), "other")
+
+
+def join_v2(bodies: Sequence[bytes]) -> bytes:
+    """The ``/api/v2/batch`` request body for already-encoded entries."""
+    return b'{"batch":[' + b",".join(bodies) + b"]}"
+
+
+class PartialFailure:
+    """The entries a 2xx response (207, or a 200 carrying ``errors``) rejected: index → (reason,
+    field). Entries without a valid ``batch_index`` are ignored. Parsing never raises."""
+
+    def __init__(self, body: bytes, count: int) -> None:
+        self.rejected: dict[int, tuple[str, str]] = {}
+        try:
+            data = orjson.loads(body) if body else {}
+        except orjson.JSONDecodeError:
+            data = {}
+        errors = data.get("errors") if isinstance(data, dict) else None
+        for error in errors if isinstance(errors, list) else ():
+            if not isinstance(error, dict):
+                continue
+            index = error.get("batch_index")
+            if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < count:
+                self.rejected[index] = (str(error.get("reason", ""))[:80], str(error.get("field", ""))[:80])
+
+
+def group_methods(ops: Sequence[Operation]) -> dict[str, int]:
+    """Count operations per SDK method name (for per-method counters)."""
+    counts: dict[str, int] = {}
+    for op in ops:
+        counts[op.method] = counts.get(op.method, 0) + 1
+    return counts
