@@ -15,7 +15,6 @@ Two paths:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -24,15 +23,14 @@ from contextvars import ContextVar
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from opentelemetry.trace import Status, StatusCode
-
 from cioguard.config import Options
 from cioguard.delivery import DeliveryConfig, DeliveryEngine
-from cioguard.instrumentation.spans import client_span, producer_span
+from cioguard.instrumentation.spans import client_span, record_failure
 from cioguard.instrumentation.stack import user_stacklevel
-from cioguard.instrumentation.tracing import CallerTracing, instrumentation_suppressed
+from cioguard.instrumentation.tracing import CallerTracing
 from cioguard.operations.build import app_endpoint, build, track_endpoint
 from cioguard.operations.calls import bind
+from cioguard.operations.deferred import Lanes
 from cioguard.operations.errors import OperationTooLarge
 from cioguard.operations.model import Call, Endpoint, Operation
 from cioguard.pitfalls import Finding, PitfallConfig, PitfallEngine
@@ -62,8 +60,6 @@ force_synchronous: ContextVar[bool] = ContextVar("cioguard_force_synchronous", d
 
 #: How long ``merge_customers`` waits for earlier operations to be delivered before it is queued.
 _MERGE_BARRIER_SECONDS = 5.0
-#: People whose email → id mapping is remembered for ordering (about 15 MB at the bound).
-_EMAIL_SHARDS_MAX = 100_000
 #: How many background calls pass between two CIO011 queue-fill checks.
 _QUEUE_CHECK_EVERY = 256
 
@@ -75,7 +71,7 @@ class Runtime:
         self.options = options
         self.blocking = options.mode == "blocking"
         self.recorder: Recorder = build_recorder(
-            registry=options.registry, meter_provider=options.meter_provider
+            registry=options.registry, meter_provider=options.meter_provider, metrics=options.metrics
         )
         set_recorder(self.recorder)
         self.pitfalls_on = options.pitfalls != "off"
@@ -91,13 +87,20 @@ class Runtime:
             ),
             self.recorder,
         )
-        self.tracing = CallerTracing(options.tracer_provider)
+        self.tracing = CallerTracing(
+            options.tracer_provider,
+            producer_spans=options.producer_spans,
+            capture_customer_id=options.capture_customer_id,
+        )
         delivery_config = DeliveryConfig(
             max_queue_size=options.max_queue_size,
             overflow=options.overflow,
             flush_interval=options.flush_interval,
             max_batch_bytes=options.max_batch_bytes,
-            max_retries=3 if options.max_retries is None else options.max_retries,
+            delivery_timeout=options.delivery_timeout,
+            max_retries=options.max_retries,
+            spool_max_age=options.spool_max_age,
+            on_drop=options.on_drop,
             rate_limit=options.rate_limit,
             request_timeout=options.request_timeout,
             exit_timeout=options.exit_timeout,
@@ -106,11 +109,13 @@ class Runtime:
         )
         self.engine: Sender = self._build_sender(delivery_config)
         self._endpoints: dict[tuple[str, Any, Any, Any], Endpoint] = {}
+        #: Guards the endpoint cache and the fallback counts (both rarely written).
         self._endpoints_lock = threading.Lock()
+        self._fallbacks: dict[str, int] = {}
         self._until_queue_check = _QUEUE_CHECK_EVERY
-        #: ``"email:<lower-cased email>" → "id:<id>"`` learnt from identify calls: keeps a person's
-        #: operations in one lane (in order) whether they are addressed by id or by email.
-        self._email_shards: dict[str, str] = {}
+        #: Completes operations on the sender: a person's lane whether addressed by id or by email
+        #: (learnt from identify calls, in queue order), event ULIDs.
+        self.lanes = Lanes()
         #: Set by :meth:`shutdown`; ``instrument()`` then builds a fresh runtime.
         self.stopped = False
 
@@ -164,7 +169,14 @@ class Runtime:
     # -- background path --------------------------------------------------------------------------
 
     def enqueue(self, method: str, endpoint: Endpoint, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        """Validate, check and queue one call; raises only the documented validation errors."""
+        """Validate, check and queue one call; raises only the documented validation errors.
+
+        The caller's share only: bind and check the arguments, run the pitfall rules, snapshot the
+        data (JSON bytes), capture the trace context, hand the operation over. Its lane (email →
+        id), ULID and metrics are done on the sender (:mod:`cioguard.operations.deferred`).
+        Invariant: anything that may raise into the caller (a validation error, a pitfall in
+        ``pitfalls="error"`` mode, CIO011 included) runs before anything is queued.
+        """
         started = time.perf_counter()
         call = bind(method, args, kwargs)
         findings: list[Finding] = []
@@ -172,59 +184,38 @@ class Runtime:
             findings, call = self.pitfalls.check_call(call, mode="background")
             if findings:
                 self.pitfalls.emit(findings, stacklevel=user_stacklevel())
-        span_context = None
-        tracer = self.tracing.tracer()
-        if tracer is not None and not instrumentation_suppressed():
-            span_context = producer_span(
-                tracer, method, call, endpoint, findings, self.options.capture_customer_id
-            )
+            self._until_queue_check -= 1
+            if self._until_queue_check <= 0:
+                self._check_queue()  # CIO011 may raise ("error" mode): before anything is queued
+        # Trace capture (parent context + start time); the PRODUCER span is made on the sender.
+        captured = self.tracing.capture(method, endpoint, call.name, call.customer_id)
+        if captured is not None and findings:
+            captured.codes = tuple(finding.code for finding in findings)
         try:
-            operations = build(call, endpoint, span_context=span_context)
+            operations = build(call, endpoint, span_context=captured, lanes=self.lanes)
         except OperationTooLarge as exc:
             self._too_large(method, exc, started)
             return None
-        if method == "identify":
-            self._learn_email(call, operations)
-        elif self._email_shards:
-            for operation in operations:
-                # An operation addressed by email joins the lane of the id it was identified with.
-                key = operation.shard_key
-                if key.startswith("email:"):
-                    operation.shard_key = self._email_shards.get(key.lower(), key)
-        if method == "merge_customers":
-            # A merge is about two people whose earlier operations may sit in different lanes:
-            # deliver those first (bounded), so the merge cannot overtake the secondary's identify.
+        if method == "merge_customers" and not getattr(self.engine, "orders_merges", False):
+            # A merge is about two people whose earlier operations may sit in different lanes. The
+            # local engine orders it on the sender (never blocking here); other senders (Redis)
+            # get the earlier operations delivered first (bounded).
             self.engine.flush(_MERGE_BARRIER_SECONDS)
         submit = self.engine.submit
         elapsed = time.perf_counter() - started
+        if captured is not None:
+            captured.caller_seconds = elapsed
         for operation in operations:
             operation.caller_seconds = elapsed
             submit(operation)
-        self._until_queue_check -= 1
-        if self._until_queue_check <= 0:
-            self._check_queue()
         return None
-
-    def _learn_email(self, call: Call, operations: list[Operation]) -> None:
-        """Remember ``email → id`` from ``identify(id, email=…)`` (bounded), for :meth:`enqueue`."""
-        data = call.data
-        email = data.get("email") if isinstance(data, dict) else None
-        if not isinstance(email, str) or not operations or not operations[0].shard_key.startswith("id:"):
-            return
-        shards = self._email_shards
-        if len(shards) >= _EMAIL_SHARDS_MAX:
-            # Oldest first (dicts keep insertion order). Other caller threads may evict at the same
-            # moment: a lost race only means one more or one fewer entry, never an error.
-            with contextlib.suppress(KeyError, RuntimeError, StopIteration):
-                shards.pop(next(iter(shards)))
-        shards["email:" + email.lower()] = operations[0].shard_key
 
     def _too_large(self, method: str, exc: OperationTooLarge, started: float) -> None:
         """Count an oversize call as dropped, warn (CIO014) at the user's line, never send it."""
         self.recorder.call(method, "background", time.perf_counter() - started)
         record_drop = getattr(self.engine, "record_drop", None)
         if callable(record_drop):  # counted in stats(), the metric and the drop log
-            record_drop("oversize", 1, str(exc))
+            record_drop("oversize", 1, str(exc), method)
         else:
             self.recorder.dropped("oversize")
             logger.warning("cioguard: dropped an oversize %s call: %s", method, exc)
@@ -277,9 +268,8 @@ class Runtime:
             try:
                 result = wrapped(*args, **kwargs)
             except Exception as exc:
-                if span is not None:
-                    span.record_exception(exc)
-                    span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                # Never the SDK's text (it holds ids and payloads) unless capture_customer_id.
+                record_failure(span, exc, self.options.capture_customer_id)
                 raise
             finally:
                 elapsed = time.perf_counter() - started
@@ -322,6 +312,19 @@ class Runtime:
             self.pitfalls.report(self.pitfalls.check_response(api=endpoint.api, status_code=status_code))
 
     # -- lifecycle --------------------------------------------------------------------------------
+
+    def fallback(self, method: str) -> None:
+        """A call went through the blocking SDK after an internal error: count it (never raises)."""
+        with self._endpoints_lock:
+            self._fallbacks[method] = self._fallbacks.get(method, 0) + 1
+        self.recorder.fallback(method)
+
+    def stats(self) -> dict[str, Any]:
+        """The sender's ``stats()`` plus ``fallbacks``: calls sent by the blocking SDK, per method."""
+        result = dict(self.engine.stats())
+        with self._endpoints_lock:
+            result["fallbacks"] = dict(self._fallbacks)
+        return result
 
     def flush(self, timeout: float | None) -> bool:
         return self.engine.flush(timeout=10.0 if timeout is None else timeout)

@@ -5,8 +5,9 @@ the only code between the user's call and cioguard, so they follow two rules:
 
 - the documented validation errors (``TypeError``/``ValueError`` naming the field, the SDK's own
   ``CustomerIOException`` for blank ids, a ``PitfallWarning`` in ``pitfalls="error"`` mode) reach
-  the caller; any other failure inside cioguard is logged once and the call falls back to the
-  SDK's own behaviour, so a cioguard bug can never lose or break a call;
+  the caller; any other failure inside cioguard is counted (``stats()["fallbacks"]``, the
+  ``customerio_fallback_total`` metric), logged once, and the call falls back to the SDK's own
+  behaviour, so a cioguard bug can never lose or break a call;
 - nothing else is done on the hot path: the background path is one ``enqueue``.
 """
 
@@ -19,12 +20,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from customerio import APIClient, CustomerIOException
-from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_http_instrumentation
-from opentelemetry.trace import Status, StatusCode
 
 from cioguard.endpoints import endpoint_name
 from cioguard.instrumentation.runtime import Runtime, force_synchronous
+from cioguard.instrumentation.spans import annotate_sdk_request
 
 logger = logging.getLogger("cioguard")
 
@@ -37,6 +37,15 @@ def _log_internal_failure(where: str) -> None:
     if where not in _logged_failures:
         _logged_failures.add(where)
         logger.exception("cioguard: internal error in %s; the call went through the SDK unchanged", where)
+
+
+def _fall_back(runtime: Runtime, where: str, method: str) -> None:
+    """An internal error sent the call through the blocking SDK: counted (``stats()["fallbacks"]``,
+    ``customerio_fallback_total``) every time, logged once per place."""
+    try:
+        runtime.fallback(method)
+    finally:
+        _log_internal_failure(where)
 
 
 def _split_instance(instance: Any, args: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...]]:
@@ -63,7 +72,7 @@ def track_method(runtime: Runtime, method: str) -> Wrapper:
         except _PASS_THROUGH:
             raise
         except Exception:
-            _log_internal_failure(f"CustomerIO.{method}")
+            _fall_back(runtime, f"CustomerIO.{method}", method)
             return wrapped(*args, **kwargs)
 
     return wrapper
@@ -85,7 +94,7 @@ def app_method(runtime: Runtime, method: str) -> Wrapper:
         except _PASS_THROUGH:
             raise
         except Exception:
-            _log_internal_failure(f"APIClient.{method}")
+            _fall_back(runtime, f"APIClient.{method}", method)
             return wrapped(*args, **kwargs)
 
     return wrapper
@@ -151,18 +160,11 @@ def send_request(runtime: Runtime) -> Wrapper:
             if status == 429:
                 recorder.rate_limited(name)
             if status is not None:
-                _annotate_current_span(status)
+                # Semconv attributes on the CLIENT span + http.client.request.duration (no ids).
+                annotate_sdk_request(http_method, url, status, time.perf_counter() - started)
                 runtime.observe_response(api, status)
 
     return wrapper
-
-
-def _annotate_current_span(status: int) -> None:
-    span = trace.get_current_span()
-    if span.is_recording():
-        span.set_attribute("http.response.status_code", status)
-        if status >= 400:
-            span.set_status(Status(StatusCode.ERROR, f"HTTP {status}"))
 
 
 def _bind_send_request(method: str, url: str, data: Any) -> tuple[str, str, Any]:

@@ -36,9 +36,10 @@ from cioguard.operations import mapping
 from cioguard.operations.calls import backfill_timestamp, event_timestamp
 from cioguard.operations.checks import CHECKS as _CHECKS
 from cioguard.operations.construct import make_operation
+from cioguard.operations.deferred import Identify, Lanes, snapshot_event
 from cioguard.operations.endpoints import app_endpoint, origin, track_endpoint
 from cioguard.operations.errors import OperationTooLarge
-from cioguard.operations.model import Call, Endpoint, Operation, Route
+from cioguard.operations.model import Call, Endpoint, Operation, Resolver, Route
 from cioguard.operations.serialize import _OPTIONS, _UUID_TEXT, _default, check_parts, dumps, dumps_parts
 from cioguard.operations.ulid import new_ulid
 
@@ -58,6 +59,7 @@ EVENT_DATA_LIMIT = 100_000
 REQUEST_LIMIT = 500_000
 _V2_PATH = "/api/v2/batch"
 _EVENT_ACTIONS = frozenset({"event", "page", "screen"})
+_SNAPSHOT_EVENTS = frozenset({"track", "pageview", "backfill"})
 _APP_SENDS = ("send_email", "send_push", "send_sms", "send_whatsapp", "send_inbox_message", "send_in_app")
 
 Builder = Callable[[Call, Endpoint, Any, float, float], list[Operation]]
@@ -70,21 +72,41 @@ def build(
     span_context: Any = None,
     now: float | None = None,
     mono: float | None = None,
+    lanes: Lanes | None = None,
 ) -> list[Operation]:
     """The operations for ``call`` (usually one; one per entry for ``batch``).
 
     ``now``/``mono`` are ``time.time()``/``time.monotonic()`` at acceptance (read here when not
     given). Raises :class:`~cioguard.operations.errors.SerializationError` for data that cannot be
     sent and :class:`~cioguard.operations.errors.OperationTooLarge` for data over the limits.
+
+    With ``lanes`` (the instrumentation's hot path) an event is only snapshotted here and every
+    operation is completed on the sender by ``lanes`` (:mod:`cioguard.operations.deferred`): its
+    email → id lane, and the event's ULID.
     """
     if now is None:
         now = time.time()
     if mono is None:
         mono = time.monotonic()
-    check = _CHECKS.get(call.method)
+    method = call.method
+    check = _CHECKS.get(method)
     if check is not None:
         check(call)
-    return _BUILDERS[call.method](call, endpoint, span_context, now, mono)
+    if lanes is None:
+        return _BUILDERS[method](call, endpoint, span_context, now, mono)
+    if method in _SNAPSHOT_EVENTS:
+        op = snapshot_event(call, endpoint, span_context, now, mono, lanes)
+        if op is not None:
+            return [op]
+    operations = _BUILDERS[method](call, endpoint, span_context, now, mono)
+    resolver: Resolver = lanes
+    if method == "identify":
+        email = call.data.get("email") if isinstance(call.data, dict) else None
+        if isinstance(email, str):
+            resolver = Identify(lanes, email)
+    for operation in operations:
+        operation._pending = resolver
+    return operations
 
 
 def _operation(
@@ -172,12 +194,13 @@ def _event(call: Call, endpoint: Endpoint, span_context: Any, now: float, mono: 
     if event_id is None:
         event_id = op_id = new_ulid(now)
     method = call.method
+    # "id" first, as in deferred.snapshot_event: the two paths give the same bytes.
     entry: dict[str, Any] = {
+        "id": event_id,
         "type": "person",
         "action": "page" if method == "pageview" else "event",
         "identifiers": {kind: value},
         "name": call.name,
-        "id": event_id,
         "attributes": call.data,
     }
     raw = call.timestamp

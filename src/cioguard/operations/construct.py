@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cioguard.operations.model import Endpoint, Operation, Route
+from cioguard.operations.model import V2_REQUEST, Endpoint, Operation, Route
 
 __all__ = ["make_operation"]
 
@@ -37,18 +37,17 @@ def make_operation(
     operation = _new_operation(Operation)
     operation.endpoint = endpoint
     operation.method = method
-    operation.route = route
-    operation.http_method = http_method
-    operation.path = path
+    request = (route, http_method, path)
+    operation._request = V2_REQUEST if request == V2_REQUEST else request
     # orjson never shrinks its output buffer: a 140-byte result keeps a 4 KB allocation alive for as
     # long as the operation waits in the queue. A compact copy costs ~0.3 us and saves ~4 KB each.
-    operation.body = bytes(memoryview(body))
-    operation.size = len(body)
-    operation.shard_key = shard_key
-    operation.op_id = op_id
-    operation.event_id = event_id
+    operation._body = bytes(memoryview(body))
+    operation._shard_key = shard_key
+    operation._op_id = op_id
+    operation._event_id = event_id
     operation.enqueued_at = enqueued_at
     operation.created_at = created_at
     operation.span_context = span_context
-    operation.caller_seconds = 0.0
+    operation._caller_us = 0
+    operation._pending = None
     return operation

@@ -2,7 +2,8 @@
 
 A user's SDK call is parsed into a :class:`Call` (the arguments, bound exactly as the SDK binds them),
 checked by the pitfall rules, then turned into an :class:`Operation`: the request it stands for,
-serialised once on the caller's thread. After construction nothing mutates an ``Operation``; the
+serialised once on the caller's thread. What may wait (the lane, the ULID) is completed on the
+sender's thread the first time it is read; after that nothing changes in an ``Operation``, and the
 sender may hold it across retries, processes (the spool) and threads.
 
 Nothing here imports the SDK, wrapt, the delivery engine or the web layer.
@@ -10,8 +11,9 @@ Nothing here imports the SDK, wrapt, the delivery engine or the web layer.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 #: Which Customer.io API an endpoint belongs to.
 ApiKind = Literal["track", "app"]
@@ -72,8 +74,25 @@ class Call:
         return f"Call(method={self.method!r})"
 
 
+class Resolver(Protocol):
+    """Completes a deferred :class:`Operation` on the sender (see :mod:`cioguard.operations.deferred`).
+
+    ``resolve(op)`` sets ``op._shard_key`` (and, for an event whose id cioguard makes, writes the
+    ULID into ``op._body[7:33]`` and sets ``op._op_id``/``op._event_id`` to :data:`IN_BODY`).
+    """
+
+    def resolve(self, op: Operation) -> None: ...
+
+
+#: ``(route, http_method, path)`` of every v2 batch entry: one shared tuple, not three slots each.
+V2_REQUEST: tuple[Route, str, str] = ("v2", "POST", "/api/v2/batch")
+#: Marks ``op_id``/``event_id`` as "the ULID at ``body[7:33]``" (no second copy of the id kept).
+IN_BODY: Any = type("InBody", (), {"__repr__": lambda self: "IN_BODY", "__slots__": ()})()
+_lock = threading.Lock()
+
+
 class Operation:
-    """One accepted unit of work, ready to send; immutable after construction.
+    """One accepted unit of work; its observable fields never change once read.
 
     - ``route == "v2"``: ``body`` is one JSON-encoded ``/api/v2/batch`` entry; the sender joins
       entries into ``{"batch":[...]}``. ``http_method``/``path`` are ``POST``/``/api/v2/batch``.
@@ -84,24 +103,38 @@ class Operation:
     same key are delivered in the order they were accepted. ``event_id`` is the ULID sent as the
     event ``id`` (dedupe at Customer.io), ``None`` for non-event operations. ``op_id`` is a ULID
     unique to this operation (equal to ``event_id`` when there is one), used by the spool.
+
+    **Deferred parts.** On the caller's thread an operation is only a snapshot of the call: the
+    entry's JSON bytes (with room for the event id) and the raw identifier. The rest is done on
+    the sender's thread by the operation's :class:`Resolver`, at the first read of ``shard_key``,
+    ``body``, ``op_id`` or ``event_id``: the email → id lane (learnt in acceptance order: the
+    sender reads operations in queue order) and the ULID written into the body. ``size``,
+    ``route``, ``method``, ``endpoint`` and the times never wait: they are final at acceptance.
+    Invariant: the resolver runs once, under a lock, and every reader sees its one result.
     """
 
     __slots__ = (
-        "body",
-        "caller_seconds",
+        "_body",
+        "_caller_us",
+        "_event_id",
+        "_op_id",
+        "_pending",
+        "_request",
+        "_shard_key",
         "created_at",
         "endpoint",
         "enqueued_at",
-        "event_id",
-        "http_method",
         "method",
-        "op_id",
-        "path",
-        "route",
-        "shard_key",
-        "size",
         "span_context",
     )
+
+    _body: bytes
+    _caller_us: int
+    _event_id: Any
+    _op_id: Any
+    _pending: Resolver | None
+    _request: tuple[Route, str, str]
+    _shard_key: str
 
     def __init__(
         self,
@@ -122,26 +155,90 @@ class Operation:
     ) -> None:
         self.endpoint = endpoint
         self.method = method
-        self.route = route
-        self.http_method = http_method
-        self.path = path
-        self.body = body
-        self.size = len(body)
-        self.shard_key = shard_key
-        self.op_id = op_id
-        self.event_id = event_id
+        self._request = V2_REQUEST if (route, http_method, path) == V2_REQUEST else (route, http_method, path)
+        self._body = body
+        self._shard_key = shard_key
+        self._op_id = op_id
+        self._event_id = event_id
         #: ``time.monotonic()`` at acceptance (delivery lag, flush ordering).
         self.enqueued_at = enqueued_at
         #: ``time.time()`` at acceptance (survives the spool across processes).
         self.created_at = created_at
         #: The caller span's ``SpanContext`` (for links from the send span), or ``None``.
         self.span_context = span_context
-        #: Time the caller spent inside the patched SDK method (recorded by the sender, off the
-        #: hot path).
+        self._pending = None
         self.caller_seconds = caller_seconds
+
+    # -- the request ------------------------------------------------------------------------------
+
+    @property
+    def route(self) -> Route:
+        return self._request[0]
+
+    @property
+    def http_method(self) -> str:
+        return self._request[1]
+
+    @property
+    def path(self) -> str:
+        return self._request[2]
+
+    @property
+    def size(self) -> int:
+        """``len(body)``, known at acceptance (reading it completes nothing)."""
+        return len(self._body)
+
+    @property
+    def caller_seconds(self) -> float:
+        """Time the caller spent inside the patched SDK method (recorded by the sender)."""
+        return self._caller_us / 1_000_000
+
+    @caller_seconds.setter
+    def caller_seconds(self, seconds: float) -> None:
+        # Whole microseconds: below 257 µs CPython shares the int, so a queued call keeps no float.
+        self._caller_us = int(seconds * 1_000_000)
+
+    # -- deferred parts (sender side) ---------------------------------------------------------------
+
+    def _complete(self) -> None:
+        with _lock:
+            pending = self._pending
+            if pending is not None:
+                pending.resolve(self)
+                self._pending = None
+
+    @property
+    def shard_key(self) -> str:
+        if self._pending is not None:
+            self._complete()
+        return self._shard_key
+
+    @shard_key.setter
+    def shard_key(self, key: str) -> None:
+        self._shard_key = key
+
+    @property
+    def body(self) -> bytes:
+        if self._pending is not None:
+            self._complete()
+        return self._body
+
+    @property
+    def op_id(self) -> str:
+        if self._pending is not None:
+            self._complete()
+        op_id = self._op_id
+        return self._body[7:33].decode() if op_id is IN_BODY else op_id
+
+    @property
+    def event_id(self) -> str | None:
+        if self._pending is not None:
+            self._complete()
+        event_id = self._event_id
+        return self._body[7:33].decode() if event_id is IN_BODY else event_id
 
     def __repr__(self) -> str:
         return (
             f"Operation(method={self.method!r}, route={self.route!r}, {self.http_method} "
-            f"{self.endpoint.label}, size={self.size}, op_id={self.op_id!r})"
+            f"{self.endpoint.label}, size={self.size})"
         )

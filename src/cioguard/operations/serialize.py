@@ -44,7 +44,7 @@ import orjson
 
 from cioguard.operations.errors import SerializationError
 
-__all__ = ["check_parts", "dumps", "dumps_parts", "to_unix_seconds"]
+__all__ = ["check_parts", "dumps", "dumps_parts", "plain", "to_unix_seconds"]
 
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 _UTC = _dt.timezone.utc
@@ -57,6 +57,7 @@ _UNKNOWN = "could not be serialised to JSON"
 _INF_PROBLEM = "float infinity" + _SUFFIX + "send a finite number or None"
 _BIG_INT_PROBLEM = "integer beyond 64 bits" + _SUFFIX + "convert it to str"
 _INFINITIES = (math.inf, -math.inf)
+_DATETIME = _dt.datetime
 _ADVICE: dict[type, str] = {
     Decimal: "convert it to float or str",
     set: "convert it to a list",
@@ -77,6 +78,30 @@ def to_unix_seconds(value: _dt.datetime) -> int:
     if value.tzinfo is not None:
         return int(value.astimezone(_UTC).timestamp())
     return int(value.replace(tzinfo=_UTC).timestamp())
+
+
+def plain(value: Any) -> bool:
+    """True when orjson's output for the dict or list ``value`` is exactly what the SDK would send.
+
+    The cheap check behind the fast path: only the exact types of ordinary data (``str``, ``int``,
+    ``bool``, ``None``, finite ``float``, ``datetime``, nested ``dict``/``list``) pass; an ``inf``
+    (which orjson writes as ``null``) or any other type (a ``UUID``, an ``Enum``, a subclass) sends
+    the caller to :func:`dumps`, whose walk decides and names the place. Recursion is bounded: orjson
+    already refused anything nested deeper than 255 levels.
+    """
+    for item in value.values() if type(value) is dict else value:
+        kind = type(item)
+        if kind is str or kind is int or item is None or kind is bool or kind is _DATETIME:
+            continue
+        if kind is float:
+            if item in _INFINITIES:
+                return False
+        elif kind is dict or kind is list:
+            if not plain(item):
+                return False
+        else:
+            return False
+    return True
 
 
 def _default(value: Any) -> Any:

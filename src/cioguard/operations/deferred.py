@@ -1,0 +1,169 @@
+"""The caller's share of an event, and the :class:`Lanes` that complete operations on the sender.
+
+::
+
+    lanes = Lanes()                                   # one per instrumentation
+    op = snapshot_event(call, endpoint, None, time.time(), time.monotonic(), lanes)
+    # caller thread: op is queued as it is (JSON bytes of the entry, with room for the id)
+    op.shard_key, op.body                             # sender thread: lane and ULID filled in
+
+:func:`snapshot_event` is the fast path of ``track``/``pageview``/``backfill``: one ``orjson.dumps``
+of the whole v2 entry (so the caller may change its dict afterwards), with 26 zero characters where
+the event ``id`` goes — the entry starts ``{"id":"``, so the id is always ``body[7:33]`` — plus
+the cheap checks that prove the bytes are what the SDK would send. It returns ``None`` whenever
+the exact path of :func:`cioguard.operations.build.build` must decide (data that is not plain, an
+entry over the v2 limit, a caller ``id`` that is not a string): that path raises the documented
+errors at the caller's line or picks the v1 route.
+
+:class:`Lanes` is the sender's side (:class:`~cioguard.operations.model.Resolver`): it turns the
+raw identifier into the ``shard_key`` (shared between operations of one person), routes an
+operation addressed by email into the lane of the id that ``identify`` tied it to, and writes a
+new ULID (from the acceptance time) into the body. It runs at the first read of an operation's
+lane or body, under the model's lock, in the order the sender takes operations off the queue, so
+an ``identify`` is always learnt before the operations accepted after it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from orjson import dumps as _orjson_dumps
+
+from cioguard.operations.calls import backfill_timestamp, event_timestamp
+from cioguard.operations.model import IN_BODY, V2_REQUEST, Call, Endpoint, Operation
+from cioguard.operations.serialize import _OPTIONS, _UUID_TEXT, _default, plain
+from cioguard.operations.ulid import new_ulid
+
+__all__ = ["ID_SLOT", "Lanes", "snapshot_event"]
+
+#: Where the event id sits in a snapshot's body: ``{"id":"`` is 7 bytes, a ULID 26.
+ID_SLOT = slice(7, 33)
+_PLACEHOLDER = "0" * 26
+#: v2 per-entry limit (Track OpenAPI); larger entries take build()'s v1 route.
+_V2_ENTRY_LIMIT = 32_000
+#: People whose email → id mapping is remembered (about 15 MB at the bound), shard keys shared.
+_EMAILS_MAX = 100_000
+_KEYS_MAX = 100_000
+_new_operation = Operation.__new__
+
+
+def snapshot_event(
+    call: Call, endpoint: Endpoint, span_context: Any, now: float, mono: float, lanes: Lanes
+) -> Operation | None:
+    """The deferred operation for an event call, or ``None`` when build()'s exact path must run."""
+    customer_id = call.customer_id
+    value = customer_id if type(customer_id) is str else str(customer_id)
+    # mapping.person_identifier, inlined (tests hold the two equal).
+    if value.startswith("cio_"):
+        identifiers = {"cio_id": value[4:]}
+    elif "@" in value:
+        identifiers = {"email": value}
+    else:
+        identifiers = {"id": value}
+    event_id = call.event_id
+    if event_id is not None and type(event_id) is not str:
+        return None
+    method = call.method
+    data = call.data
+    entry: dict[str, Any] = {
+        "id": _PLACEHOLDER if event_id is None else event_id,
+        "type": "person",
+        "action": "page" if method == "pageview" else "event",
+        "identifiers": identifiers,
+        "name": call.name,
+        "attributes": data,
+    }
+    raw = call.timestamp
+    if raw is not None:
+        stamp = backfill_timestamp(raw) if method == "backfill" else event_timestamp(raw)
+        if stamp is not None:
+            entry["timestamp"] = stamp
+    try:
+        body = _orjson_dumps(entry, _default, _OPTIONS)
+    except TypeError:  # orjson.JSONEncodeError included: build() names the place
+        return None
+    # A "null" may hide an inf, a UUID-shaped string a UUID object: the type walk decides.
+    if (
+        (body.find(b"null") >= 0 or (body.count(b"-") >= 4 and _UUID_TEXT.search(body) is not None))
+        and not plain(data)
+    ) or len(body) > _V2_ENTRY_LIMIT:
+        return None
+    op = _new_operation(Operation)
+    op.endpoint = endpoint
+    op.method = method
+    op._request = V2_REQUEST
+    op._body = body
+    op._shard_key = value  # the raw identifier until Lanes.resolve
+    op._op_id = None
+    op._event_id = IN_BODY if event_id is None else event_id
+    op.enqueued_at = mono
+    op.created_at = now
+    op.span_context = span_context
+    op._caller_us = 0
+    op._pending = lanes
+    return op
+
+
+class Lanes:
+    """Completes deferred operations on the sender: lanes by person, email → id, event ULIDs."""
+
+    def __init__(self) -> None:
+        #: ``"email:<lower-cased email>" → "id:<id>"`` learnt from identify calls.
+        self.emails: dict[str, str] = {}
+        #: One shared string per person's shard key (bounded; cleared when full).
+        self._keys: dict[str, str] = {}
+
+    def resolve(self, op: Operation) -> None:
+        """Fill ``op``'s lane and id (the model's lock is held: one thread at a time)."""
+        key = op._shard_key
+        if op._op_id is None:  # a snapshot: the raw identifier, no ULID yet
+            if key.startswith("cio_"):
+                key = "cio_id:" + key[4:]
+            elif "@" in key:
+                key = "email:" + key
+            else:
+                key = "id:" + key
+            ulid = new_ulid(op.created_at)
+            if op._event_id is IN_BODY:
+                body = op._body
+                # Also compacts: orjson's output keeps a 4 KB buffer; the joined copy is exact.
+                op._body = body[:7] + ulid.encode() + body[33:]
+                op._op_id = IN_BODY
+            else:
+                op._body = bytes(memoryview(op._body))
+                op._op_id = ulid
+        if self.emails and key.startswith("email:"):
+            key = self.emails.get(key.lower(), key)
+        keys = self._keys
+        shared = keys.get(key)
+        if shared is None:
+            if len(keys) >= _KEYS_MAX:
+                keys.clear()
+            shared = keys[key] = key
+        op._shard_key = shared
+
+    def learn(self, email: str, key: str) -> None:
+        """Tie ``email`` to the lane ``key`` (``"id:<id>"``) from ``identify(id, email=…)``."""
+        emails = self.emails
+        if len(emails) >= _EMAILS_MAX:
+            # Oldest first (dicts keep insertion order).
+            with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+                emails.pop(next(iter(emails)))
+        emails["email:" + email.lower()] = key
+
+
+class Identify:
+    """The resolver of an ``identify`` operation that carries an email: learns, then resolves."""
+
+    __slots__ = ("email", "lanes")
+
+    def __init__(self, lanes: Lanes, email: str) -> None:
+        self.lanes = lanes
+        self.email = email
+
+    def resolve(self, op: Operation) -> None:
+        self.lanes.resolve(op)
+        key = op._shard_key
+        if key.startswith("id:"):
+            self.lanes.learn(self.email, key)

@@ -1,0 +1,141 @@
+"""The caller's snapshot of an event and its completion on the sender (operations.deferred)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import threading
+import uuid
+from typing import Any
+
+import orjson
+import pytest
+
+from cioguard.operations.build import build, track_endpoint
+from cioguard.operations.calls import bind
+from cioguard.operations.deferred import ID_SLOT, Lanes, snapshot_event
+from cioguard.operations.errors import SerializationError
+from cioguard.operations.model import Endpoint, Operation
+from cioguard.operations.ulid import decode_ms
+
+REALISTIC: dict[str, Any] = {
+    "order": {
+        "id": "A-1001",
+        "items": [
+            {"sku": "sku-1", "qty": 2, "price": 9.99, "discount": None},
+            {"sku": "sku-2", "qty": 1, "price": 19.5, "discount": None},
+        ],
+        "coupon": None,
+        "shipping": {"city": "Zürich", "country": "CH", "express": False},
+    },
+    "placed_at": "2024-05-01T10:20:30Z",
+    "note": None,
+    "emoji": "🎉",
+    "when": dt.datetime(2024, 5, 1, 10, 20, 30, tzinfo=dt.timezone.utc),
+}
+
+
+@pytest.fixture
+def endpoint() -> Endpoint:
+    return track_endpoint("site", "key", "https://track.customer.io")
+
+
+def _deferred(endpoint: Endpoint, lanes: Lanes, method: str, *args: Any, **kwargs: Any) -> Operation:
+    [op] = build(bind(method, args, kwargs), endpoint, now=1_700_000_000.0, mono=5.0, lanes=lanes)
+    return op
+
+
+@pytest.mark.parametrize("method", ["track", "pageview", "backfill"])
+def test_a_snapshot_completes_to_the_bytes_of_the_exact_path(endpoint: Endpoint, method: str) -> None:
+    lanes = Lanes()
+    args: tuple[Any, ...] = ("u1", "order_completed", REALISTIC) if method == "track" else ("u1", "page")
+    if method == "backfill":
+        args = ("u1", "order_completed", 1_700_000_000)
+    kwargs: dict[str, Any] = {} if method == "track" else dict(REALISTIC)
+    op = _deferred(endpoint, lanes, method, *args, **kwargs)
+    assert op._pending is lanes, "ordinary data (None, nesting, dates, unicode) takes the fast path"
+    [exact] = build(bind(method, args, kwargs), endpoint, now=1_700_000_000.0, mono=5.0)
+    assert op.size == exact.size
+    assert op.body[ID_SLOT] != exact.body[ID_SLOT]  # two ULIDs
+    ulid = op.body[ID_SLOT].decode()
+    assert op.body.replace(ulid.encode(), exact.body[ID_SLOT]) == exact.body
+    assert op.event_id == op.op_id == ulid
+    assert decode_ms(ulid) == 1_700_000_000_000
+    assert (op.route, op.http_method, op.path, op.shard_key) == ("v2", "POST", "/api/v2/batch", "id:u1")
+
+
+def test_reading_what_the_caller_knows_completes_nothing(endpoint: Endpoint) -> None:
+    op = _deferred(endpoint, Lanes(), "track", "u1", "clicked", {"a": 1})
+    assert (op.size, op.route, op.method, op.endpoint, op.enqueued_at, op.created_at) == (
+        len(op._body),
+        "v2",
+        "track",
+        endpoint,
+        5.0,
+        1_700_000_000.0,
+    )
+    assert op._pending is not None
+    assert op._body[ID_SLOT] == b"0" * 26
+    op.caller_seconds = 0.000_012_5
+    assert op.caller_seconds == pytest.approx(0.000_012)
+
+
+def test_the_callers_dict_may_change_after_the_call(endpoint: Endpoint) -> None:
+    data: dict[str, Any] = {"items": [1, 2], "plan": "pro"}
+    op = _deferred(endpoint, Lanes(), "track", "u1", "clicked", data)
+    data["plan"] = "free"
+    data["items"].append(3)
+    assert orjson.loads(op.body)["attributes"] == {"items": [1, 2], "plan": "pro"}
+
+
+def test_a_callers_id_is_the_event_id_and_the_op_id_is_new(endpoint: Endpoint) -> None:
+    op = _deferred(endpoint, Lanes(), "track", "u1", "clicked", {}, id="evt-1")
+    assert op.event_id == "evt-1"
+    assert op.op_id != "evt-1"
+    assert len(op.op_id) == 26
+    assert orjson.loads(op.body)["id"] == "evt-1"
+
+
+@pytest.mark.parametrize(
+    ("data", "where"),
+    [({"x": [1, {"y": math.inf}]}, 'data["x"][1]["y"]'), ({"u": uuid.uuid4()}, 'data["u"]')],
+)
+def test_values_the_sdk_cannot_send_still_fail_at_the_call(
+    endpoint: Endpoint, data: dict[str, Any], where: str
+) -> None:
+    call = bind("track", ("u1", "clicked", {**data, "n": None}), {})
+    assert snapshot_event(call, endpoint, None, 1.0, 1.0, Lanes()) is None  # the exact path decides
+    with pytest.raises(SerializationError, match=where.replace("[", r"\[")):
+        build(call, endpoint, lanes=Lanes())
+
+
+def test_an_email_addressed_operation_joins_the_lane_identify_tied_it_to(endpoint: Endpoint) -> None:
+    lanes = Lanes()
+    before = _deferred(endpoint, lanes, "track", "Ada@Example.com", "clicked", {})
+    identify = _deferred(endpoint, lanes, "identify", "42", email="ada@example.com")
+    after = _deferred(endpoint, lanes, "track", "ADA@example.com", "clicked", {})
+    # Completed in queue order, as the sender reads them: only what follows the identify moves.
+    assert [op.shard_key for op in (before, identify, after)] == ["email:Ada@Example.com", "id:42", "id:42"]
+
+
+def test_one_persons_operations_share_one_shard_key_string(endpoint: Endpoint) -> None:
+    lanes = Lanes()
+    first, second = (_deferred(endpoint, lanes, "track", 7, "clicked", {}) for _ in range(2))
+    assert first.shard_key == "id:7"
+    assert first.shard_key is second.shard_key
+
+
+def test_concurrent_readers_see_one_ulid(endpoint: Endpoint) -> None:
+    ops = [_deferred(endpoint, Lanes(), "track", "u1", "clicked", {}) for _ in range(200)]
+    seen: list[list[str]] = [[], []]
+
+    def read(out: list[str]) -> None:
+        out.extend(op.event_id or "" for op in ops)
+
+    threads = [threading.Thread(target=read, args=(out,)) for out in seen]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert seen[0] == seen[1] == [op.op_id for op in ops]
+    assert len(set(seen[0])) == 200
