@@ -5,8 +5,9 @@ Edit this file, not the JSON, then run::
     .venv/bin/python dashboards/build_dashboard.py > dashboards/cioguard.json
 
 ``tests/prometheus/test_dashboard_files.py`` fails when the two drift apart, validates the JSON
-against Grafana's schema (``dashboards/schema/``) and checks every query names DESIGN.md metrics;
-``tests/prometheus/test_real_prometheus.py`` runs every query against a real Prometheus.
+against Grafana's schema (``dashboards/schema/``) and checks every query reads only metrics of the
+README's metrics table; ``tests/prometheus/test_real_prometheus.py`` runs every query against a
+real Prometheus scraping an instrumented app.
 
 Import it in Grafana (Dashboards → New → Import): it asks for the Prometheus data source
 (``DS_PROMETHEUS``). ``$job``/``$instance`` select the scraped application.
@@ -152,9 +153,13 @@ PANELS: list[Panel] = [
     ),
     timeseries(
         "Caller time p50 / p99",
-        "How long a Customer.io call takes for the code that makes it. Background mode should stay "
-        "in microseconds; milliseconds mean the call blocks on the network.",
-        quantiles("customerio_call_duration_seconds", "mode", (0.5, 0.99), "{{mode}}"),
+        "How long a Customer.io call takes for the code that makes it. Background calls (µs "
+        "resolution, all methods) should stay in microseconds; blocking calls (coarse buckets, by "
+        "mode) wait for the network.",
+        [
+            *quantiles("customerio_background_call_duration_seconds", "", (0.5, 0.99), "background"),
+            *quantiles("customerio_call_duration_seconds", "mode", (0.99,), "{{mode}} (coarse)"),
+        ],
         "s",
     ),
     timeseries(
@@ -181,6 +186,70 @@ PANELS: list[Panel] = [
         "ops",
         stack=True,
     ),
+    row("Delivery health: what the alerts watch"),
+    timeseries(
+        "Seconds since the last delivery",
+        "Per instance: time since Customer.io last acknowledged an operation (instances that never "
+        "delivered are left out). The stalled series shows it only while operations are waiting "
+        "(queue or spool): that is the CustomerIOSenderStalled condition (above 300 s for 5 min).",
+        [
+            (
+                "time() - max by (instance) (customerio_last_delivery_timestamp_seconds{" + SEL + "} > 0)",
+                "{{instance}}",
+            ),
+            (
+                "(time() - max by (instance) (customerio_last_delivery_timestamp_seconds{" + SEL + "}))"
+                " and on (instance) (sum by (instance) (customerio_queue_size{" + SEL + "}) > 0"
+                " or sum by (instance) (customerio_spool_operations{" + SEL + "}) > 0)",
+                "stalled {{instance}}",
+            ),
+        ],
+        "s",
+        steps=(GREEN, (60.0, "orange"), (300.0, "red")),
+        threshold_style="line",
+    ),
+    timeseries(
+        "Outage mode by endpoint",
+        "1 while cioguard treats a Customer.io endpoint as down (one probe at a time, everything "
+        "else held). Held operations expire after delivery_timeout unless spool_path is set "
+        "(alert CustomerIOEndpointOutage after 5 min).",
+        [
+            (
+                "max by (instance, endpoint) (customerio_endpoint_outage{" + SEL + "})",
+                "{{instance}} {{endpoint}}",
+            )
+        ],
+        "short",
+        steps=(GREEN, (1.0, "red")),
+        threshold_style="area",
+    ),
+    timeseries(
+        "Expired operations / s",
+        "Operations dropped because they kept failing for delivery_timeout (600 s by default): "
+        "Customer.io or the network was down too long. Sustained, this pages (CustomerIOEventsDropping).",
+        [(rate("customerio_events_dropped_total", "instance", 'reason="expired"'), "{{instance}}")],
+        "ops",
+        steps=(GREEN, (0.0001, "red")),
+        threshold_style="area",
+    ),
+    timeseries(
+        "Spool errors / s by kind",
+        "Failures of the durable SQLite spool (spool_path): disk_full, read_only, corrupt, deleted, "
+        "locked, other. While it fails, operations are not kept across restarts (alert "
+        "CustomerIOSpoolErrors).",
+        [(rate("customerio_spool_errors_total", "kind"), "{{kind}}")],
+        "ops",
+        stack=True,
+    ),
+    timeseries(
+        "Fallbacks to the blocking SDK / s by method",
+        "Calls cioguard handed to the unpatched SDK after an internal error: they still reach "
+        "Customer.io, but block the caller. Any fallback is a cioguard bug worth reporting (the "
+        "cioguard log has the error). No series until the first fallback.",
+        [(rate("customerio_fallback_total", "method"), "{{method}}")],
+        "ops",
+        stack=True,
+    ),
     row("Delivery to Customer.io"),
     timeseries(
         "HTTP latency p50 / p95 / p99 by endpoint",
@@ -192,9 +261,9 @@ PANELS: list[Panel] = [
     ),
     timeseries(
         "Requests / s by status code",
-        "HTTP requests sent, by response status. 207 = a batch with some invalid entries; "
-        "error = timeout or connection failure.",
-        [(rate("customerio_requests_total", "status_code"), "{{status_code}}")],
+        "HTTP requests sent, by status class (429 on its own). error = no response, by error_type "
+        "(timeout, connection, tls).",
+        [(rate("customerio_requests_total", "status_code, error_type"), "{{status_code}} {{error_type}}")],
         "reqps",
         stack=True,
     ),
@@ -216,10 +285,11 @@ PANELS: list[Panel] = [
     ),
     timeseries(
         "Request error ratio",
-        "Share of requests that did not succeed (not 2xx, 429 excluded: it has its own panel).",
+        "Share of requests that did not succeed (not 2xx, 429 excluded: it has its own panel). "
+        "The alert CustomerIORequestErrors fires above 5 % with at least 20 requests per 5 minutes.",
         [
             (
-                rate("customerio_requests_total", extra='status_code!~"2..|429"')
+                rate("customerio_requests_total", extra='status_code!~"2xx|429"')
                 + " / "
                 + rate("customerio_requests_total"),
                 "errors",
@@ -266,8 +336,9 @@ PANELS: list[Panel] = [
     ),
     stat(
         "Operations dropped in range, by reason",
-        "Accepted operations that were lost: queue_full, shutdown, rejected (4xx), retries_exhausted, "
-        "oversize. Anything above 0 is data that never reached Customer.io — red.",
+        "Accepted operations that were lost: expired (failed for delivery_timeout), queue_full, "
+        "rejected (4xx), spool_error, oversize, shutdown. Anything above 0 is data that never "
+        "reached Customer.io — red.",
         [(f"sum by (reason) (increase(customerio_events_dropped_total{{{SEL}}}[$__range]))", "{{reason}}")],
         "short",
         (GREEN, (0.001, "red")),
@@ -381,7 +452,8 @@ def dashboard() -> dict[str, Any]:
             }
         ],
         "__requires": [
-            {"type": "grafana", "id": "grafana", "name": "Grafana", "version": "10.0.0"},
+            # schemaVersion 39 is what Grafana 10.3 and later write and read.
+            {"type": "grafana", "id": "grafana", "name": "Grafana", "version": "10.3.0"},
             {"type": "datasource", "id": "prometheus", "name": "Prometheus", "version": "1.0.0"},
             {"type": "panel", "id": "timeseries", "name": "Time series", "version": ""},
             {"type": "panel", "id": "stat", "name": "Stat", "version": ""},
@@ -401,8 +473,9 @@ def dashboard() -> dict[str, Any]:
             ]
         },
         "title": "cioguard: Customer.io delivery",
-        "description": "What Customer.io calls cost your application, how delivery to Customer.io is "
-        "going (latency, 429s, retries, queue, lag, drops) and email health from reporting webhooks. "
+        "description": "What Customer.io calls cost your application, whether delivery is healthy "
+        "(stalled sender, outage mode, expired drops, spool errors, fallbacks), how it is going "
+        "(latency, 429s, retries, queue, lag, drops) and email health from reporting webhooks. "
         "Metrics from the cioguard Python library.",
         "uid": "cioguard-customerio",
         "tags": ["cioguard", "customer.io"],

@@ -1,10 +1,12 @@
-"""Static checks of dashboards/: generator in sync, Grafana schema, DESIGN names, promtool check + test."""
+"""Static checks of dashboards/: generator in sync, Grafana schema, metric names, promtool check + test,
+alert hygiene (for:, severities, volume guards, runbook_url anchors in docs/runbooks.md)."""
 
 from __future__ import annotations
 
 import copy
 import importlib.util
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,6 +18,7 @@ from promql_sources import (
     ALERT_TESTS,
     ALERTS,
     DASHBOARDS,
+    ROOT,
     SCHEMA,
     alert_expressions,
     alert_rules,
@@ -26,10 +29,15 @@ from promql_sources import (
     substitute,
 )
 
-#: DESIGN.md's metric names as exposed (counters with _total; histograms read via their series).
+#: The README's metric names as exposed (counters with _total; histograms read via their series).
 DESIGN_SERIES = {
     "customerio_calls_total",
     "customerio_call_duration_seconds",
+    "customerio_background_call_duration_seconds",
+    "customerio_last_delivery_timestamp_seconds",
+    "customerio_endpoint_outage",
+    "customerio_fallback_total",
+    "customerio_spool_errors_total",
     "customerio_requests_total",
     "customerio_request_duration_seconds",
     "customerio_rate_limited_total",
@@ -49,6 +57,7 @@ DESIGN_SERIES = {
 }
 HISTOGRAMS = {
     "customerio_call_duration_seconds",
+    "customerio_background_call_duration_seconds",
     "customerio_request_duration_seconds",
     "customerio_delivery_lag_seconds",
     "customerio_batch_operations",
@@ -141,6 +150,11 @@ def test_datasource_input_and_template_variables() -> None:
         (("bounce", "complaint"), "percentunit"),
         (("web requests", "blocked"), "s"),
         (("error ratio",), "percentunit"),
+        (("since the last delivery",), "s"),
+        (("outage mode", "endpoint"), "short"),
+        (("expired",), "ops"),
+        (("spool errors", "kind"), "ops"),
+        (("fallbacks", "method"), "ops"),
     ],
 )
 def test_required_panels_exist_with_units(words: tuple[str, ...], unit: str) -> None:
@@ -215,18 +229,77 @@ def test_every_alert_is_tested_firing_and_not_firing() -> None:
     assert silent == names
 
 
-def test_alerts_have_summary_description_runbook_and_severity() -> None:
+RUNBOOKS = ROOT / "docs" / "runbooks.md"
+RUNBOOK_BASE = "https://github.com/cioguard/cioguard/blob/main/docs/runbooks.md#"
+
+
+def test_alerts_have_summary_description_runbook_url_severity_and_for() -> None:
     expected = {
+        "CustomerIOEventsDropping",
         "CustomerIOEventsDropped",
+        "CustomerIOEventsDroppedAtShutdown",
+        "CustomerIOSenderStalled",
+        "CustomerIOEndpointOutage",
+        "CustomerIOMetricsAbsent",
         "CustomerIORateLimited",
         "CustomerIOQueueNearlyFull",
         "CustomerIODeliveryLagHigh",
         "CustomerIORequestErrors",
+        "CustomerIOSpoolErrors",
         "CustomerIOBounceRateHigh",
     }
     rules = alert_rules()
     assert {rule["alert"] for rule in rules} == expected
     for rule in rules:
-        assert set(rule["annotations"]) >= {"summary", "description", "runbook"}, rule["alert"]
-        assert all(len(rule["annotations"][k]) > 30 for k in ("description", "runbook")), rule["alert"]
-        assert rule["labels"]["severity"] in {"warning", "critical"}
+        # runbook_url is what Alertmanager templates, the Prometheus Operator and Grafana look for.
+        assert set(rule["annotations"]) == {"summary", "description", "runbook_url"}, rule["alert"]
+        assert len(rule["annotations"]["description"]) > 60, rule["alert"]
+        assert rule["annotations"]["runbook_url"] == RUNBOOK_BASE + rule["alert"].lower()
+        assert rule["labels"]["severity"] in {"critical", "warning", "info"}, rule["alert"]
+        # A `for:` on every rule: one bad scrape or one deploy never pages.
+        assert re.fullmatch(r"\d+[smh]", rule.get("for", "")), rule["alert"]
+
+
+def test_every_runbook_url_has_a_section_saying_what_to_check_and_do() -> None:
+    text = RUNBOOKS.read_text(encoding="utf-8")
+    for rule in alert_rules():
+        anchor = rule["annotations"]["runbook_url"].rsplit("#", 1)[1]
+        assert f'<a id="{anchor}"></a>\n## {rule["alert"]}\n' in text, rule["alert"]
+        section = text.split(f"## {rule['alert']}\n", 1)[1].split("\n## ", 1)[0]
+        for part in ("**Means:**", "**Check:**", "**Fix:**"):
+            assert part in section, (rule["alert"], part)
+    # Links between sections resolve.
+    for target in re.findall(r"\]\(#([a-z0-9-]+)\)", text):
+        assert f'<a id="{target}"></a>' in text, target
+
+
+def test_drop_severities_by_reason() -> None:
+    rules = {rule["alert"]: rule for rule in alert_rules()}
+    page = rules["CustomerIOEventsDropping"]
+    assert page["labels"]["severity"] == "critical"
+    assert 'reason=~"expired|queue_full|rejected|spool_error"' in page["expr"]
+    assert rules["CustomerIOEventsDropped"]["labels"]["severity"] == "warning"
+    assert 'reason!="shutdown"' in rules["CustomerIOEventsDropped"]["expr"]
+    assert rules["CustomerIOEventsDroppedAtShutdown"]["labels"]["severity"] == "info"
+    assert 'reason="shutdown"' in rules["CustomerIOEventsDroppedAtShutdown"]["expr"]
+
+
+def test_every_ratio_has_a_volume_guard() -> None:
+    # A ratio without a minimum volume fires on 1 error in 10 requests (or on size / 0).
+    for rule in alert_rules():
+        if " / " not in rule["expr"]:
+            continue
+        guard = rule["expr"].rsplit(" and on ", 1)
+        assert len(guard) == 2, rule["alert"]
+        assert re.search(r"(>=|>) \d+\s*$", guard[1]), rule["alert"]
+
+
+def test_requires_matches_the_schema_version() -> None:
+    # The Grafana release that introduced each dashboard schemaVersion (what it writes on export).
+    first_grafana = {36: (9, 0), 37: (9, 4), 38: (10, 0), 39: (10, 3)}
+    dashboard = load_dashboard()
+    (grafana,) = [r for r in dashboard["__requires"] if r["id"] == "grafana"]
+    version = tuple(int(part) for part in grafana["version"].split(".")[:2])
+    assert version >= first_grafana[dashboard["schemaVersion"]]
+    panel_types = {p["type"] for p in panels(dashboard)} - {"row"}
+    assert panel_types <= {r["id"] for r in dashboard["__requires"] if r["type"] == "panel"}
