@@ -8,7 +8,6 @@ every :data:`RETRY_SECONDS`). Every SQLite call happens with ``self._lock`` held
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import secrets
@@ -20,17 +19,16 @@ from typing import Any
 
 from cioguard.delivery.spool_health import SpoolHealth
 from cioguard.delivery.spool_owners import OwnerLock, claim_dead, register
+from cioguard.delivery.spool_repair import SpoolRepair
 from cioguard.delivery.spool_store import (
-    COLUMNS,
     INSERT,
     SELECT,
     fault_kind,
     file_identity,
-    move_aside,
     op_to_row,
     row_to_op,
 )
-from cioguard.operations.model import Operation
+from cioguard.operations.model import Endpoint, Operation
 
 logger = logging.getLogger("cioguard.delivery")
 
@@ -43,7 +41,7 @@ RETRY_SECONDS = 2.0
 Command = tuple[str, Any, Any]
 
 
-class SpoolCore:
+class SpoolCore(SpoolRepair):
     def __init__(self, path: str, sync: str, connect: Callable[[str, str], Any], health: SpoolHealth) -> None:
         self.path = path
         self._sync = sync
@@ -126,67 +124,6 @@ class SpoolCore:
         self._health.recovered()
         return conn
 
-    def _replace_corrupt(self, exc: BaseException) -> Any:
-        try:
-            aside = move_aside(self.path)
-            self._health.fault("corrupt", exc, f"moved aside to {aside}; a new spool is used")
-            return self._connect(self.path, self._sync)
-        except Exception as exc2:
-            self._health.fault(fault_kind(exc2), exc2)
-            return None
-
-    def _fault(self, exc: BaseException) -> None:
-        """A failed transaction (lock held): classify, and repair what can be repaired now."""
-        kind = fault_kind(exc)
-        if kind == "corrupt" and self._conn is not None:
-            self._abandon_conn()
-            self._health.lose("spool_error", self._spilled_rows)  # they were on the damaged file
-            self._spilled_rows = self._db_rows = 0
-            try:
-                aside = move_aside(self.path)
-            except Exception as exc2:
-                self._health.fault(fault_kind(exc2), exc2)
-                return
-            self._health.fault("corrupt", exc, f"moved aside to {aside}; a new spool is used")
-            self._last_try = float("-inf")
-            self._usable()
-            return
-        if kind == "deleted":
-            self._recreate()
-            return
-        self._health.fault(kind, exc)
-
-    def _abandon_conn(self) -> None:
-        with contextlib.suppress(Exception):
-            self._conn.close()
-        if self._owner_lock is not None:
-            self._owner_lock.release()
-        self._conn = self._owner_lock = None
-
-    def _recreate(self) -> None:
-        """The file at our path is gone or another one: recreate it with our rows and lock."""
-        old, owner = self._conn, self._owner
-        try:
-            rows = old.execute(f"SELECT {COLUMNS} FROM ops WHERE owner = ?", (owner,)).fetchall()
-            new = self._connect(self.path, self._sync)
-            assert self._owner_lock is not None
-            assert owner is not None
-            lock = self._owner_lock if self._owner_lock.intact() else OwnerLock(self.path, owner)
-            new.execute("BEGIN IMMEDIATE")
-            register(new, owner, lock)
-            new.executemany(INSERT, rows)
-            new.execute("COMMIT")
-        except Exception as exc:
-            self._health.fault("deleted", exc, "could not recreate it; operations are not durable")
-            return
-        if lock is not self._owner_lock and self._owner_lock is not None:
-            self._owner_lock.forget_after_fork()
-        self._owner_lock = lock
-        old.close()
-        self._conn, self._identity = new, file_identity(self.path)
-        self._health.fault("deleted", None, f"recreated with this process's {len(rows)} operation(s)")
-        self._health.recovered()
-
     # -- writer ---------------------------------------------------------------------------------
 
     def _start_writer(self) -> None:
@@ -234,9 +171,31 @@ class SpoolCore:
             self._keep_failed(commands)
             return False
 
-    def _after_success(self) -> None:
-        if self._health.state is not None and file_identity(self.path) == self._identity:
+    def _after_success(self, wrote_rows: bool = True) -> None:
+        """A transaction committed. Only one that wrote operation rows ends a disk_full or
+        read_only episode (a heartbeat fits in pages the file already has)."""
+        state = self._health.state
+        if state is None or file_identity(self.path) != self._identity:
+            return
+        if wrote_rows or state in ("locked", "deleted"):
             self._health.recovered()
+
+    def _probe(self, conn: Any) -> None:
+        """While failing (lock held): try to write the held operations (or one probe row)."""
+        held = list(self._held)
+        probe = [("add", op, False) for op in held] or [("add", _probe_op(self._owner or ""), False)]
+        try:
+            self._execute(conn, probe)
+            if not held:
+                self._execute(conn, [("ack", [probe[0][1].op_id], None)])
+        except Exception as exc:
+            if conn.in_transaction:
+                conn.rollback()
+            self._fault(exc)
+            return
+        for _ in held:
+            self._held.popleft()
+        self._after_success()
 
     def _keep_failed(self, commands: list[Command]) -> None:
         """After a failed write: spilled operations stay ours in memory, ack/park are retried."""
@@ -303,6 +262,8 @@ class SpoolCore:
             if file_identity(self.path) != self._identity or (lock is not None and not lock.intact()):
                 self._recreate()
                 conn = self._conn
+                if conn is None:
+                    return
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 assert lock is not None
@@ -316,7 +277,9 @@ class SpoolCore:
                 return
             self._db_rows += claimed
             self._spilled_rows += claimed
-            self._after_success()
+            self._after_success(wrote_rows=False)
+            if self._health.state not in (None, "locked", "deleted"):
+                self._probe(conn)
         if claimed:
             logger.info("cioguard: claimed %d operation(s) of a dead process from the spool", claimed)
             callback = getattr(self, "on_claim", None)
@@ -357,7 +320,7 @@ class SpoolCore:
                 self._fault(exc)
                 return [], 0
             self._db_rows, self._spilled_rows = int(total), int(spilled)
-            self._after_success()
+            self._after_success(wrote_rows=False)
         self._health.lose("expired", expired)
         if claimed:
             logger.info("cioguard: claimed %d operation(s) left in the spool by earlier processes", claimed)
@@ -414,3 +377,18 @@ class SpoolCore:
                 self._owner_lock.release()
             self._conn = None
         return ok
+
+
+def _probe_op(owner: str) -> Operation:
+    """A 64 KB row written and deleted to learn whether the disk takes data again."""
+    endpoint = Endpoint("track", "probe", "", "probe")
+    return Operation(
+        endpoint=endpoint,
+        method="probe",
+        route="single",
+        http_method="POST",
+        path="/",
+        body=b"\0" * 65536,
+        shard_key="probe",
+        op_id=f"probe:{owner}",
+    )
