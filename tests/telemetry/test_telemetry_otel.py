@@ -15,7 +15,14 @@ from cioguard.telemetry import (
     NullRecorder,
     OTelMetricsRecorder,
     PrometheusRecorder,
+    buckets,
     build_recorder,
+)
+from cioguard.telemetry.fanout import choose_backends
+from cioguard.telemetry.otel_metrics import (
+    HTTP_CLIENT_DURATION_BUCKETS,
+    SCHEMA_URL,
+    record_http_client_duration,
 )
 
 EXPECTED = {
@@ -72,7 +79,8 @@ def test_every_instrument_records_with_bounded_attributes() -> None:
     assert lag.sum == pytest.approx(0.8)
     # The advisory boundaries reached the SDK: a µs-range first bucket for caller time.
     call_point = found["customerio.call.duration"][1][0]
-    assert call_point.explicit_bounds[0] == pytest.approx(1e-6)
+    assert call_point.explicit_bounds[0] == pytest.approx(buckets.CALLER_SECONDS[0])
+    assert reader.get_metrics_data().resource_metrics[0].scope_metrics[0].scope.schema_url == SCHEMA_URL
 
 
 class Exploding(NullRecorder):
@@ -162,3 +170,49 @@ def test_otel_recorder_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     recorder.call("track", "background", None)  # type: ignore[arg-type]
     recorder.queue_size(3)
     assert collect(reader)["customerio.queue.size"][1][0].value == 3
+
+
+def test_http_client_request_duration_follows_the_semantic_conventions() -> None:
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    build_recorder(registry=CollectorRegistry(), meter_provider=provider, metrics="otel")
+    attributes = {"http.request.method": "POST", "server.address": "track.customer.io", "server.port": 443}
+    record_http_client_duration(0.03, {**attributes, "http.response.status_code": 200})
+    metric, points = collect(reader)["http.client.request.duration"]
+    assert metric.unit == "s"
+    (point,) = points
+    assert point.attributes == {**attributes, "http.response.status_code": 200}
+    assert list(point.explicit_bounds) == list(HTTP_CLIENT_DURATION_BUCKETS)
+    assert point.sum == pytest.approx(0.03)
+    build_recorder(registry=CollectorRegistry(), metrics="prometheus")  # OTel off: no more recording
+    record_http_client_duration(0.5, attributes)
+    assert collect(reader)["http.client.request.duration"][1][0].count == 1
+
+
+@pytest.mark.parametrize(
+    ("metrics", "provider", "expected"),
+    [
+        (None, None, (True, False)),
+        (None, "otlp", (True, True)),
+        (None, "prometheus", (True, False)),
+        ("prometheus", "otlp", (True, False)),
+        ("otel", None, (False, True)),
+        ("both", "otlp", (True, True)),
+        ("both", "prometheus", (False, True)),
+        ("none", "otlp", (False, False)),
+    ],
+)
+def test_metrics_option_chooses_backends_so_nothing_doubles(
+    metrics: str | None, provider: str | None, expected: tuple[bool, bool]
+) -> None:
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+
+    registry = CollectorRegistry()
+    readers: dict[str | None, Any] = {
+        None: None,
+        "otlp": MeterProvider(metric_readers=[InMemoryMetricReader()]),
+        "prometheus": MeterProvider(metric_readers=[PrometheusMetricReader(registry=registry)]),
+    }
+    assert choose_backends(metrics, registry, readers[provider]) == expected
+    if provider == "prometheus":  # the exporter's registry is not cioguard's: no clash
+        assert choose_backends(metrics, CollectorRegistry(), readers[provider])[0] == (metrics != "otel")

@@ -19,13 +19,18 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from cioguard.delivery.spans import http_attributes, url_template
 from cioguard.instrumentation.tracing import caller_attributes, instrumentation_suppressed
 from cioguard.operations.model import Call, Endpoint
 from cioguard.pitfalls import Finding
+from cioguard.telemetry.otel_metrics import record_http_client_duration
+
+_METRIC_KEYS = ("http.request.method", "server.address", "server.port", "url.scheme", "url.template")
 
 
 @contextmanager
@@ -61,6 +66,23 @@ def client_span(
         for code in codes:
             span.add_event("customerio.pitfall", {"customerio.pitfall.code": code})
         yield span
+
+
+def annotate_sdk_request(http_method: str, url: str, status: int | None, seconds: float) -> None:
+    """One HTTP exchange of the SDK itself (blocking path): semconv attributes on the current CLIENT
+    span and a ``http.client.request.duration`` measurement. ``url`` is recorded only as a template."""
+    attributes = http_attributes(http_method, url, url_template(urlsplit(url).path))
+    metric = {key: attributes[key] for key in _METRIC_KEYS if key in attributes}
+    if status is not None:
+        attributes["http.response.status_code"] = metric["http.response.status_code"] = status
+    if status is None or status >= 400:
+        attributes["error.type"] = metric["error.type"] = "_OTHER" if status is None else str(status)
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.set_attributes(attributes)
+        if status is not None and status >= 400:
+            span.set_status(Status(StatusCode.ERROR, f"HTTP {status}"))
+    record_http_client_duration(seconds, metric)
 
 
 def record_failure(span: Any, exc: BaseException, capture_customer_id: bool = False) -> None:
