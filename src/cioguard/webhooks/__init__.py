@@ -36,15 +36,18 @@ With cioguard in background mode the client call only enqueues, so answers stay 
 Customer.io's 4 s timeout. Creating a receiver also tells the CIO008 pitfall rule that bounces are
 handled, and each bounce is remembered so a later email to that person is flagged.
 
-Deduplication memory is per process: behind several workers, a redelivery that lands on another
-worker acts again (harmless for suppress/unsubscribe; make your ``on_event`` idempotent on
-``event.event_id``).
+Deduplication memory is per process by default: behind several workers, a redelivery that lands on
+another worker acts again. Share it with ``dedupe="sqlite:///webhooks.sqlite"`` (one machine),
+``dedupe="redis://…"`` or ``dedupe="redis"`` (cioguard's ``queue_url``) so every worker acts once
+(:mod:`cioguard.webhooks.dedupe`). Hardening: nesting deeper than ``max_depth`` (32) answers 400, a
+body slower than ``read_timeout`` (10 s) answers 408, and a blank signing key is refused at once.
 
 For tests, :func:`sign` builds the header Customer.io would send and :func:`verify` checks one.
 """
 
 from cioguard.webhooks.actions import BOUNCE_ACTIONS, WebhookClient, person_identifier
 from cioguard.webhooks.apps import WebhookASGIApp, WebhookWSGIApp
+from cioguard.webhooks.dedupe import DedupeStore, MemoryDedupe, RedisDedupe, SQLiteDedupe
 from cioguard.webhooks.receiver import KNOWN_METRICS, WebhookEvent, WebhookReceiver, WebhookResponse
 from cioguard.webhooks.signature import DEFAULT_TOLERANCE, SignatureError, sign, verify
 
@@ -52,6 +55,10 @@ __all__ = [
     "BOUNCE_ACTIONS",
     "DEFAULT_TOLERANCE",
     "KNOWN_METRICS",
+    "DedupeStore",
+    "MemoryDedupe",
+    "RedisDedupe",
+    "SQLiteDedupe",
     "SignatureError",
     "WebhookASGIApp",
     "WebhookClient",

@@ -8,19 +8,31 @@ Mount them wherever your framework mounts sub-applications::
         flask_app.wsgi_app, {"/webhooks/customerio": receiver.wsgi_app()}
     )
 
+Use a Starlette ``Route``, not ``Mount``: a mount answers 307 at the exact URL you configure in
+Customer.io (it redirects ``/webhooks/customerio`` to ``/webhooks/customerio/``), and Customer.io
+does not follow redirects.
+
 The ASGI app never blocks the event loop: the signature check, the JSON parse, your ``on_event``
 callback and the client call run in the loop's default thread pool (``run_in_executor``, with the
-caller's context copied). Body reading stops as soon as it passes ``max_body``.
+caller's context copied). Body reading stops as soon as it passes ``max_body``, and a body not
+received within the receiver's ``read_timeout`` answers 408: ASGI waits on ``receive()`` with that
+deadline; WSGI arms a timer that shuts the socket's read side when the server exposes the socket
+(gunicorn's ``gunicorn.socket``, werkzeug's ``werkzeug.socket``), so a slow sender cannot hold a sync
+worker; other WSGI servers are checked between chunks and should set their own socket timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import io
+import socket
+import threading
+import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cioguard.asgi import Receive, Scope, Send
 from cioguard.webhooks.receiver import WebhookReceiver, WebhookResponse
@@ -33,6 +45,7 @@ _REASONS = {
     400: "Bad Request",
     401: "Unauthorized",
     405: "Method Not Allowed",
+    408: "Request Timeout",
     411: "Length Required",
     413: "Content Too Large",
     415: "Unsupported Media Type",
@@ -61,26 +74,34 @@ class WebhookASGIApp:
         response = self.receiver.precheck(scope["method"], headers.get("content-length"))
         if response is None:
             body = await self._read_body(receive)
-            if body is None:
-                response = self.receiver.oversize()
+            if isinstance(body, WebhookResponse):
+                response = body
             else:
                 loop = asyncio.get_running_loop()
                 call = functools.partial(self.receiver.handle, scope["method"], headers, body)
                 response = await loop.run_in_executor(None, contextvars.copy_context().run, call)
         await _send_response(send, response)
 
-    async def _read_body(self, receive: Receive) -> bytes | None:
-        """The whole body, or ``None`` as soon as it exceeds ``max_body`` (the rest is not read)."""
+    async def _read_body(self, receive: Receive) -> bytes | WebhookResponse:
+        """The whole body; 413 as soon as it exceeds ``max_body``, 408 past ``read_timeout``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.receiver.read_timeout
         chunks: list[bytes] = []
         size = 0
         while True:
-            message = await receive()
+            remaining = deadline - loop.time()
+            try:
+                if remaining <= 0:
+                    raise asyncio.TimeoutError
+                message = await asyncio.wait_for(receive(), remaining)
+            except asyncio.TimeoutError:
+                return self.receiver.too_slow()
             if message["type"] == "http.disconnect":
                 return b"".join(chunks)
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.receiver.max_body:
-                return None
+                return self.receiver.oversize()
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
@@ -141,19 +162,59 @@ class WebhookWSGIApp:
 
     def _read_body(self, environ: WSGIEnvironment, length: str | None) -> bytes | WebhookResponse:
         stream: io.BufferedIOBase = environ["wsgi.input"]
-        if length is not None:
-            # precheck() validated it as digits within max_body: read exactly that much.
-            return stream.read(int(length))
-        if not environ.get("wsgi.input_terminated"):
+        if length is None and not environ.get("wsgi.input_terminated"):
             # Without a length, reading an unterminated stream could block until the client hangs up.
             return self.receiver.reject(411, "length_required", "Content-Length is required")
+        # precheck() validated the length as digits within max_body.
+        want = int(length) if length is not None else None
         chunks: list[bytes] = []
         size = 0
-        while True:
-            chunk = stream.read(_CHUNK)
-            if not chunk:
-                return b"".join(chunks)
-            size += len(chunk)
-            if size > self.receiver.max_body:
-                return self.receiver.oversize()
-            chunks.append(chunk)
+        with _ReadDeadline(environ, self.receiver.read_timeout) as deadline:
+            while want is None or size < want:
+                try:
+                    chunk = stream.read(_CHUNK if want is None else min(_CHUNK, want - size))
+                except Exception:
+                    if deadline.expired():
+                        return self.receiver.too_slow()
+                    raise
+                if not chunk:
+                    break  # end of a terminated stream, or the sender went away (or was cut off)
+                size += len(chunk)
+                if size > self.receiver.max_body:
+                    return self.receiver.oversize()
+                chunks.append(chunk)
+            short = want is None or size < want  # the stream ended early, or had no length
+            if short and deadline.expired():
+                return self.receiver.too_slow()
+        return b"".join(chunks)
+
+
+class _ReadDeadline:
+    """Bounds one WSGI body read: past ``seconds`` a timer shuts the socket's read side, so a
+    blocked ``read()`` returns or raises at once (writing the 408 still works)."""
+
+    def __init__(self, environ: WSGIEnvironment, seconds: float) -> None:
+        self._socket: Any = environ.get("gunicorn.socket") or environ.get("werkzeug.socket")
+        self._seconds = seconds
+        self._deadline = time.monotonic() + seconds
+        self._fired = False
+        self._timer: threading.Timer | None = None
+
+    def __enter__(self) -> _ReadDeadline:
+        if isinstance(self._socket, socket.socket):
+            self._timer = threading.Timer(self._seconds, self._cut)
+            self._timer.daemon = True
+            self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def _cut(self) -> None:
+        self._fired = True
+        with contextlib.suppress(OSError):  # already closed by the server: nothing left to cut
+            self._socket.shutdown(socket.SHUT_RD)
+
+    def expired(self) -> bool:
+        return self._fired or time.monotonic() > self._deadline

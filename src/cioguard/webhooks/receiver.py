@@ -11,25 +11,25 @@ check                 status  reason
 method is POST        405     ``method``
 body size             413     ``oversize`` (Content-Length first; reading stops past the limit)
                       411     ``length_required`` (WSGI only: no Content-Length, unframed input)
+body read deadline    408     ``timeout`` (the whole body within ``read_timeout``; slow senders)
 headers present       401     ``missing_signature``
 timestamp format      401     ``timestamp``
 timestamp in window   401     ``stale``
 HMAC-SHA256 matches   401     ``signature``
 JSON content type     415     ``content_type``
-JSON object envelope  400     ``malformed``
+JSON object envelope  400     ``malformed`` (also nesting deeper than ``max_depth``)
 ====================  ======  ========================================================
 
-A verified event whose ``event_id`` was seen recently (the last ``dedup_size`` ids) answers
-200 and does nothing else: Customer.io delivers at least once and retries for days.
+A verified event whose ``event_id`` was seen before answers 200 and does nothing else: Customer.io
+delivers at least once and retries for days. Where ids are remembered — this process only, or a
+SQLite file / Redis shared by every worker — is the ``dedupe`` option (:mod:`cioguard.webhooks.dedupe`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from cioguard.telemetry.labels import WEBHOOK_METRICS
 from cioguard.telemetry.recorder import get_recorder
 from cioguard.webhooks.actions import BOUNCE_ACTIONS, BounceHandler, WebhookClient
+from cioguard.webhooks.dedupe import DedupeStore, make_store
 from cioguard.webhooks.signature import DEFAULT_TOLERANCE, SignatureError, verify
 
 if TYPE_CHECKING:
@@ -76,27 +77,16 @@ class WebhookResponse:
         return WebhookResponse(status, json.dumps(document).encode("utf-8"), reason)
 
 
-class _RecentIds:
-    """A bounded, thread-safe set of recently seen event ids (least recently added evicted first)."""
-
-    def __init__(self, capacity: int) -> None:
-        self._capacity = capacity
-        self._ids: OrderedDict[str, None] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def add(self, event_id: str) -> bool:
-        """Remember ``event_id``; ``False`` when it was already there (a duplicate)."""
-        # Check-and-insert under one lock: two concurrent deliveries of one event act once.
-        with self._lock:
-            if event_id in self._ids:
-                return False
-            self._ids[event_id] = None
-            if len(self._ids) > self._capacity:
-                self._ids.popitem(last=False)
+def _too_deep(payload: object, limit: int) -> bool:
+    """Whether ``payload`` nests containers more than ``limit`` levels (iterative: no recursion)."""
+    stack: list[tuple[object, int]] = [(payload, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
             return True
-
-    def __len__(self) -> int:
-        return len(self._ids)
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -121,7 +111,14 @@ class WebhookReceiver:
         client: the ``customerio.CustomerIO`` client to act through; default ``cioguard.track_client()``
             built on first use. With cioguard in background mode the call only enqueues.
         clock: returns Unix seconds (injectable for tests).
-        dedup_size: how many recent event ids to remember (default 100 000, about 10 MB).
+        dedup_size: how many recent event ids the in-process store remembers (default 100 000, ~10 MB).
+        dedupe: where seen event ids live: ``"memory"`` (default, per process), ``"sqlite:///PATH"``,
+            ``"redis://…"``, ``"redis"`` (cioguard's ``queue_url``) or a
+            :class:`~cioguard.webhooks.dedupe.DedupeStore`; see :mod:`cioguard.webhooks.dedupe`.
+        max_depth: deepest accepted JSON nesting (default 32; Customer.io's events nest 4 levels).
+            Deeper bodies answer 400 and never reach ``on_event``.
+        read_timeout: the most seconds reading one body may take (default 10.0; Customer.io sends
+            at once and gives up after 4 s). Slower senders get 408.
 
     Creating a receiver tells the pitfall rules that bounces are handled (CIO008 no longer fires
     for "no receiver") and each bounce is recorded so later sends to that person are flagged.
@@ -138,20 +135,34 @@ class WebhookReceiver:
         client: WebhookClient | None = None,
         clock: Callable[[], float] = time.time,
         dedup_size: int = 100_000,
+        dedupe: str | DedupeStore | None = None,
+        max_depth: int = 32,
+        read_timeout: float = 10.0,
     ) -> None:
-        if not signing_key:
-            raise ValueError("WebhookReceiver: signing_key is required (Customer.io webhook signing key)")
+        # A key of only whitespace is a configuration mistake (an empty variable in a .env file):
+        # refuse it rather than accept signatures anyone can compute.
+        if not isinstance(signing_key, (str, bytes)) or not signing_key.strip():
+            raise ValueError(
+                "WebhookReceiver: signing_key is required and must not be blank (Customer.io webhook "
+                "signing key, Data & Integrations → Reporting webhooks)"
+            )
         if on_bounce not in BOUNCE_ACTIONS:
             raise ValueError(f"WebhookReceiver: on_bounce must be one of {', '.join(BOUNCE_ACTIONS)}")
-        if tolerance < 0 or max_body < 1 or dedup_size < 1:
-            raise ValueError("WebhookReceiver: tolerance must be >= 0, max_body and dedup_size >= 1")
+        if tolerance < 0 or max_body < 1 or dedup_size < 1 or max_depth < 1:
+            raise ValueError(
+                "WebhookReceiver: tolerance must be >= 0; max_body, dedup_size and max_depth >= 1"
+            )
+        if not read_timeout > 0:
+            raise ValueError("WebhookReceiver: read_timeout must be > 0 seconds")
         self.signing_key = signing_key
         self.tolerance = float(tolerance)
         self.max_body = int(max_body)
         self.on_event = on_event
         self.on_bounce = on_bounce
         self.clock = clock
-        self._seen = _RecentIds(int(dedup_size))
+        self.max_depth = int(max_depth)
+        self.read_timeout = float(read_timeout)
+        self.dedupe = make_store(dedupe, capacity=int(dedup_size))
         self._bounces = BounceHandler(on_bounce, client)
 
     # -- the request pipeline ------------------------------------------------------------------
@@ -177,6 +188,9 @@ class WebhookReceiver:
     def oversize(self) -> WebhookResponse:
         return self.reject(413, "oversize", f"body larger than {self.max_body} bytes")
 
+    def too_slow(self) -> WebhookResponse:
+        return self.reject(408, "timeout", f"body not received within {self.read_timeout:g} s")
+
     def handle(self, method: str, headers: Mapping[str, str], body: bytes) -> WebhookResponse:
         """Process one request. ``headers`` must have lowercase names. May block (callback, client)."""
         early = self.precheck(method, None)
@@ -197,10 +211,10 @@ class WebhookReceiver:
             return self.reject(401, exc.reason, str(exc))
         if not _is_json(headers.get("content-type")):
             return self.reject(415, "content_type", "Content-Type must be application/json")
-        event = self._parse(body)
+        event = self._parse(body, self.max_depth)
         if event is None:
             return self.reject(400, "malformed", "body is not a Customer.io webhook event")
-        if not self._seen.add(event.event_id):
+        if not self.dedupe.add(event.event_id):
             logger.debug("cioguard.webhooks: duplicate event %s ignored", event.event_id)
             return WebhookResponse.json(200, {"status": "duplicate"})
         get_recorder().webhook_event(event.metric if event.metric in KNOWN_METRICS else "other")
@@ -208,12 +222,13 @@ class WebhookReceiver:
         return WebhookResponse.json(200, {"status": "ok"})
 
     @staticmethod
-    def _parse(body: bytes) -> WebhookEvent | None:
+    def _parse(body: bytes, max_depth: int) -> WebhookEvent | None:
         try:
             payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            # RecursionError: nesting deeper than the interpreter's limit (a 500 otherwise).
             return None
-        if not isinstance(payload, dict):
+        if not isinstance(payload, dict) or _too_deep(payload, max_depth):
             return None
         event_id, metric = payload.get("event_id"), payload.get("metric")
         data = payload.get("data", {})
