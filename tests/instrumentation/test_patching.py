@@ -9,6 +9,7 @@ import pytest
 import requests
 from customerio import APIClient, CustomerIO, CustomerIOException, SendEmailRequest
 from customerio.client_base import ClientBase
+from prometheus_client import CollectorRegistry
 
 import cioguard
 from cioguard.instrumentation.instrumentor import APP_METHODS, TRACK_METHODS
@@ -182,3 +183,57 @@ def test_instrument_after_shutdown_starts_a_fresh_sender(
     client.track("u1", "after_restart", data={})
     assert cioguard.flush(timeout=5)
     assert [event.name for event in fake.events] == ["after_restart"]
+
+
+def test_pitfalls_error_raises_cio011_before_the_call_is_queued(
+    instrument: Instrument, fake: FakeCustomerIO
+) -> None:
+    # Explicit opt-in: pitfalls="error" (CIO011 only) and a small queue held full by a slow endpoint.
+    from cioguard.instrumentation.instrumentor import active_runtime
+    from cioguard.pitfalls import ALL_CODES
+
+    fake.latency = 30.0
+    instrument(pitfalls="error", disabled_pitfalls=ALL_CODES - {"CIO011"}, max_queue_size=100)
+    runtime = active_runtime()
+    assert runtime is not None
+    now = [0.0]
+    runtime.pitfalls._clock = lambda: now[0]  # the rule's clock, injected: no sleeps
+    client = fake.client()
+    for n in range(90):
+        client.track("u1", "tick", data={"n": n})
+    runtime._until_queue_check = 1  # the next call checks the fill level: high since t=0
+    client.track("u1", "tick", data={"n": 90})
+    now[0] = 60.0
+    runtime._until_queue_check = 1
+    with pytest.raises(cioguard.PitfallWarning, match="CIO011"):
+        client.track("u1", "tick", data={"n": 91})
+    fake.latency = 0.0
+    assert cioguard.flush(timeout=40)
+    assert sorted(event.data["n"] for event in fake.events) == list(range(91))
+
+
+def test_an_internal_error_falls_back_to_the_sdk_counted_and_logged_once(
+    instrument: Instrument,
+    fake: FakeCustomerIO,
+    registry: CollectorRegistry,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cioguard.instrumentation.instrumentor import active_runtime
+
+    instrument()
+    runtime = active_runtime()
+    assert runtime is not None
+
+    def broken(op: object) -> bool:
+        raise RuntimeError("injected fault")
+
+    monkeypatch.setattr(runtime.engine, "submit", broken)
+    client = fake.client()
+    with caplog.at_level("ERROR", logger="cioguard"):
+        assert client.track("u1", "first", data={}).status_code == 200  # the SDK's own response
+        assert client.track("u1", "second", data={}).status_code == 200
+    assert [event.name for event in fake.events] == ["first", "second"]
+    assert cioguard.stats()["fallbacks"] == {"track": 2}
+    assert registry.get_sample_value("customerio_fallback_total", {"method": "track"}) == 2
+    assert sum("internal error" in record.getMessage() for record in caplog.records) == 1
