@@ -45,7 +45,8 @@ def test_rows_leave_only_by_ack_or_expiry(tmp_path: Path) -> None:
     recovered, rest = again.recover(5)
     assert (len(recovered), rest) == (5, 3)
     assert again.count() == 8
-    assert again.ack(recovered) and again.drain()
+    assert again.ack(recovered)
+    assert again.drain()
     assert again.count() == 3
     assert again.take_losses() == {}
     again.close()
@@ -94,7 +95,8 @@ def test_a_live_owner_keeps_its_rows_and_a_killed_one_loses_them_at_once(tmp_pat
         holder.wait(10)
         began = time.monotonic()
         ops, rest = mine.recover(1000)
-        assert len(ops) == 50 and rest == 0
+        assert len(ops) == 50
+        assert rest == 0
         assert time.monotonic() - began < 1.0  # no lease to wait for
         assert {o for _, o, _ in rows(path)} == {mine._owner}
         mine.close()
@@ -127,9 +129,9 @@ def test_an_owner_without_lock_support_falls_back_to_the_lease(tmp_path: Path) -
     )
     for owner in ("fresh", "stale"):
         conn.execute(
-            "INSERT INTO ops (op_id, owner, mem, api, base_url, auth, label, method, route, http_method, path, "
-            "body, shard_key, event_id, created_at) VALUES (?, ?, 1, 'track', 'http://x', 'a', 'track', 'track', "
-            "'v2', 'POST', '/api/v2/batch', x'7b7d', 'k', NULL, ?)",
+            "INSERT INTO ops (op_id, owner, mem, api, base_url, auth, label, method, route, http_method, "
+            "path, body, shard_key, event_id, created_at) VALUES (?, ?, 1, 'track', 'http://x', 'a', "
+            "'track', 'track', 'v2', 'POST', '/api/v2/batch', x'7b7d', 'k', NULL, ?)",
             (f"{owner}-op", owner, now),
         )
     conn.commit()

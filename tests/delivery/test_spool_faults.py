@@ -10,7 +10,7 @@ import logging
 import os
 import sqlite3
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -60,12 +60,16 @@ def test_corrupt_file_is_moved_aside_and_a_new_one_used(
     with caplog.at_level(logging.ERROR, logger="cioguard.delivery"):
         spool = Spool(str(path), "always", recorder=errors)
     aside = [p for p in tmp_path.iterdir() if p.name.startswith("cio.spool.corrupt-")]
-    assert len(aside) == 1 and aside[0].read_bytes() == junk  # moved, never overwritten
+    assert len(aside) == 1
+    assert aside[0].read_bytes() == junk
     assert errors.kinds == ["corrupt"]
     assert spool.health()["errors"] == {"corrupt": 1}
-    assert spool.add(make_op(1)) and count_rows(str(path)) == 1
+    assert spool.add(make_op(1))
+    assert count_rows(str(path)) == 1
     lines = [r.getMessage() for r in caplog.records]
-    assert len(lines) == 1 and str(path) in lines[0] and "Fix:" in lines[0]
+    assert len(lines) == 1
+    assert str(path) in lines[0]
+    assert "Fix:" in lines[0]
     spool.close()
 
 
@@ -97,14 +101,15 @@ def test_deleted_file_is_recreated_with_this_process_rows(tmp_path: Path) -> Non
     spool._maintain()  # what the writer does every HEARTBEAT_SECONDS
     assert errors.kinds == ["deleted"]
     assert count_rows(path) == 8
-    assert spool.add(make_op(9)) and spool.drain()
+    assert spool.add(make_op(9))
+    assert spool.drain()
     assert count_rows(path) == 9
     assert [op.op_id for op in spool.reload(10)] == [f"p-{i:06d}" for i in range(5, 8)]
     assert spool.health()["state"] == "ok"
     assert spool.close()
 
 
-def small_disk(max_pages: int) -> object:
+def small_disk(max_pages: int) -> Callable[[str, str], sqlite3.Connection]:
     def connect(path: str, sync: str) -> sqlite3.Connection:
         conn = open_db(path, sync)
         conn.execute(f"PRAGMA max_page_count = {max_pages}").fetchall()
@@ -116,7 +121,7 @@ def small_disk(max_pages: int) -> object:
 def test_full_disk_keeps_spilled_operations_in_memory_and_counts(tmp_path: Path) -> None:
     path = str(tmp_path / "cio.spool")
     errors = SpoolErrors()
-    spool = Spool(path, "group", recorder=errors, connect=small_disk(40))  # type: ignore[arg-type]
+    spool = Spool(path, "group", recorder=errors, connect=small_disk(40))
     accepted = []
     for i in range(400):
         op = make_op(i, size=1000)
@@ -134,9 +139,11 @@ def test_full_disk_keeps_spilled_operations_in_memory_and_counts(tmp_path: Path)
     assert spool.take_losses() == {}
     spool._maintain()  # a heartbeat fits in the file's pages: still failing, no flapping
     assert spool.health()["state"] == "disk_full"
-    assert spool.ack(back) and spool.drain()  # delivered: space again
+    assert spool.ack(back)
+    assert spool.drain()
     spool._maintain()  # the probe writes real data
     assert spool.health()["state"] == "ok"
-    assert spool.add(make_op(1000, size=1000), in_memory=False) and spool.drain()
+    assert spool.add(make_op(1000, size=1000), in_memory=False)
+    assert spool.drain()
     assert errors.kinds == ["disk_full"]
     assert spool.close()
