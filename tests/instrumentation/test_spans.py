@@ -147,6 +147,12 @@ def test_blocking_mode_makes_a_client_span_with_the_http_status(
     assert span.attributes["http.response.status_code"] == 200
     assert span.attributes["customerio.mode"] == "blocking"
     assert span.attributes["messaging.operation.type"] == "send"
+    # The SDK's own request, in semantic conventions, without the id in the URL.
+    assert span.attributes["http.request.method"] == "PUT"
+    assert span.attributes["url.template"] == "/api/v1/customers/{customer_id}"
+    assert span.attributes["url.full"] == f"https://127.0.0.1:{fake.port}/api/v1/customers/REDACTED"
+    assert span.attributes["server.port"] == fake.port
+    assert "u1" not in str(dict(span.attributes))
 
 
 def test_no_caller_span_inside_suppress_instrumentation(
