@@ -2,6 +2,7 @@
 
 ::
 
+    cioguard dashboards export DIR
     cioguard demo [--duration S] [--seed N] [--serve] [--report demo.html]
     cioguard emulator [--port P] [--https] [--latency S]
     cioguard lint PATH... [--format text|json|sarif] [--select CODES] [--ignore CODES]
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 
 #: subcommand -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "dashboards": ("cioguard.dashboards_export", "export the Grafana dashboard, alert rules and runbooks"),
     "demo": ("cioguard.demo", "run the demo workload on the embedded Customer.io emulator"),
     "emulator": ("cioguard.testing.cli", "run the local Customer.io emulator"),
     "lint": ("cioguard.lint.cli", "statically audit Python code for Customer.io pitfalls"),
