@@ -1,7 +1,9 @@
 """Telemetry: where cioguard's measurements go (Prometheus, OpenTelemetry metrics).
 
 Everything in cioguard reports through one :class:`Recorder`; ``cioguard.instrument()`` installs
-``build_recorder(registry=..., meter_provider=...)`` with :func:`set_recorder`. Serve the
+``build_recorder(registry=..., meter_provider=..., metrics=...)`` with :func:`set_recorder`. The
+``metrics`` option (``prometheus`` | ``otel`` | ``both`` | ``none`` | unset) picks the backends so
+that one scrape never carries a family twice (see :mod:`cioguard.telemetry.fanout`). Serve the
 Prometheus metrics with :mod:`cioguard.metrics` (``make_asgi_app`` / ``make_wsgi_app``).
 """
 
