@@ -78,6 +78,7 @@ class Core:
         self.reloading = False
         self.space_waiters = 0
         self.next_sweep = 0.0
+        self.owner: object = None
 
     # -- waking (callers) ----------------------------------------------------------------------
 
@@ -216,7 +217,13 @@ class Core:
                 self.work.wait(wait)
                 self.idle = False
 
+    def count_spool_losses(self) -> None:
+        """What the spool dropped on its own (expired rows, failures) is counted like any drop."""
+        for reason, count in self.link.losses().items():
+            self.out.count(reason, count, {})
+
     def _sweep(self, now: float) -> None:
+        self.count_spool_losses()
         config, patience = self.config, self.patience
 
         def too_old(entry: Entry) -> bool:
@@ -228,7 +235,7 @@ class Core:
             self.out.drop(ops, "expired")
             self.link.done(ops)
             self.settle([entry for batch in gone for entry in batch])
-            self._room()
+            self.room()
 
     def _send(self, batch: list[Entry], probe: bool) -> None:
         ops = [entry.op for entry in batch]
@@ -288,7 +295,7 @@ class Core:
         self.link.done(delivered + [op for lost in dropped.values() for op in lost])
         with self.lock:
             self.settle(finished)
-            self._room()
+            self.room()
         self.recorder.queue_size(self.pending())
         if self.link.on:
             self.recorder.spool_operations(self.link.count())
@@ -314,7 +321,7 @@ class Core:
 
     # -- spill reload --------------------------------------------------------------------------
 
-    def _room(self) -> None:
+    def room(self) -> None:
         """Wake blocked submitters; reload spilled rows when memory is half empty (lock held)."""
         if self.space_waiters:
             self.space.notify(self.space_waiters)

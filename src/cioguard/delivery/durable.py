@@ -17,9 +17,28 @@ none reaches the sender threads. The spool's owner (D2) may edit this module in 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from cioguard.delivery.config import DeliveryConfig
 from cioguard.delivery.counters import Counters
 from cioguard.delivery.spool import Spool
 from cioguard.operations.model import Operation
+from cioguard.telemetry.recorder import Recorder
+
+
+def open_spool(config: DeliveryConfig, recorder: Recorder, on_claim: Callable[[int], None]) -> Spool | None:
+    """The spool ``config`` asks for (never raises: a bad file is reported by ``health()``)."""
+    if config.spool_path is None:
+        return None
+    return Spool(
+        config.spool_path,
+        config.spool_sync,
+        config.spool_max_bytes,
+        max_age=config.spool_max_age,
+        recorder=recorder,
+        on_claim=on_claim,
+    )
 
 
 class SpoolLink:
@@ -80,6 +99,24 @@ class SpoolLink:
         except Exception as exc:
             self._counters.error("spool recover", exc)
             return [], 0
+
+    def losses(self) -> dict[str, int]:
+        """Operations the spool itself dropped since the last call (expired, spool_error)."""
+        if self.spool is None:
+            return {}
+        try:
+            return self.spool.take_losses()
+        except Exception as exc:
+            self._counters.error("spool losses", exc)
+            return {}
+
+    def health(self) -> dict[str, Any] | None:
+        if self.spool is None:
+            return None
+        try:
+            return self.spool.health()
+        except Exception as exc:
+            return {"state": "other", "error": repr(exc)}
 
     def count(self) -> int:
         if self.spool is None:

@@ -33,7 +33,7 @@ from typing import Any
 from cioguard.delivery.config import DeliveryConfig
 from cioguard.delivery.counters import Counters, logger
 from cioguard.delivery.dispatch import Core
-from cioguard.delivery.durable import SpoolLink
+from cioguard.delivery.durable import SpoolLink, open_spool
 from cioguard.delivery.outcomes import Mark
 from cioguard.delivery.sender import BatchSender, ResponseHook
 from cioguard.delivery.spool import Spool
@@ -70,15 +70,13 @@ class DeliveryEngine:
         self._rng = random or _random.Random()
         self._on_response = on_response
         self._sleep = sleep
-        self._spool: Spool | None = None
-        if self._config.spool_path is not None:
-            self._spool = Spool(
-                self._config.spool_path, self._config.spool_sync, self._config.spool_max_bytes
-            )
+        ref = weakref.ref(self)
+        self._spool: Spool | None = open_spool(
+            self._config, self._recorder, lambda count: _call(ref, "_claimed", count)
+        )
         self._core = self._new_core()
         self._drops_seen = 0
         self._kept = 0
-        ref = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: _call(ref, "_after_fork"))
         atexit.register(_call, ref, "_at_exit")
         self._recover()
@@ -98,7 +96,7 @@ class DeliveryEngine:
                 self._on_response,
             )
 
-        return Core(
+        core = Core(
             self._config,
             self._recorder,
             sender,
@@ -107,6 +105,10 @@ class DeliveryEngine:
             self._wall,
             self._rng,
         )
+        # Invariant: running sender threads keep the engine alive (its atexit hook holds only a
+        # weak reference), so operations of a dropped engine are still delivered at exit.
+        core.owner = self
+        return core
 
     def _recover(self) -> None:
         core = self._core
@@ -119,6 +121,14 @@ class DeliveryEngine:
                 for op in recovered:  # already rows: intake must not write them again
                     core.adopt(op)
             core.wake()
+
+    def _claimed(self, count: int) -> None:
+        """The spool claimed ``count`` rows of a dead owner while running: they wait on disk."""
+        core = self._core
+        with core.lock:
+            core.spilled += count
+            core.spill_in += count
+            core.room()
 
     def _after_fork(self) -> None:
         # Nothing of the parent's is acquired or joined: its threads do not exist here.
@@ -149,6 +159,9 @@ class DeliveryEngine:
             if core.closed:
                 return self._refuse(op, "shutdown")
             full = len(core.inbox) + core.sched.size >= core.capacity
+            if core.link.on and (core.spilled or full):
+                # Rows are read back in insertion order: the inbox's rows must be written first.
+                core.intake(core.clock())
             if core.link.on and (core.spilled or full) and core.link.spill(op):
                 # Invariant: while anything is spilled new operations spill too, so a person's
                 # operations never overtake the ones waiting on disk.
@@ -225,6 +238,7 @@ class DeliveryEngine:
                 done = mark.event.wait(max(0.0, timeout)) and mark.ok
             elif core.pending():
                 done = False
+            core.count_spool_losses()
             total = sum(core.counters.snapshot()["dropped"].values())
             clean, self._drops_seen = total == self._drops_seen, total
             return done and clean
@@ -295,6 +309,7 @@ class DeliveryEngine:
         out["spilled"] = core.spilled
         out["queue_capacity"] = self._config.max_queue_size
         out["spool_size"] = core.link.count()
+        out["spool"] = core.link.health()
         out["kept_in_spool"] = self._kept
         out["running"] = any(t.is_alive() for t in core.threads)
         with core.lock:
@@ -302,10 +317,10 @@ class DeliveryEngine:
         return out
 
 
-def _call(ref: weakref.ReferenceType[DeliveryEngine], name: str) -> None:
+def _call(ref: weakref.ReferenceType[DeliveryEngine], name: str, *args: Any) -> None:
     engine = ref()
     if engine is not None:
         try:
-            getattr(engine, name)()
+            getattr(engine, name)(*args)
         except Exception as exc:  # hooks run inside fork()/exit: never raise
             logger.error("cioguard delivery: %s failed: %r", name, exc)
