@@ -81,7 +81,7 @@ def representative_run(
             assert cioguard.flush(timeout=15)
             fake.fail_next(3, status=401)
             cio.track(CUSTOMER, "unauthorised")
-            assert cioguard.flush(timeout=15)
+            assert not cioguard.flush(timeout=15)  # False: the 401 rejected it
             runtime = active_runtime()
             assert runtime is not None
             endpoint = runtime.track_endpoint_for(cio)
