@@ -53,7 +53,7 @@ def project(tmp_path: Path) -> Path:
 
 def test_exit_statuses_and_text_output(project: Path) -> None:
     clean = run("src/clean.py", cwd=project)
-    assert (clean.returncode, clean.stdout, clean.stderr) == (0, "", "")
+    assert (clean.returncode, clean.stdout, clean.stderr) == (0, "", "checked 1 file, 0 findings\n")
     found = run("src", cwd=project)
     assert found.returncode == 1
     assert found.stdout.splitlines() == [
@@ -70,6 +70,22 @@ def test_exit_statuses_and_text_output(project: Path) -> None:
     assert "invalid choice" in usage.stderr
     assert run("src", "--ignore", "CIO001,CIO006", cwd=project).returncode == 0
     assert run("src", "--select", "CIO001", cwd=project).stdout.count("\n") == 1
+    assert found.stderr.endswith("findings\n")
+    assert found.stderr.splitlines()[-1].startswith("checked ")
+
+
+@pytest.mark.parametrize("option", ["--select", "--ignore"])
+@pytest.mark.parametrize("codes", ["CIO999", "CIO001,CIO1", "XYZ"])
+def test_unknown_codes_are_usage_errors(project: Path, option: str, codes: str) -> None:
+    result = run("src", option, codes, cwd=project)
+    assert result.returncode == 2
+    assert "unknown code" in result.stderr
+    assert result.stdout == ""
+
+
+def test_prefixes_and_new_codes_are_known(project: Path) -> None:
+    assert run("src", "--select", "CIO0", cwd=project).returncode == 1
+    assert run("src", "--select", "CIO013,CIO014,CIO015", cwd=project).returncode == 0
 
 
 def test_json_format(project: Path) -> None:

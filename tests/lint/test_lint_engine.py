@@ -154,7 +154,7 @@ def test_cio009_handlers_decorators_and_request_param() -> None:
         def startup() -> None:
             helper()
     """
-    assert codes(source) == [(6, "CIO009"), (8, "CIO009")]
+    assert codes(source) == [(6, "CIO007"), (6, "CIO009"), (8, "CIO009")]
 
 
 def test_cio007_only_in_the_async_function_itself() -> None:
@@ -377,7 +377,7 @@ def test_pytest_request_fixture_is_not_a_web_request() -> None:
         def view(request) -> None:
             CustomerIO("s", "k").track("u", "done")
     """
-    assert codes(source) == [(10, "CIO009")]
+    assert codes(source) == [(10, "CIO007"), (10, "CIO009")]
 
 
 def test_columns_count_characters_not_bytes() -> None:

@@ -16,6 +16,8 @@ from collections.abc import Container, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from cioguard.lint import patterns as p
+from cioguard.lint.legacy import legacy_message
+from cioguard.lint.literals import over_limit
 from cioguard.lint.symbols import CLIENT_CLASSES, METHODS
 
 if TYPE_CHECKING:
@@ -46,8 +48,12 @@ ROUTE_ATTRS = frozenset(
      "before_request", "after_request", "view"}
 )  # fmt: skip
 VIEW_DECORATORS = frozenset(
-    {"api_view", "require_http_methods", "require_GET", "require_POST", "csrf_exempt"}
-)
+    {"api_view", "require_http_methods", "require_GET", "require_POST", "csrf_exempt", "view_config",
+     "login_required", "action"}
+)  # fmt: skip
+#: executor / pool methods whose first argument runs once per item (CIO009 for clients built there)
+POOL_METHODS = frozenset({"submit", "map", "imap", "imap_unordered", "starmap", "apply_async", "map_async"})
+TASK_DECORATORS = frozenset({"task", "shared_task", "actor", "job"})
 
 
 def is_route_handler(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
@@ -120,6 +126,16 @@ def check_call(c: Checker, node: ast.Call) -> None:
         owner = c.current_class()
         c.calls.setdefault(current, set()).add(f"{owner}.{func.attr}" if owner else func.attr)
     name = final_name(func)
+    if isinstance(func, ast.Attribute) and name in POOL_METHODS and node.args:
+        task = node.args[0]
+        if isinstance(task, ast.Name):
+            c.tasks.add(task.id)
+    elif name == "run_in_executor" and len(node.args) > 1 and isinstance(node.args[1], ast.Name):
+        c.tasks.add(node.args[1].id)
+    elif name == "Thread":
+        for kw in node.keywords:
+            if kw.arg == "target" and isinstance(kw.value, ast.Name):
+                c.tasks.add(kw.value.id)
     if name == "Depends" or name in ROUTE_REGISTRARS:
         # FastAPI dependencies and registered endpoints run per request
         for arg in [*node.args, *(k.value for k in node.keywords)]:
@@ -167,8 +183,14 @@ def _check_constructor(c: Checker, node: ast.Call, cls: str, current: str | None
 
 def _check_sdk_call(c: Checker, node: ast.Call, kind: str, method: str) -> None:
     email_id = False
+    legacy = legacy_message(node, method) if kind == "track" else None
+    if legacy is not None:
+        c.report(node, "CIO015", legacy)
     if method in ID_METHODS:
         ident = argument(node, 0, "id" if method == "identify" else "customer_id")
+        too_long = over_limit(ident, "customer id")
+        if too_long is not None and ident is not None:
+            c.report(ident, "CIO014", f"{too_long}: the call is rejected; use a short stable id")
         if ident is not None and p.email_like(ident, c.deref):
             email_id = True
             c.report(
@@ -177,7 +199,12 @@ def _check_sdk_call(c: Checker, node: ast.Call, kind: str, method: str) -> None:
                 f"customer id is an email address ({ast.unparse(ident)}); use an immutable id "
                 "and send email as an attribute",
             )
-    if method == "identify" and not email_id:
+    if method == "identify":
+        for kw in node.keywords:
+            too_big = over_limit(kw.value, "attribute value") if kw.arg is not None else None
+            if too_big is not None:
+                c.report(kw.value, "CIO014", f"{too_big}: Customer.io drops the value; send a reference")
+    if method == "identify" and not email_id and legacy is None:
         given = {kw.arg for kw in node.keywords}
         if None not in given and "email" not in given and "_update" not in given:
             c.report(node, "CIO005", "identify() without an email attribute; the person cannot receive email")
@@ -190,6 +217,8 @@ def _check_sdk_call(c: Checker, node: ast.Call, kind: str, method: str) -> None:
         if stamp is not None:
             c.check_timestamp("timestamp", stamp, force=True)
     scope = c.scopes[-1]
+    if isinstance(scope.func, ast.FunctionDef) and c.func_names:
+        c.sync_calls.append((c.func_names[-1], node, kind, method))  # CIO007 if it runs per request
     if isinstance(scope.func, ast.AsyncFunctionDef):
         c.report(
             node,
@@ -227,6 +256,10 @@ def _check_event_name(c: Checker, event: ast.expr) -> None:
         return
     literal = c.deref(event) if isinstance(event, ast.Name) else event
     if isinstance(literal, ast.Constant) and isinstance(literal.value, str):
+        c.event_names.append((event, literal.value))
+        too_long = over_limit(literal, "event name")
+        if too_long is not None:
+            c.report(event, "CIO014", f"{too_long}; use a short fixed name and move details into data")
         pii = p.pii_like(literal)
         if pii is not None:
             c.report(event, "CIO012", f"event name contains personal data ({pii}); put it in data instead")

@@ -18,7 +18,13 @@ import ast
 from dataclasses import dataclass, field
 
 from cioguard.lint import patterns as p
-from cioguard.lint.calls import check_call, final_name, is_route_handler, per_request_functions
+from cioguard.lint.calls import (
+    TASK_DECORATORS,
+    check_call,
+    final_name,
+    is_route_handler,
+    per_request_functions,
+)
 from cioguard.lint.rules import Diagnostic
 from cioguard.lint.symbols import CLIENT_CLASSES, ModuleIndex, is_cached
 
@@ -107,6 +113,12 @@ class Checker(ast.NodeVisitor):
         self.handlers: set[str] = set()
         self.calls: dict[str | None, set[str]] = {}
         self.cached: set[str] = set()
+        #: functions run once per item: pool/executor tasks, thread targets, Celery-style tasks
+        self.tasks: set[str] = set()
+        #: SDK calls in sync functions: (function, node, client kind, method), CIO007 when per request
+        self.sync_calls: list[tuple[str, ast.Call, str, str]] = []
+        #: literal event names given to track()-like calls (static CIO013 across the project)
+        self.event_names: list[tuple[ast.expr, str]] = []
 
     # ----------------------------------------------------------------- reporting and lookups
     def report(self, node: ast.AST, code: str, message: str, *, instrumentable: bool = False) -> None:
@@ -150,6 +162,8 @@ class Checker(ast.NodeVisitor):
             )
             if is_route_handler(node):
                 self.handlers.add(name)
+            if any(final_name(d) in TASK_DECORATORS for d in node.decorator_list):
+                self.tasks.add(name)
             for arg in self._params(node):
                 scope.values[arg.arg] = None
                 kind = self._annotation_kind(arg.annotation)
@@ -349,14 +363,30 @@ class Checker(ast.NodeVisitor):
     def finish(self) -> None:
         """Report CIO009 for SDK clients built in functions that run per request (or in loops)."""
         per_request = per_request_functions(self.handlers, self.calls, self.cached)
+        per_task = per_request_functions(self.tasks, self.calls, self.cached)
         for func, node, cls, in_loop in self.ctors:
             if id(node) in self.stored or (func is not None and func in self.cached):
                 continue
-            if in_loop or (func is not None and func in per_request):
-                where = "in a loop" if in_loop else f"per request in {func}()"
+            if in_loop or (func is not None and (func in per_request or func in per_task)):
+                if in_loop:
+                    where = "in a loop"
+                elif func in per_request:
+                    where = f"per request in {func}()"
+                else:
+                    where = f"per task in {func}() (run once per item)"
                 self.report(
                     node,
                     "CIO009",
                     f"{cls}() client is constructed {where}; create one client at module level "
                     "(or use cioguard.track_client()) and reuse it",
+                )
+        for func, node, kind, method in self.sync_calls:
+            if func in per_request:
+                self.report(
+                    node,
+                    "CIO007",
+                    f"synchronous Customer.io call {method}() in {func}(), which serves web requests: "
+                    "every response waits for Customer.io; configure cioguard.instrument() (background "
+                    "delivery) or send from a task queue",
+                    instrumentable=kind == "track",
                 )

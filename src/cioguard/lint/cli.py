@@ -1,8 +1,10 @@
 """``cioguard lint PATH... [--format text|json|sarif] [--select CODES] [--ignore CODES]``.
 
 Exit status: 0 nothing found, 1 diagnostics reported, 2 usage or I/O error (a missing path, an
-unreadable file, an unknown option). ``--select``/``--ignore`` take comma-separated codes or prefixes
-(``CIO006,CIO01``); ``# noqa`` / ``# noqa: CIO006`` at the end of a line silences it. ``--output FILE``
+unreadable file, an unknown option, a code in ``--select``/``--ignore`` that matches no rule).
+``--select``/``--ignore`` take comma-separated codes or prefixes (``CIO006,CIO01``); ``# noqa`` /
+``# noqa: CIO006`` at the end of a line silences it. A one-line summary ("checked 12 files, 3
+findings") goes to standard error, so standard output stays the report alone. ``--output FILE``
 writes the report to a file (useful for ``--format sarif`` in CI)::
 
     cioguard lint src/ --format sarif --output cioguard.sarif
@@ -16,7 +18,7 @@ from collections.abc import Sequence
 
 from cioguard.lint.engine import lint_paths
 from cioguard.lint.output import FORMATTERS
-from cioguard.lint.rules import RULES, parse_codes
+from cioguard.lint.rules import RULES, RUNTIME_ONLY, parse_codes, unknown_codes
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,7 +27,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Statically audit Python code for Customer.io pitfalls (codes as in docs/pitfalls.md).",
         epilog="rules: "
         + ", ".join(f"{r.code} {r.name}" for r in RULES.values())
-        + ". Exit status: 0 clean, 1 findings, 2 usage or I/O error. Silence a line with '# noqa: CIO006'.",
+        + f". Runtime only (no static check): {', '.join(RUNTIME_ONLY)}."
+        + " Exit status: 0 clean, 1 findings, 2 usage or I/O error. Silence a line with '# noqa: CIO006'.",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="files or directories (walked for *.py)")
     parser.add_argument("--format", choices=sorted(FORMATTERS), default="text", help="output format")
@@ -41,7 +44,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:  # argparse exits 2 on usage errors and 0 on --help
         return int(exc.code or 0)
-    report = lint_paths(args.paths, select=parse_codes(args.select), ignore=parse_codes(args.ignore))
+    select, ignore = parse_codes(args.select), parse_codes(args.ignore)
+    unknown = unknown_codes([*select, *ignore])
+    if unknown:
+        known = ", ".join(RULES)
+        print(f"cioguard lint: unknown code(s) {', '.join(unknown)}; known codes: {known}", file=sys.stderr)
+        return 2
+    report = lint_paths(args.paths, select=select, ignore=ignore)
     for error in report.errors:
         print(f"cioguard lint: {error}", file=sys.stderr)
     rendered = FORMATTERS[args.format](report.diagnostics)
@@ -54,6 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     else:
         sys.stdout.write(rendered)
+    count = len(report.diagnostics)
+    files = f"{report.files} file{'' if report.files == 1 else 's'}"
+    print(f"checked {files}, {count} finding{'' if count == 1 else 's'}", file=sys.stderr)
     if report.errors:
         return 2
     return 1 if report.diagnostics else 0

@@ -15,6 +15,10 @@ walking a directory) -- Track API calls no longer block and are rate-limited by 
 so CIO007/CIO011 are dropped for them. App API (transactional) calls stay synchronous under cioguard
 and keep CIO007/CIO011.
 
+Static CIO013: when the project declares its event taxonomy with literal names
+(``cioguard.declare_events([...])`` or ``declare_events({...})`` in any linted file), a literal event
+name given to ``track()`` and the like that is not declared is reported.
+
 Files that do not parse (syntax or decoding errors) are reported as ``CIO000`` diagnostics, so a
 broken file is visible in every output format and can be silenced with ``--ignore CIO000``.
 """
@@ -51,6 +55,9 @@ class FileResult:
     client_globals: dict[str, str] = field(default_factory=dict)
     #: names bound by ``from x import name`` (candidates for clients defined in another module)
     imported: dict[str, str] = field(default_factory=dict)  # name -> the module it is imported from
+    #: literal event names used (line, col, name), and those declared with declare_events
+    event_names: list[tuple[int, int, str]] = field(default_factory=list)
+    declared: set[str] | None = None
 
 
 @dataclass
@@ -115,7 +122,40 @@ def analyse(
     except RecursionError:  # e.g. a generated expression thousands of operators deep
         diag = Diagnostic(path, 1, 1, "CIO000", "could not audit file: expressions nested too deeply")
         return FileResult(path, [diag], instrumented, {}, imported)
-    return FileResult(path, sorted(set(checker.diagnostics)), instrumented, index.client_globals, imported)
+    # factories travel with a "factory:" prefix, so an importer calls them rather than uses them
+    exported = {**index.client_globals, **{n: f"factory:{k}" for n, k in index.client_factories.items()}}
+    names = [
+        (getattr(n, "lineno", 1), getattr(n, "col_offset", 0) + 1, name) for n, name in checker.event_names
+    ]
+    declared = index.declared_events if index.declares_events else None
+    return FileResult(
+        path, sorted(set(checker.diagnostics)), instrumented, exported, imported, names, declared
+    )
+
+
+def taxonomy_diagnostics(results: Sequence[FileResult]) -> None:
+    """Static CIO013: literal event names outside the taxonomy the project declares (in place)."""
+    declared: set[str] = set()
+    found = False
+    for result in results:
+        if result.declared is not None:
+            found = True
+            declared |= result.declared
+    if not found:
+        return
+    for result in results:
+        for line, col, name in result.event_names:
+            if name not in declared:
+                result.diagnostics.append(
+                    Diagnostic(
+                        result.path,
+                        line,
+                        col,
+                        "CIO013",
+                        f"event name {name[:60]!r} is not in the taxonomy declared with declare_events(); "
+                        "a typo never matches campaign triggers: fix it or declare it",
+                    )
+                )
 
 
 def finalize(
@@ -143,6 +183,7 @@ def lint_source(
 ) -> list[Diagnostic]:
     """Lint one module on its own (the project heuristic sees only this file)."""
     result = analyse(source, path)
+    taxonomy_diagnostics([result])
     return finalize([result], {path: source}, instrumented=result.instrumented, select=select, ignore=ignore)
 
 
@@ -217,6 +258,7 @@ def lint_paths(paths: Sequence[str], *, select: Sequence[str] = (), ignore: Sequ
                     external[name] = kind
         if external:
             results[i] = analyse(sources[result.path], result.path, external_clients=external)
+    taxonomy_diagnostics(results)
     diagnostics = finalize(results, sources, instrumented=instrumented, select=select, ignore=ignore)
     lines = sum(s.count("\n") for s in sources.values())
     return Report(diagnostics, errors, len(sources), lines)

@@ -44,18 +44,36 @@ RULES: dict[str, Rule] = {
         Rule(
             "CIO007",
             "BlockingCall",
-            "A synchronous Customer.io call inside async code blocks the event loop.",
+            "A synchronous Customer.io call in async code or a web view makes the request wait.",
         ),
         Rule(
             "CIO009",
             "ClientPerRequest",
-            "A Customer.io client constructed per request or per loop iteration.",
+            "A Customer.io client constructed per request, per loop iteration or per pool task.",
         ),
         Rule("CIO010", "InconsistentEventName", "An event name that is not snake_case."),
         Rule("CIO011", "RateLimit", "Customer.io calls in an unbounded loop without rate limiting."),
         Rule("CIO012", "PiiInEventName", "An email, phone or card number inside an event name."),
+        Rule("CIO013", "EventSchema", "A literal event name outside the taxonomy the project declares."),
+        Rule(
+            "CIO014", "PayloadLimit", "A literal event name, id or attribute value over Customer.io's limits."
+        ),
+        Rule(
+            "CIO015",
+            "LegacyCall",
+            "A customerio 1.x/2.x style call (keyword properties, **kwargs) that 3.x rejects with TypeError.",
+        ),
     )
 }
+
+#: Codes only the runtime can see (no static counterpart): the order of calls in a process (CIO003)
+#: and bounces reported by webhooks (CIO008).
+RUNTIME_ONLY = ("CIO003", "CIO008")
+
+
+def unknown_codes(codes: Sequence[str]) -> list[str]:
+    """Codes or prefixes in ``codes`` that match no rule (``CIO999``, ``CIO1``, ``XYZ``)."""
+    return [code for code in codes if not any(known.startswith(code) for known in RULES)]
 
 
 @dataclass(frozen=True, order=True)

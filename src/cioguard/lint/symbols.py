@@ -9,6 +9,11 @@ visits code in order (a function may use a module global defined below it)::
     index.client_class(call)         # "track" | "app" | None
     index.client_globals             # {"cio": "track"} for a module-level or `global` client
     index.client_attrs               # {"cio": "track"} for self.cio = CustomerIO(...)
+    index.client_factories           # {"get_cio": "track"} for def get_cio(): return CustomerIO(...)
+
+A factory is a function (plain, ``@lru_cache``/``@cache``, or a module-level getter that fills a
+global on first use) or a property/``cached_property`` that returns a client: ``get_cio().track(...)``
+and ``self.client.track(...)`` are then Customer.io calls too.
 """
 
 from __future__ import annotations
@@ -70,6 +75,10 @@ class ModuleIndex:
     aliases: dict[str, str] = field(default_factory=dict)
     client_globals: dict[str, str] = field(default_factory=dict)
     client_attrs: dict[str, str] = field(default_factory=dict)
+    client_factories: dict[str, str] = field(default_factory=dict)
+    #: event names given to ``declare_events`` in this module (CIO013 across the project)
+    declared_events: set[str] = field(default_factory=set)
+    declares_events: bool = False
     instrumented: bool = False
     uses_sdk: bool = False
 
@@ -80,7 +89,12 @@ class ModuleIndex:
         """The client kind built by ``node`` when it is a call to an SDK class or cioguard factory."""
         if not isinstance(node, ast.Call):
             return None
-        return CLIENT_FACTORIES.get(self.qualname(node.func) or "")
+        qual = self.qualname(node.func) or ""
+        kind = CLIENT_FACTORIES.get(qual)
+        if kind is None and qual:
+            # the app's own factory: get_cio() here, or `from app.cio import get_cio` elsewhere
+            kind = self.client_factories.get(qual.rsplit(".", 1)[-1] if "." in qual else qual)
+        return kind
 
     @classmethod
     def build(
@@ -89,7 +103,10 @@ class ModuleIndex:
         """Index ``tree``; with ``source`` the marker search is skipped when "cioguard" is not in it."""
         index = cls()
         assigns: list[tuple[ast.Assign | ast.AnnAssign, bool, bool]] = []
-        index._scan(tree.body, assigns, module_level=True, in_class=False, globals_=frozenset())
+        functions: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, bool]] = []
+        index._scan(
+            tree.body, assigns, module_level=True, in_class=False, globals_=frozenset(), functions=functions
+        )
         # two rounds: the second sees `self.client = cio` once `cio = CustomerIO(...)` is known
         for node, module_level, in_class in assigns * 2:
             value = node.value
@@ -111,11 +128,92 @@ class ModuleIndex:
             for name, dotted_name in index.aliases.items():
                 # `from app.clients import cio` where another linted module defines the global `cio`
                 if dotted_name.rsplit(".", 1)[-1] == name and name in external_clients:
-                    index.client_globals.setdefault(name, external_clients[name])
+                    kind = external_clients[name]
+                    if kind.startswith("factory:"):
+                        index.client_factories.setdefault(name, kind.split(":", 1)[1])
+                    else:
+                        index.client_globals.setdefault(name, kind)
+        index._find_factories(functions, assigns)
         if source is None or "cioguard" in source:
             index.find_markers(tree)
-        index.uses_sdk = any(v.split(".")[0] in {"customerio", "cioguard"} for v in index.aliases.values())
+        index.uses_sdk = bool(index.client_factories) or any(
+            v.split(".")[0] in {"customerio", "cioguard"} for v in index.aliases.values()
+        )
+        index._find_declarations(tree)
         return index
+
+    def _find_factories(
+        self,
+        functions: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, bool]],
+        assigns: list[tuple[ast.Assign | ast.AnnAssign, bool, bool]],
+    ) -> None:
+        """Functions and properties returning a client (two rounds: a factory may call a factory)."""
+        for _ in range(2):
+            for func, in_class in functions:
+                kind = self._returned_client(func)
+                if kind is None:
+                    continue
+                if in_class and _is_property(func):
+                    self.client_attrs.setdefault(func.name, kind)  # self.client.track(...)
+                elif not in_class:
+                    self.client_factories.setdefault(func.name, kind)
+            # `cio = get_cio()` at module level or in a class body: a client global / attribute
+            for node, module_level, in_class in assigns:
+                value = node.value
+                kind = self.client_class(value) if isinstance(value, ast.Call) else None
+                if kind is None:
+                    continue
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    if isinstance(target, ast.Attribute):
+                        self.client_attrs.setdefault(target.attr, kind)
+                    elif isinstance(target, ast.Name) and in_class:
+                        self.client_attrs.setdefault(target.id, kind)
+                    elif isinstance(target, ast.Name) and module_level:
+                        self.client_globals.setdefault(target.id, kind)
+
+    def _returned_client(self, func: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
+        """The client kind ``func`` returns: a constructor/factory call, a client global, or a local."""
+        local: dict[str, str] = {}
+        for node in ast.walk(func):
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+                kind = self.client_class(node.value)
+                if kind is not None:
+                    for target in node.targets:
+                        if isinstance(target, ast.Name):
+                            local[target.id] = kind
+        for node in ast.walk(func):
+            if not isinstance(node, ast.Return) or node.value is None:
+                continue
+            value = node.value
+            if isinstance(value, ast.Call):
+                kind = self.client_class(value)
+            elif isinstance(value, ast.Name):
+                kind = local.get(value.id) or self.client_globals.get(value.id)
+            elif isinstance(value, ast.Attribute):
+                kind = self.client_attrs.get(value.attr)
+            else:
+                kind = None
+            if kind is not None:
+                return kind
+        return None
+
+    def _find_declarations(self, tree: ast.Module) -> None:
+        """Literal event names passed to ``declare_events`` (a list/tuple/set or a dict's keys)."""
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call) or not node.args:
+                continue
+            qual = self.qualname(node.func) or ""
+            if qual.rsplit(".", 1)[-1] != "declare_events" or not qual.startswith("cioguard"):
+                continue
+            arg = node.args[0]
+            items = arg.keys if isinstance(arg, ast.Dict) else getattr(arg, "elts", None)
+            if items is None or any(
+                not (isinstance(k, ast.Constant) and isinstance(k.value, str)) for k in items
+            ):
+                continue  # built at run time: names unknown, so no static CIO013 for this project
+            self.declares_events = True
+            self.declared_events.update(str(k.value) for k in items if isinstance(k, ast.Constant))
 
     def _scan(
         self,
@@ -125,14 +223,31 @@ class ModuleIndex:
         module_level: bool,
         in_class: bool,
         globals_: frozenset[str],
+        functions: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, bool]],
     ) -> None:
-        """Collect imports and client assignments, statement by statement (expressions are not entered)."""
+        """Collect imports, client assignments and functions (expressions are not entered)."""
         for node in body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                if module_level or in_class:
+                    functions.append((node, in_class))
                 declared = frozenset(_global_names(node.body))
-                self._scan(node.body, assigns, module_level=False, in_class=False, globals_=declared)
+                self._scan(
+                    node.body,
+                    assigns,
+                    module_level=False,
+                    in_class=False,
+                    globals_=declared,
+                    functions=functions,
+                )
             elif isinstance(node, ast.ClassDef):
-                self._scan(node.body, assigns, module_level=module_level, in_class=True, globals_=globals_)
+                self._scan(
+                    node.body,
+                    assigns,
+                    module_level=module_level,
+                    in_class=True,
+                    globals_=globals_,
+                    functions=functions,
+                )
             elif isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.asname:
@@ -154,7 +269,12 @@ class ModuleIndex:
             elif isinstance(node, _COMPOUND):
                 for block in _blocks(node):
                     self._scan(
-                        block, assigns, module_level=module_level, in_class=in_class, globals_=globals_
+                        block,
+                        assigns,
+                        module_level=module_level,
+                        in_class=in_class,
+                        globals_=globals_,
+                        functions=functions,
                     )
 
     def find_markers(self, tree: ast.Module) -> None:
@@ -187,6 +307,13 @@ def _blocks(node: ast.stmt) -> list[list[ast.stmt]]:
     blocks.extend(handler.body for handler in getattr(node, "handlers", ()))
     blocks.extend(case.body for case in getattr(node, "cases", ()))
     return blocks
+
+
+def _is_property(func: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    return any(
+        (d.attr if isinstance(d, ast.Attribute) else getattr(d, "id", "")) in {"property", "cached_property"}
+        for d in func.decorator_list
+    )
 
 
 def _global_names(body: list[ast.stmt]) -> set[str]:

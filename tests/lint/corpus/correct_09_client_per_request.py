@@ -6,6 +6,9 @@ import os
 from customerio import CustomerIO
 from fastapi import FastAPI
 
+import cioguard
+
+cioguard.instrument()  # background delivery: the sync view below does not wait for Customer.io
 app = FastAPI()
 cio = CustomerIO(os.environ["SITE_ID"], os.environ["TRACK_KEY"])
 _lazy: CustomerIO | None = None

@@ -13,7 +13,7 @@ flask_app = Flask(__name__)
 @app.post("/track")
 def track(user_id: str) -> dict[str, bool]:
     cio = CustomerIO(os.environ["SITE_ID"], os.environ["TRACK_KEY"])  # expect: CIO009
-    cio.track(user_id, "tracked")
+    cio.track(user_id, "tracked")  # expect: CIO007
     return {"ok": True}
 
 
@@ -23,7 +23,7 @@ def make_client() -> CustomerIO:
 
 @flask_app.route("/signup", methods=["POST"])
 def signup() -> str:
-    make_client().identify("usr_1", email="a@example.com")
+    make_client().identify("usr_1", email="a@example.com")  # expect: CIO007
     return "ok"
 
 
@@ -33,7 +33,7 @@ def get_cio() -> CustomerIO:
 
 @app.get("/ping")
 def ping(cio: CustomerIO = Depends(get_cio)) -> str:  # noqa: B008
-    cio.track("usr_1", "pinged")
+    cio.track("usr_1", "pinged")  # expect: CIO007
     return "pong"
 
 
@@ -52,7 +52,7 @@ def welcome(user_id: str) -> None:
 
 def django_view(request: object) -> None:
     with CustomerIO("site", "key") as cio:  # expect: CIO009
-        cio.track("usr_1", "viewed")
+        cio.track("usr_1", "viewed")  # expect: CIO007
 
 
 def nightly(user_ids: list[str]) -> None:
