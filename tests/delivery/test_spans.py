@@ -146,3 +146,25 @@ def test_url_template_never_holds_an_id(path: str, template: str) -> None:
     from cioguard.delivery.spans import url_template
 
     assert url_template(path) == template
+
+
+def test_a_raising_span_processor_costs_the_link_not_the_send(sink: Sink, endpoint: Endpoint) -> None:
+    from opentelemetry import context as otel_context
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    from cioguard.delivery.spans import caller_links
+    from cioguard.instrumentation.tracing import CallerTrace, get_tracer
+
+    class Raising(SpanProcessor):
+        def on_start(self, span: object, parent_context: object = None) -> None:
+            raise RuntimeError("processor bug")
+
+    provider = TracerProvider()
+    provider.add_span_processor(Raising())
+    op = make_op(endpoint)
+    op.span_context = CallerTrace(
+        get_tracer(provider), otel_context.get_current(), 1, "track", endpoint, "x", None, True, False
+    )
+    assert caller_links([op]) == []
+    assert op.span_context == trace.INVALID_SPAN_CONTEXT  # made once: retries do not try again
+    provider.shutdown()

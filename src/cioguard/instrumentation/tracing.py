@@ -129,7 +129,11 @@ class CallerTrace:
         """The context send spans link to: the PRODUCER span's, made and ended on first use."""
         context = self._context
         if context is None:
-            context = self._context = self._make()
+            try:
+                context = self._make()
+            except Exception:  # a broken span processor must not reach the sender: no span, no link
+                context = trace.INVALID_SPAN_CONTEXT
+            self._context = context
         return context
 
     def _make(self) -> SpanContext:
