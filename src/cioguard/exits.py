@@ -25,10 +25,17 @@ disposition: a handler the app or its server installed earlier is left alone (it
 through ``sys.exit``, i.e. ``atexit``), and one installed later simply replaces ours.
 Hooks into ``multiprocessing`` and Celery are post-import hooks (``wrapt``): nothing is imported
 that the app does not import itself.
+
+Python runs signal handlers only in the main thread, and only when it executes bytecode: a
+background thread that takes a process-directed signal off the kernel's queue (while the main
+thread sleeps in a system call) delays every handler, ours and the app's (Ctrl-C included), until
+the main thread wakes on its own. cioguard's own threads therefore call :func:`mask_process_signals`
+first thing, so the kernel hands those signals to the main thread.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -39,9 +46,15 @@ from typing import Any
 
 import wrapt
 
-from cioguard.instrumentation.instrumentor import active_runtime
-
 logger = logging.getLogger("cioguard")
+
+#: Signals the kernel gives to whichever thread does not block them, whose Python handlers must run
+#: in the main thread. Synchronous faults (SIGSEGV, SIGPIPE …) go to the thread that caused them.
+PROCESS_SIGNALS = frozenset(
+    getattr(signal, name)
+    for name in ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGCHLD")
+    if hasattr(signal, name)
+)
 
 #: Extra seconds a SIGTERM waits for the bounded shutdown thread beyond ``exit_timeout``.
 _JOIN_SLACK = 1.0
@@ -89,8 +102,19 @@ def uninstall() -> None:
         pass
 
 
+def mask_process_signals() -> None:
+    """Block :data:`PROCESS_SIGNALS` in the calling thread (a background thread of cioguard's).
+
+    Call it first thing in the thread's target; the main thread then receives them. Never raises.
+    """
+    with contextlib.suppress(AttributeError, OSError, ValueError):  # no pthread_sigmask here
+        signal.pthread_sigmask(signal.SIG_BLOCK, PROCESS_SIGNALS)
+
+
 def exit_flush(where: str) -> None:
     """Shut the active sender down within ``exit_timeout`` (the process is leaving). Never raises."""
+    from cioguard.instrumentation.instrumentor import active_runtime  # lazy: threads use this module
+
     runtime = active_runtime()
     if runtime is None or runtime.stopped:
         return
@@ -121,16 +145,23 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
         return
     _terminating = True
     try:
+        from cioguard.instrumentation.instrumentor import active_runtime
+
         runtime = active_runtime()
         if runtime is not None:
             # In a thread: this handler interrupted the main thread between two bytecodes, maybe
             # while it held the engine's lock, which the flush needs. The join bounds that case.
-            worker = threading.Thread(target=exit_flush, args=("SIGTERM",), name="cioguard-sigterm")
+            worker = threading.Thread(target=_flush_on_sigterm, name="cioguard-sigterm")
             worker.daemon = True
             worker.start()
             worker.join(runtime.options.exit_timeout + _JOIN_SLACK)
     finally:
         _die_by(signum)
+
+
+def _flush_on_sigterm() -> None:
+    mask_process_signals()  # a second SIGTERM must reach the main thread (and be ignored there)
+    exit_flush("SIGTERM")
 
 
 def _die_by(signum: int) -> None:

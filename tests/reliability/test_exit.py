@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from reliability_support import (
     APPS,
+    ROOT,
     child_env,
     delivered_keys,
     free_port,
@@ -166,3 +167,76 @@ def test_exit_log_reports_every_dropped_operation() -> None:
     stats = json_line(lines + more, "STATS ")
     logged = sum(int(m) for m in re.findall(r"cioguard dropped (\d+) ", err))
     assert logged == sum(stats["dropped"].values()), (err, stats)
+
+
+# -- SIGTERM, with and without a handler of the app's own -------------------------------------------
+
+SIGTERM_APP = str(ROOT / "tests" / "process_models" / "apps" / "sigterm_app.py")
+SIGTERM_N = 4_100
+
+
+def default_env(track_url: str, **options: str) -> dict[str, str]:
+    """Only the emulator's URL: every other option keeps its default (flush_interval 1 s …)."""
+    env = child_env(track_url, **options)
+    env.pop("CIOGUARD_FLUSH_INTERVAL")
+    return env
+
+
+def sigterm_run(
+    handler: str, env: dict[str, str], count: int = SIGTERM_N
+) -> tuple[subprocess.Popen[str], str, str, float]:
+    """Start the app, SIGTERM it once it queued ``count`` events; (process, stdout, stderr, exit s)."""
+    process = subprocess.Popen(
+        [sys.executable, SIGTERM_APP, str(count), handler],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = wait_line(process, "READY", 30)
+        began = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+        return process, "\n".join([*lines, out]), err, time.monotonic() - began
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+
+
+@pytest.mark.parametrize("handler", ["none", "before", "after", "chain"])
+def test_sigterm_delivers_everything_and_the_apps_handler_still_runs(
+    fake: FakeCustomerIO, handler: str
+) -> None:
+    process, out, err, exit_seconds = sigterm_run(handler, default_env(fake.track_url))
+    got = delivered_keys(fake)
+    report(
+        f"sigterm_handler_{handler}",
+        operations_sent=SIGTERM_N,
+        delivered=sum(got.values()),
+        duplicated=sum(n - 1 for n in got.values()),
+        lost=len(expected(SIGTERM_N) - set(got)),
+        exit_seconds=round(exit_seconds, 2),
+        returncode=process.returncode,
+    )
+    if handler in ("none", "chain"):
+        # cioguard's handler ran last: it flushed, then the process died by the signal as before.
+        assert process.returncode == -signal.SIGTERM, err
+    else:
+        assert process.returncode == 0, err  # the app's handler exited; atexit flushed
+    assert ("HANDLER RAN" in out) == (handler != "none"), out
+    assert set(got) == expected(SIGTERM_N)
+    assert all(n == 1 for n in got.values())
+    assert fake.duplicate_events == 0
+
+
+# An explicit opt-in (exit_timeout=1.5 instead of 5) only to keep the test short: the bound is
+# what is checked, whatever its value.
+def test_sigterm_flush_is_bounded_on_a_dead_endpoint() -> None:
+    env = default_env(f"http://127.0.0.1:{free_port()}", CIOGUARD_EXIT_TIMEOUT=str(EXIT_TIMEOUT))
+    process, _out, err, exit_seconds = sigterm_run("none", env, count=N)
+    report("sigterm_dead_endpoint", operations_sent=N, exit_seconds=round(exit_seconds, 2))
+    assert process.returncode == -signal.SIGTERM, err
+    assert exit_seconds < EXIT_TIMEOUT + SLACK, err
+    assert "cioguard dropped" in err or "still in flight" in err, err
