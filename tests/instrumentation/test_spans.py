@@ -217,3 +217,18 @@ def test_pitfalls_are_recorded_as_span_events(
     codes = [event.attributes["customerio.pitfall.code"] for event in caller.events if event.attributes]
     assert codes == ["CIO004"]
     assert "ada@example.com" not in str(caller.attributes)
+
+
+def test_event_names_with_personal_data_or_ids_stay_off_spans_with_rules_off(
+    instrument: Instrument,
+    fake: FakeCustomerIO,
+    tracer_provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+) -> None:
+    client = fake.client()
+    instrument(tracer_provider=tracer_provider, pitfalls="off")  # no CIO006/CIO012 findings to go by
+    for name in ("invited ada@example.com", "order_1234567", "signed_up"):
+        client.track("u1", name, data={})
+    assert cioguard.flush(timeout=5)
+    names = [span.attributes.get("customerio.event_name") for span in kind(exporter, SpanKind.PRODUCER)]
+    assert sorted(names, key=str) == [None, None, "signed_up"]

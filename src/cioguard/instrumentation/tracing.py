@@ -21,6 +21,7 @@ Usage (the runtime does this)::
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -30,6 +31,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import SpanContext, SpanKind
 
 from cioguard.operations.model import Endpoint
+from cioguard.pitfalls.text import find_pii, id_like_tokens
 from cioguard.version import __version__
 
 _MISSING = object()
@@ -67,11 +69,22 @@ def caller_attributes(
         "customerio.api": endpoint.api,
         "customerio.endpoint": endpoint.label,
     }
-    if method in _EVENT_METHODS and isinstance(name, str) and not _UNSAFE_NAME_CODES.intersection(codes):
+    if (
+        method in _EVENT_METHODS
+        and isinstance(name, str)
+        and not _UNSAFE_NAME_CODES.intersection(codes)
+        and _name_is_safe(name)
+    ):
         attributes["customerio.event_name"] = name
     if capture_customer_id and customer_id not in (None, ""):
         attributes["customerio.customer_id"] = str(customer_id)
     return attributes
+
+
+@functools.lru_cache(maxsize=1024)
+def _name_is_safe(name: str) -> bool:
+    """An event name without personal data or ids (checked here too: the rules may be off)."""
+    return len(name) <= 100 and not find_pii(name) and not id_like_tokens(name)
 
 
 class CallerTrace:
