@@ -28,6 +28,7 @@ COVERED = {
     "cioguard demo": "tests/demo/test_demo.py",
     "opentelemetry-instrument python app.py": "tests/instrumentation/test_entry_point.py",
     "promtool test rules dashboards/alerts_test.yml": "tests/prometheus/test_dashboard_files.py",
+    "cioguard dashboards export monitoring/": "tests/prometheus/test_packaged_dashboards.py",
     "make bench": "tests/benchmarks/test_bench_smoke.py runs `python -m benchmarks --quick`",
 }
 

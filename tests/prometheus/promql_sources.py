@@ -1,8 +1,8 @@
 """Every PromQL expression cioguard ships: dashboard panels, template variables and alert rules.
 
-Used by the static tests (parse with promtool, names from DESIGN.md) and by the real-Prometheus test
-(run each through the HTTP API). Grafana template variables are substituted with
-:func:`substitute` before an expression reaches Prometheus.
+Used by the static tests (parse with promtool, names from the README's metrics table) and by the
+real-Prometheus test (run each through the HTTP API). Grafana template variables are substituted
+with :func:`substitute` before an expression reaches Prometheus.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ import ast
 import importlib.metadata
 import logging
 import random
+import re
 import time
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from cioguard.telemetry import PrometheusRecorder, buckets, bulk
 from cioguard.telemetry.prometheus import metrics_for
 
 #: The README's "Metrics" table: exposed sample family -> (type, label names).
-DESIGN_METRICS: dict[str, tuple[str, frozenset[str]]] = {
+README_METRICS: dict[str, tuple[str, frozenset[str]]] = {
     "customerio_calls": ("counter", frozenset({"method", "mode"})),
     "customerio_call_duration_seconds": ("histogram", frozenset({"method", "mode"})),
     "customerio_background_call_duration_seconds": ("histogram", frozenset()),
@@ -65,7 +66,7 @@ def test_every_design_metric_and_label_is_exposed() -> None:
     recorder.fallback("track")
     recorder.spool_error("disk_full")
     found = families(registry)
-    for name, (kind, label_names) in DESIGN_METRICS.items():
+    for name, (kind, label_names) in README_METRICS.items():
         assert name in found, name
         assert found[name][0] == kind, name
         samples = [s for s in found[name][1] if not s[0].endswith("_created")]
@@ -297,3 +298,59 @@ def test_a_batch_of_500_is_recorded_in_well_under_a_millisecond() -> None:
             one_batch()
         best = min(best, (time.perf_counter() - started) / 20)
     assert best < 1e-3, f"{best * 1e6:.0f} us per 500-operation batch"
+
+
+def typical_target(recorder: PrometheusRecorder) -> None:
+    """The README's "typical target": 4 Track methods in the background, 2 blocking calls, 2 endpoints."""
+    for method in ("identify", "track", "track_anonymous", "add_device"):
+        recorder.calls(method, "background", [3e-6, 5e-6])
+        recorder.enqueued(method, 2)
+        recorder.delivered(method, 2)
+    recorder.call("send_email", "blocking", 0.2)
+    recorder.call("track", "blocking", 0.1)  # a call inside cioguard.synchronous()
+    for endpoint in ("v2_batch", "app_send_email"):
+        for status in ("200", "202", "429", "500", "503"):
+            recorder.request(endpoint, status, 0.1)
+        recorder.request(endpoint, "error", 5.0, error_type="timeout")
+        recorder.rate_limited(endpoint)
+        for reason in ("status_429", "status_5xx", "timeout"):
+            recorder.retry(endpoint, reason)
+        recorder.endpoint_outage(endpoint, False)
+    recorder.queue_size(3)
+    recorder.queue_capacity(10_000)
+    recorder.delivery_lags([0.5])
+    recorder.batch_operations(40)
+    for code in ("CIO003", "CIO004", "CIO007"):
+        recorder.pitfall(code)
+    recorder.spool_operations(0)
+    recorder.http_request_blocked(0.001)
+    for metric in ("sent", "delivered", "opened", "clicked", "bounced", "spammed", "unsubscribed", "failed"):
+        recorder.webhook_event(metric)
+    recorder.webhook_rejected("signature")
+    recorder.webhook_rejected("stale")
+
+
+def test_cardinality_of_a_typical_target_is_what_the_readme_says() -> None:
+    registry = CollectorRegistry()
+    typical_target(PrometheusRecorder(registry))
+    samples = [s for family in registry.collect() for s in family.samples]
+    created = [s for s in samples if s.name.endswith("_created")]
+    assert len(samples) - len(created) == 240  # README: "about 240 series"
+    assert len(created) == 67  # README: "67 more"
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert "about 240 series" in readme
+    assert "67 more" in readme
+    assert "PROMETHEUS_DISABLE_CREATED_SERIES" in readme
+
+
+def test_readme_metric_table_matches_the_exposed_families() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    rows = re.findall(
+        r"^\| `(customerio_[a-z_]+)`(?: / `(customerio_[a-z_]+)`)? \| (\w+)", readme, flags=re.M
+    )
+    documented = {name: kind for first, second, kind in rows for name in (first, second) if name}
+    exposed = {
+        (name + "_total" if kind == "counter" else name): kind
+        for name, (kind, _labels) in README_METRICS.items()
+    }
+    assert documented == exposed
