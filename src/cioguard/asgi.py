@@ -11,11 +11,11 @@ Wrap any ASGI application (Starlette, FastAPI, Quart, Django ASGI…)::
 
 For every HTTP request the middleware
 
-* opens a :func:`cioguard.scope.request_scope` with the method and, as soon as the framework has
-  routed the request (before the endpoint runs), its route *template*: Starlette and FastAPI store
-  the matched route in ``scope["route"]``, which the middleware watches (the app gets a watching
-  copy of the scope dict). The raw path is never used. The pitfall rules read the scope: CIO007 (a
-  Customer.io call blocked the request) and CIO009 (a client built per request);
+* opens a :class:`cioguard.scope.RequestScope` with the method and, once the framework has routed
+  the request, its route *template*: Starlette and FastAPI store the matched route in
+  ``scope["route"]``, which the request scope reads when a pitfall rule asks (the ASGI scope dict is
+  passed on as is, never copied). The raw path is never used. The pitfall rules read the scope:
+  CIO007 (a Customer.io call blocked the request) and CIO009 (a client built per request);
 * records the seconds the request spent blocked inside Customer.io calls in
   ``customerio_http_request_blocked_seconds`` — for *every* request, including 0, so the histogram
   shows which fraction of requests blocked at all; exceptions are recorded, then re-raised;
@@ -45,7 +45,7 @@ import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
-from cioguard.scope import RequestScope, current_request, request_scope
+from cioguard.scope import RequestScope, current_request, enter, leave
 from cioguard.telemetry.recorder import get_recorder
 
 if TYPE_CHECKING:
@@ -69,32 +69,6 @@ def route_template(scope: Scope) -> str | None:
         return None
     template = getattr(route, "path_format", None) or getattr(route, "path", None)
     return template if isinstance(template, str) and template else None
-
-
-class _RouteWatchingScope(dict[str, Any]):
-    """A copy of the ASGI scope that copies the route template into the request scope as soon as
-    the framework's router stores ``scope["route"]`` — before the endpoint runs, so pitfall warnings
-    raised inside the endpoint already name the route. Routers write the scope in place
-    (Starlette: ``scope["route"] = route``; FastAPI: ``scope.update(child_scope)``)."""
-
-    def __init__(self, scope: Scope, current: RequestScope) -> None:
-        super().__init__(scope)
-        self._current = current
-
-    def _routed(self) -> None:
-        template = route_template(self)
-        if template is not None:
-            self._current.route = template
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        super().__setitem__(key, value)
-        if key == "route":
-            self._routed()
-
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        super().update(*args, **kwargs)
-        if "route" in self:
-            self._routed()
 
 
 def _default_flush(timeout: float) -> None:
@@ -144,17 +118,31 @@ class CioGuardMiddleware:
         self._shutdown = shutdown or _default_flush
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "http":
-            if self._is_metrics(scope):
+        # The HTTP branch runs once per request: keep it to a few attribute reads, one small
+        # object, a ContextVar set/reset and one histogram observation (benchmarks/middleware.py).
+        if scope["type"] == "http":
+            metrics_path = self.metrics_path
+            if (
+                metrics_path is not None
+                and scope.get("path", "").endswith(metrics_path)
+                and self._is_metrics(scope)
+            ):
                 await self._metrics(scope, receive, send)
-            elif current_request() is not None:
+                return
+            if current_request() is not None:
                 # Already inside a request scope (the middleware wraps a sub-app of a wrapped app):
                 # the outer one measures this request; a second scope would count it twice.
                 await self.app(scope, receive, send)
-            else:
-                await self._http(scope, receive, send)
-        elif kind == "lifespan" and self.flush_on_shutdown:
+                return
+            current = RequestScope(scope.get("method", ""), route_source=scope, route_reader=route_template)
+            token = enter(current)
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                # Recorded for every request (0 included), also when the app raised.
+                leave(token)
+                _record_blocked(current)
+        elif scope["type"] == "lifespan" and self.flush_on_shutdown:
             await self._lifespan(scope, receive, send)
         else:
             await self.app(scope, receive, send)
@@ -162,7 +150,7 @@ class CioGuardMiddleware:
     # -- HTTP ----------------------------------------------------------------------------------
 
     def _is_metrics(self, scope: Scope) -> bool:
-        if self.metrics_path is None or scope.get("method") not in ("GET", "HEAD"):
+        if scope.get("method") not in ("GET", "HEAD"):
             return False
         path: str = scope.get("path", "")
         root: str = scope.get("root_path", "")
@@ -176,19 +164,6 @@ class CioGuardMiddleware:
 
             self._metrics_app = make_asgi_app(self._registry)
         await self._metrics_app(scope, receive, send)
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        with request_scope(method=str(scope.get("method", "")), route=route_template(scope)) as current:
-            watched = _RouteWatchingScope(scope, current)
-            try:
-                await self.app(watched, receive, send)
-            finally:
-                if current.route is None:
-                    current.route = route_template(watched)
-                # Routers write the scope in place (route, endpoint, path_params); hand those writes
-                # back so middleware outside this one sees what it would without the copy.
-                scope.update(watched)
-                _record_blocked(current)
 
     # -- lifespan ------------------------------------------------------------------------------
 

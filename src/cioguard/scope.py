@@ -1,6 +1,6 @@
 """Request scopes: tell cioguard that the current code runs inside a web request.
 
-The ASGI and WSGI middleware open a scope for every HTTP request; any other framework (a job
+The ASGI, WSGI and Django middleware open a scope for every HTTP request; any other framework (a job
 runner, a gRPC server) can do the same::
 
     from cioguard.scope import request_scope
@@ -13,30 +13,81 @@ Pitfall rules read the scope (CIO007 blocking call in a request, CIO009 client b
 request) and the instrumentation adds the time each blocking Customer.io call took to
 ``blocked_seconds``. The scope travels in a ``contextvars.ContextVar``, so it follows asyncio tasks
 and ``contextvars.copy_context()`` but not plain new threads.
+
+Middleware on a hot path can skip the context manager: :func:`enter` returns a token for
+:func:`leave`, and ``RequestScope(route_source=..., route_reader=...)`` reads the route template
+only when something asks for it (the framework routes the request after the scope opened).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass
+from contextvars import ContextVar, Token
+from typing import Any
+
+__all__ = ["RequestScope", "current_request", "enter", "leave", "request_scope"]
 
 
-@dataclass
 class RequestScope:
-    """What cioguard knows about the request the current code serves."""
+    """What cioguard knows about the request the current code serves.
 
-    #: HTTP method (``GET``, ``POST``…), or ``""`` when unknown.
-    method: str = ""
-    #: The route template (``/users/{id}``) when the framework provides one — never the raw path.
-    route: str | None = None
-    #: Seconds this request spent blocked inside Customer.io calls so far.
-    blocked_seconds: float = 0.0
-    #: Customer.io calls made during this request.
-    calls: int = 0
-    #: SDK clients constructed during this request (CIO009).
-    clients_built: int = 0
+    Attributes:
+        method: HTTP method (``GET``, ``POST``…), or ``""`` when unknown.
+        route: the route template (``/users/{id}``) when the framework provides one — never the raw
+            path. Given, set later, or read on demand through ``route_reader(route_source)``.
+        blocked_seconds: seconds this request spent blocked inside Customer.io calls so far.
+        calls: Customer.io calls that blocked during this request.
+        clients_built: SDK clients constructed during this request (CIO009).
+    """
+
+    # Slots: one of these is built per HTTP request, on the hot path of every middleware.
+    __slots__ = (
+        "_route",
+        "_route_reader",
+        "_route_source",
+        "blocked_seconds",
+        "calls",
+        "clients_built",
+        "method",
+    )
+
+    def __init__(
+        self,
+        method: str = "",
+        route: str | None = None,
+        blocked_seconds: float = 0.0,
+        calls: int = 0,
+        clients_built: int = 0,
+        *,
+        route_source: Any = None,
+        route_reader: Callable[[Any], str | None] | None = None,
+    ) -> None:
+        self.method = method
+        self._route = route
+        self._route_source = route_source
+        self._route_reader = route_reader
+        self.blocked_seconds = blocked_seconds
+        self.calls = calls
+        self.clients_built = clients_built
+
+    @property
+    def route(self) -> str | None:
+        if self._route is None and self._route_reader is not None:
+            # Cache only a found template: before routing the reader has nothing yet.
+            self._route = self._route_reader(self._route_source)
+        return self._route
+
+    @route.setter
+    def route(self, template: str | None) -> None:
+        self._route = template
+
+    def __repr__(self) -> str:
+        return (
+            f"RequestScope(method={self.method!r}, route={self.route!r}, "
+            f"blocked_seconds={self.blocked_seconds!r}, calls={self.calls!r}, "
+            f"clients_built={self.clients_built!r})"
+        )
 
 
 _current: ContextVar[RequestScope | None] = ContextVar("cioguard_request_scope", default=None)
@@ -45,6 +96,16 @@ _current: ContextVar[RequestScope | None] = ContextVar("cioguard_request_scope",
 def current_request() -> RequestScope | None:
     """The scope of the request being served, or ``None`` outside any request."""
     return _current.get()
+
+
+def enter(scope: RequestScope) -> Token[RequestScope | None]:
+    """Make ``scope`` current; pass the token to :func:`leave` in the same context."""
+    return _current.set(scope)
+
+
+def leave(token: Token[RequestScope | None]) -> None:
+    """Restore the scope that was current before :func:`enter`."""
+    _current.reset(token)
 
 
 @contextmanager
