@@ -120,12 +120,14 @@ def post_webhook(app_url: str, metric: str, valid: bool = True) -> int:
 
 
 def traffic_phase(app_url: str, emulator: FakeCustomerIO) -> None:
-    """One round of everything the dashboard shows, with faults: a 429 and a 500 (both retried) and a
-    400 (not retryable: that request's operations are dropped as ``rejected``). The sender runs
-    several lanes concurrently, so which batch meets which fault varies; the totals do not."""
+    """One round of everything the dashboard shows, with faults: a 429 and a 500 (both retried), a
+    400 (not retryable: that request's operations are dropped as ``rejected``) and a connection
+    reset. The sender runs several lanes concurrently, so which batch meets which fault varies; the
+    totals do not."""
     emulator.fail_next(1, status=429, retry_after=1)
     emulator.fail_next(1, status=500)
     emulator.fail_next(1, status=400)
+    emulator.reset_next(1)  # no response at all: status_code="error", error_type="connection"
     assert http("GET", f"{app_url}/work?n=10") == 200
     assert http("POST", f"{app_url}/flush") == 200
     assert http("GET", f"{app_url}/work?n=10") == 200
@@ -239,6 +241,12 @@ def test_every_dashboard_and_alert_query_against_real_prometheus(
         codes = {s["metric"]["status_code"] for s in prom.query("customerio_requests_total")}
         assert {"2xx", "4xx", "429", "5xx"} <= codes
         assert codes <= {"2xx", "3xx", "4xx", "429", "5xx", "error"}
+        errors = prom.query('customerio_requests_total{status_code="error"}')
+        assert {s["metric"]["error_type"] for s in errors} == {"connection"}
+        assert all(
+            "error_type" not in s["metric"]
+            for s in prom.query('customerio_requests_total{status_code!="error"}')
+        )
         reasons = {s["metric"]["reason"] for s in prom.query("customerio_retries_total > 0")}
         assert {"status_429", "status_5xx"} <= reasons
         assert prom.values('customerio_events_dropped_total{reason="rejected"}')[0] > 0
