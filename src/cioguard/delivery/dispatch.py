@@ -62,7 +62,9 @@ class Core:
         self.deadline: float | None = None
         self.sender = sender_factory(self.counters, lambda: self.deadline)
         self.link = link_factory(self.counters)
-        self.keep_on_caller = self.link.on and config.spool_sync == "always"
+        # With a spool every operation is written (always) or queued for the next group commit
+        # (group) before submit returns: a crash loses at most the group-commit window.
+        self.keep_on_caller = self.link.on
         self.patience = config.spool_max_age if self.link.on else config.delivery_timeout
         self.health: dict[str, EndpointHealth] = {}
         self.labels: dict[str, str] = {}

@@ -3,7 +3,7 @@
 ::
 
     link = SpoolLink(Spool(path, sync, max_bytes), counters)   # or SpoolLink(None, counters)
-    link.keep(op)            # sender thread, at intake: a row that lives until done() is called
+    link.keep(op)            # caller, in submit: a row that lives until done() is called
     link.spill(op)           # queue full: the row waits on disk only (reload() brings it back)
     link.done(ops)           # delivered, finally rejected or expired: delete the rows
     link.reload(limit)       # spilled rows back to memory, oldest first
@@ -23,12 +23,18 @@ from typing import Any
 from cioguard.delivery.config import DeliveryConfig
 from cioguard.delivery.counters import Counters
 from cioguard.delivery.spool import Spool
-from cioguard.operations.model import Operation
+from cioguard.operations.model import Endpoint, Operation
 from cioguard.telemetry.recorder import Recorder
 
 
-def open_spool(config: DeliveryConfig, recorder: Recorder, on_claim: Callable[[int], None]) -> Spool | None:
-    """The spool ``config`` asks for (never raises: a bad file is reported by ``health()``)."""
+def open_spool(
+    config: DeliveryConfig,
+    recorder: Recorder,
+    on_claim: Callable[[int], None],
+    resolve: Callable[[Endpoint], Endpoint] | None = None,
+) -> Spool | None:
+    """The spool ``config`` asks for (never raises: a bad file is reported by ``health()``).
+    ``resolve`` maps a recovered row's endpoint to the one configured now (credentials kept)."""
     if config.spool_path is None:
         return None
     return Spool(
@@ -38,6 +44,7 @@ def open_spool(config: DeliveryConfig, recorder: Recorder, on_claim: Callable[[i
         max_age=config.spool_max_age,
         recorder=recorder,
         on_claim=on_claim,
+        resolve=resolve,
     )
 
 

@@ -38,7 +38,7 @@ from cioguard.delivery.outcomes import Mark
 from cioguard.delivery.sender import BatchSender, ResponseHook
 from cioguard.delivery.spool import Spool
 from cioguard.delivery.transport import RequestsTransport, Transport
-from cioguard.operations.model import Operation
+from cioguard.operations.model import Endpoint, Operation
 from cioguard.telemetry.recorder import NullRecorder, Recorder
 
 
@@ -59,6 +59,7 @@ class DeliveryEngine:
         on_response: ResponseHook | None = None,
         sleep: Callable[[float], None] = time.sleep,
         wall: Callable[[], float] = time.time,
+        resolve_endpoint: Callable[[Endpoint], Endpoint] | None = None,
     ) -> None:
         self._config = config or DeliveryConfig()
         self._recorder: Recorder = recorder or NullRecorder()
@@ -72,7 +73,7 @@ class DeliveryEngine:
         self._sleep = sleep
         ref = weakref.ref(self)
         self._spool: Spool | None = open_spool(
-            self._config, self._recorder, lambda count: _call(ref, "_claimed", count)
+            self._config, self._recorder, lambda count: _call(ref, "_claimed", count), resolve_endpoint
         )
         self._core = self._new_core()
         self._drops_seen = 0
@@ -172,7 +173,7 @@ class DeliveryEngine:
             if full and not self._make_room(core):
                 return self._refuse(op, "queue_full")
             if core.keep_on_caller:
-                core.link.keep(op)  # spool_sync="always": committed before submit returns
+                core.link.keep(op)  # committed ("always") or queued for the group commit before we return
             core.inbox.append(op)
         core.wake()
         return True

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from cioguard.config import Options
 from cioguard.delivery import DeliveryConfig, DeliveryEngine
+from cioguard.delivery.spool import endpoint_resolver
 from cioguard.instrumentation.spans import client_span, record_failure
 from cioguard.instrumentation.stack import user_stacklevel
 from cioguard.instrumentation.tracing import CallerTracing
@@ -127,6 +128,8 @@ class Runtime:
                 recorder=self.recorder,
                 tracer=self.tracing.send_tracer(),
                 on_response=self._on_send_response,
+                # Spooled rows of earlier processes go where this process is configured to send.
+                resolve_endpoint=endpoint_resolver(self.options.track_url, self.options.api_url),
             )
         # Imported only here: the scale-out needs the optional `redis` package.
         from cioguard.scaleout.factory import build_producer
