@@ -188,3 +188,28 @@ def test_opentelemetry_instrument_with_the_prometheus_exporter(
     declared = check_scrape(text, promtool)
     assert "customerio_calls_total" in declared
     assert "customerio_events_delivered_total" in declared
+
+
+def test_otel_instruments_export_under_the_prometheus_names(promtool: str) -> None:
+    """``metrics="otel"`` through OTel's Prometheus exporter gives the dashboards the same families."""
+    sys.path.insert(0, str(Path(__file__).parent.parent / "telemetry"))
+    from telemetry_helpers import exercise
+
+    from cioguard.telemetry import OTelMetricsRecorder, PrometheusRecorder
+
+    def run(recorder: Any) -> None:
+        exercise(recorder)
+        recorder.fallback("track")
+        recorder.spool_error("corrupt")
+        recorder.endpoint_outage("v2_batch", True)
+        recorder.request("v2_batch", "error", 0.1, "timeout")
+
+    native, through_otel = CollectorRegistry(), CollectorRegistry()
+    run(PrometheusRecorder(native))
+    provider = MeterProvider(metric_readers=[PrometheusMetricReader(registry=through_otel)])
+    run(OTelMetricsRecorder(provider))
+    ours = {name for name in families(generate_latest(native).decode()) if not name.endswith("_created")}
+    text = generate_latest(through_otel).decode()
+    theirs = {name for name in check_scrape(text, promtool) if name.startswith("customerio_")}
+    provider.shutdown()
+    assert theirs - {name for name in theirs if name.endswith("_created")} == ours

@@ -28,6 +28,8 @@ from cioguard.telemetry.otel_metrics import (
 EXPECTED = {
     "customerio.calls": {"method", "mode"},
     "customerio.call.duration": {"method", "mode"},
+    "customerio.background_call.duration": set(),
+    "customerio.last_delivery.timestamp": set(),
     "customerio.requests": {"endpoint", "status_code"},
     "customerio.request.duration": {"endpoint"},
     "customerio.rate_limited": {"endpoint"},

@@ -14,12 +14,14 @@ instrument                                  kind, unit      attributes
 ==========================================  ==============  =====================
 ``customerio.calls``                        counter         method, mode
 ``customerio.call.duration``                histogram, s    method, mode
-``customerio.requests``                     counter         endpoint, status_code
+``customerio.background_call.duration``     histogram, s    - (µs buckets)
+``customerio.requests``                     counter         endpoint, status_code (class), error_type
 ``customerio.request.duration``             histogram, s    endpoint
 ``customerio.rate_limited``                 counter         endpoint
 ``customerio.retries``                      counter         endpoint, reason
 ``customerio.events.enqueued``              counter         method
 ``customerio.events.delivered``             counter         method
+``customerio.last_delivery.timestamp``      gauge, s        -
 ``customerio.events.dropped``               counter         reason
 ``customerio.queue.size``                   gauge           -
 ``customerio.queue.capacity``               gauge           -
@@ -50,7 +52,8 @@ advisory where the API supports it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from opentelemetry.metrics import CallbackOptions, Histogram, Meter, MeterProvider, Observation
@@ -59,12 +62,13 @@ from cioguard.telemetry import buckets
 from cioguard.telemetry.labels import (
     drop_reason_label,
     endpoint_label,
+    error_type_label,
     method_label,
     mode_label,
     pitfall_label,
     retry_reason_label,
     spool_error_label,
-    status_label,
+    status_class_label,
     webhook_metric_label,
     webhook_reason_label,
 )
@@ -104,7 +108,8 @@ def _histogram(meter: Meter, name: str, unit: str, description: str, bounds: Seq
 class OTelMetricsRecorder:
     """A :class:`~cioguard.telemetry.recorder.Recorder` writing to OpenTelemetry instruments."""
 
-    def __init__(self, meter_provider: MeterProvider) -> None:
+    def __init__(self, meter_provider: MeterProvider, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock  # wall clock of customerio.last_delivery.timestamp (injectable)
         meter = meter_provider.get_meter("cioguard", __version__, schema_url=SCHEMA_URL)
         self._http_duration = _histogram(
             meter,
@@ -116,6 +121,13 @@ class OTelMetricsRecorder:
         self._calls = meter.create_counter("customerio.calls", "{call}", "Patched Customer.io SDK calls")
         self._call_duration = _histogram(
             meter, "customerio.call.duration", "s", "Caller time in patched SDK calls", buckets.CALLER_SECONDS
+        )
+        self._background_call_duration = _histogram(
+            meter,
+            "customerio.background_call.duration",
+            "s",
+            "Caller time in background-mode calls, all methods, µs resolution",
+            buckets.BACKGROUND_CALL_SECONDS,
         )
         self._requests = meter.create_counter("customerio.requests", "{request}", "HTTP requests sent")
         self._request_duration = _histogram(
@@ -166,7 +178,7 @@ class OTelMetricsRecorder:
             description="1 while an endpoint is in outage mode",
         )
         # Last values of the gauges; read by the observable gauges' callbacks at collection time.
-        self._gauges: dict[str, int] = {}
+        self._gauges: dict[str, float] = {}
         for name, description in (
             ("customerio.queue.size", "Operations waiting to be delivered"),
             ("customerio.queue.capacity", "Configured maximum queue size"),
@@ -175,6 +187,12 @@ class OTelMetricsRecorder:
             meter.create_observable_gauge(
                 name, callbacks=[self._observer(name)], unit="{operation}", description=description
             )
+        meter.create_observable_gauge(
+            "customerio.last_delivery.timestamp",
+            callbacks=[self._observer("customerio.last_delivery.timestamp")],
+            unit="s",
+            description="Unix time of the last acknowledgement by Customer.io",
+        )
         # Attribute dicts cached by normalised values (a bounded set): no allocation per call.
         self._attrs: dict[tuple[str, ...], Attributes] = {}
 
@@ -196,13 +214,18 @@ class OTelMetricsRecorder:
         attrs = self._a("method", method_label(method), "mode", mode_label(mode))
         self._calls.add(1, attrs)
         self._call_duration.record(seconds, attrs)
+        if attrs["mode"] == "background":
+            self._background_call_duration.record(seconds)
 
     @never_raise
     def calls(self, method: str, mode: str, durations: Sequence[float]) -> None:
         attrs = self._a("method", method_label(method), "mode", mode_label(mode))
         self._calls.add(len(durations), attrs)
+        background = attrs["mode"] == "background"
         for seconds in durations:
             self._call_duration.record(seconds, attrs)
+            if background:
+                self._background_call_duration.record(seconds)
 
     @never_raise
     def enqueued(self, method: str, count: int = 1) -> None:
@@ -211,6 +234,8 @@ class OTelMetricsRecorder:
     @never_raise
     def delivered(self, method: str, count: int = 1) -> None:
         self._delivered.add(count, self._a("method", method_label(method)))
+        if count > 0:
+            self._gauges["customerio.last_delivery.timestamp"] = self._clock()
 
     @never_raise
     def dropped(self, reason: str, count: int = 1) -> None:
@@ -218,8 +243,12 @@ class OTelMetricsRecorder:
 
     @never_raise
     def request(self, endpoint: str, status_code: str, seconds: float, error_type: str | None = None) -> None:
-        e = endpoint_label(endpoint)
-        self._requests.add(1, self._a("endpoint", e, "status_code", status_label(status_code)))
+        e, s = endpoint_label(endpoint), status_class_label(status_code)
+        # Like the Prometheus recorder: error_type only when no response arrived.
+        pairs = ("endpoint", e, "status_code", s) + (
+            ("error_type", error_type_label(error_type)) if s == "error" else ()
+        )
+        self._requests.add(1, self._a(*pairs))
         self._request_duration.record(seconds, self._a("endpoint", e))
 
     @never_raise
