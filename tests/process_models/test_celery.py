@@ -1,0 +1,105 @@
+"""A real Celery worker (prefork, ``--max-tasks-per-child=1``, filesystem broker: no server)
+delivers every task's events with only ``cioguard.instrument()`` in the tasks module.
+
+billiard's pool children leave through ``os._exit``, skipping ``atexit`` and even
+multiprocessing's finalizers; Celery's ``worker_process_shutdown`` is where cioguard flushes.
+Phase 1: six tasks, each in a fresh child, all delivered while the worker runs. Phase 2: two
+tasks still sleeping when the worker gets SIGTERM (warm shutdown): they finish, send, and their
+children exit at once, long before a partial batch would leave on its own (default 1 s).
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import celery
+import pytest
+from process_support import APPS, BIN, child_env, delivered_keys, expected_keys, wait_delivered
+
+from cioguard.testing import FakeCustomerIO
+
+pytestmark = pytest.mark.slow
+
+PER_TASK = 10
+RUNNING_TASKS, SHUTDOWN_TASKS = 6, 2
+
+
+def broker_options(data: Path) -> dict[str, object]:
+    queue = str(data / "queue")
+    return {
+        "data_folder_in": queue,
+        "data_folder_out": queue,
+        "processed_folder": str(data / "processed"),
+        "store_processed": False,
+    }
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    for name in ("queue", "processed", "started"):
+        (tmp_path / name).mkdir()
+    return tmp_path
+
+
+@pytest.fixture
+def producer(data: Path) -> Iterator[celery.Celery]:
+    """A Celery app in the test process that only sends tasks by name (nothing instrumented here)."""
+    app = celery.Celery("producer", broker="filesystem://")
+    app.conf.broker_transport_options = broker_options(data)
+    yield app
+    app.close()
+
+
+def start_worker(fake: FakeCustomerIO, data: Path, log: Path, **env: str) -> subprocess.Popen[bytes]:
+    argv = [str(BIN / "celery"), "-A", "celery_app", "worker", "--pool=prefork", "--concurrency=2"]
+    argv += ["--max-tasks-per-child=1", "--loglevel=info", "--without-gossip", "--without-mingle"]
+    argv += ["--without-heartbeat"]
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            argv,
+            env=child_env(fake.track_url, CELERY_DATA=str(data), **env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=APPS,
+        )
+
+
+def wait_started(data: Path, count: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while len(list((data / "started").iterdir())) < count:
+        assert time.monotonic() < deadline, f"only {list((data / 'started').iterdir())} started"
+        time.sleep(0.05)
+
+
+def test_prefork_children_deliver_while_running_and_at_warm_shutdown(
+    fake: FakeCustomerIO, data: Path, producer: celery.Celery
+) -> None:
+    log = data / "worker.log"
+    worker = start_worker(fake, data, log)
+    try:
+        for w in range(RUNNING_TASKS):
+            producer.send_task("celery_app.send", args=(w, PER_TASK))
+        assert wait_delivered(fake, RUNNING_TASKS * PER_TASK, timeout=45), log.read_text()
+        assert worker.poll() is None, log.read_text()
+        for w in range(RUNNING_TASKS, RUNNING_TASKS + SHUTDOWN_TASKS):
+            producer.send_task("celery_app.send", args=(w, PER_TASK, 1.0))
+        wait_started(data, RUNNING_TASKS + SHUTDOWN_TASKS, timeout=30)
+        before = len(fake.events)
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(10)
+    got = delivered_keys(fake)
+    print(f"before SIGTERM {before}, after {sum(got.values())}")
+    assert worker.returncode == 0, log.read_text()
+    assert "Warm shutdown" in log.read_text()
+    assert before == RUNNING_TASKS * PER_TASK  # the sleeping tasks had not sent yet
+    assert set(got) == expected_keys(RUNNING_TASKS + SHUTDOWN_TASKS, PER_TASK)
+    assert all(n == 1 for n in got.values())
+    assert fake.duplicate_events == 0
