@@ -1,13 +1,16 @@
 """cioguard rows: caller cost in background mode per configuration, and blocking-mode overhead.
 
 Each configuration is instrument → measure → uninstrument in this one process, on the real SDK
-client. Background rows flush every few thousand calls (un-timed) so the queue never overflows.
+client, with defaults unless the row says otherwise (the headline rows run every pitfall rule).
+Calls are timed one by one while the sender thread runs; ``cioguard.flush()`` runs inside the
+timed window after every block, exactly as the peers' ``flush()`` does (:mod:`benchmarks.timing`).
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -16,16 +19,17 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from benchmarks.cio_api import identify_all, instrumented, stat
-from benchmarks.harness import EVENT_NAME, SMALL_DATA, Bench, customer_ids
-from benchmarks.peers import flusher
+from benchmarks.harness import EVENT_NAME, PAYLOADS, SMALL_DATA, Bench, customer_ids
 from benchmarks.results import Row
 from benchmarks.target import cio_target
-from benchmarks.timing import Budget, per_call_cost
+from benchmarks.timing import latencies, per_call
 
 GROUP = "cioguard"
-#: Large enough that a caller-cost row never drops (it flushes every FLUSH_EVERY calls anyway).
+#: Large enough that a caller-cost row never drops (it flushes after every block anyway).
 QUEUE_SIZE = 200_000
-FLUSH_EVERY = 5_000
+#: The headline row: realistic payload, every pitfall rule on, sender live.
+HEADLINE = "cioguard track(), realistic"
+SPANS = "cioguard track(), realistic, OTel SDK spans"
 
 
 class _NullExporter(SpanExporter):
@@ -46,21 +50,32 @@ def recording_provider() -> Iterator[Any]:
         provider.shutdown()
 
 
-def _background_row(bench: Bench, name: str, options: dict[str, Any], note: str = "") -> Row:
+def _background_row(bench: Bench, name: str, payload: str, options: dict[str, Any], note: str = "") -> Row:
+    """Caller cost of ``track()`` with the sender live and ``flush()`` inside the timed window."""
     target = cio_target(bench)
     ids = customer_ids()
+    data = PAYLOADS[payload]
     with instrumented(track_url=target.track_url, max_queue_size=QUEUE_SIZE, **options) as cg:
         client = target.client()
         try:
             identify_all(client)
             cg.flush()
-            send = lambda: client.track(next(ids), EVENT_NAME, SMALL_DATA)  # noqa: E731
-            stats = per_call_cost(send, bench.sizes.caller, between=flusher(cg.flush, FLUSH_EVERY))
-            cg.flush()
+            send = lambda: client.track(next(ids), EVENT_NAME, data)  # noqa: E731
+            with warnings.catch_warnings():
+                # Python's default filter: a repeated finding is shown once per call site, as in an app.
+                warnings.simplefilter("default")
+                stats = per_call(send, bench.sizes.caller, flush=cg.flush)
             after = cg.stats()
         finally:
             client.close()
-    row = Row.caller(GROUP, name, stats, dropped=stat(after, "dropped"), pitfalls=stat(after, "pitfalls"))
+    row = Row.caller(
+        GROUP,
+        name,
+        stats,
+        payload=payload,
+        dropped=stat(after, "dropped"),
+        pitfalls=stat(after, "pitfalls"),
+    )
     row.note = note
     return row
 
@@ -73,13 +88,11 @@ def _blocking_row(bench: Bench) -> Row:
         try:
             identify_all(client)
             send = lambda: client.track(next(ids), EVENT_NAME, SMALL_DATA)  # noqa: E731
-            budget = bench.sizes.caller
-            small = max(1, (budget.batch or 100) // 10)
-            reduced = Budget(samples=budget.samples // 2 or 1, batch=small, seconds=budget.seconds, warmup=3)
-            stats = per_call_cost(send, reduced)
+            sizes = bench.sizes
+            stats = latencies(send, sizes.slow_calls * 4, sizes.slow_seconds, warmup=3)
         finally:
             client.close()
-    row = Row.caller(GROUP, "cioguard blocking, 0 ms", stats)
+    row = Row.caller(GROUP, "cioguard blocking, 0 ms", stats, payload="small")
     bare = next((r for r in bench.rows if r.name == "customerio SDK track, 0 ms" and r.status == "ok"), None)
     if bare is not None:
         row.extra["overhead_us"] = row.median - bare.median
@@ -88,37 +101,41 @@ def _blocking_row(bench: Bench) -> Row:
     return row
 
 
+#: (row name, payload, options, note) of the background rows; the first is the headline.
+BACKGROUND_ROWS: tuple[tuple[str, str, dict[str, Any], str], ...] = (
+    (HEADLINE, "realistic", {}, "defaults: every pitfall rule on"),
+    ("cioguard track(), small", "small", {}, "defaults: every pitfall rule on"),
+    ("cioguard track(), realistic, rules off", "realistic", {"pitfalls": "off"}, "pitfalls='off'"),
+    ("cioguard track(), small, rules off", "small", {"pitfalls": "off"}, "pitfalls='off'"),
+)
+
+
 def run(bench: Bench) -> None:
-    rows: list[tuple[str, Callable[[], Row]]] = [
-        (
-            "cioguard bg, no tracer, pitfalls off",
-            lambda: _background_row(bench, "cioguard bg, no tracer, pitfalls off", {"pitfalls": "off"}),
-        ),
-        (
-            "cioguard bg, no tracer",
-            lambda: _background_row(bench, "cioguard bg, no tracer", {}, "defaults: every pitfall rule on"),
-        ),
-    ]
-    for name, measure in rows:
-        bench.guard(GROUP, name, "us/call", measure)
+    for spec in BACKGROUND_ROWS:
+
+        def background(spec: tuple[str, str, dict[str, Any], str] = spec) -> Row:
+            return _background_row(bench, *spec)
+
+        bench.guard(GROUP, spec[0], "us/call", background)
 
     def spans() -> Row:
         with recording_provider() as provider:
             return _background_row(
                 bench,
-                "cioguard bg, OTel SDK spans",
+                SPANS,
+                "realistic",
                 {"tracer_provider": provider},
                 "TracerProvider + BatchSpanProcessor",
             )
 
-    bench.guard(GROUP, "cioguard bg, OTel SDK spans", "us/call", spans)
+    bench.guard(GROUP, SPANS, "us/call", spans)
     for sync in ("group", "always"):
-        name = f"cioguard bg, spool sync={sync}"
+        name = f"cioguard track(), small, spool sync={sync}"
 
         def spool(sync: str = sync, name: str = name) -> Row:
             with tempfile.TemporaryDirectory(prefix="cioguard-bench-") as folder:
                 path = str(Path(folder) / "spool.sqlite")
-                return _background_row(bench, name, {"spool_path": path, "spool_sync": sync})
+                return _background_row(bench, name, "small", {"spool_path": path, "spool_sync": sync})
 
         bench.guard(GROUP, name, "us/call", spool)
     bench.guard(GROUP, "cioguard blocking, 0 ms", "us/call", lambda: _blocking_row(bench))

@@ -26,7 +26,7 @@ from benchmarks.cio_api import identify_all, instrumented, stat
 from benchmarks.harness import EVENT_NAME, Bench, customer_ids, sized_data
 from benchmarks.results import Row
 from benchmarks.target import SinkTarget
-from benchmarks.timing import Budget, per_call_cost
+from benchmarks.timing import Budget, per_call
 
 GROUP = "depth"
 #: A held request must outlast the fill; cioguard and the peers get this request timeout here.
@@ -104,13 +104,19 @@ def _cioguard_depth(bench: Bench, depth: int, size: int) -> None:
             with held(bench):
                 resident = resident_per_call(send, depth)
                 queued = stat(cg.stats(), "queue_size", "queued", "queue")
-                budget = Budget(samples=min(20, bench.sizes.caller.samples), batch=50, seconds=2.0, warmup=0)
-                stats = per_call_cost(send, budget)
+                calls = min(1_000, bench.sizes.caller.calls)
+                budget = Budget(calls=calls, block=calls, seconds=2.0, warmup=0)
+                stats = per_call(send, budget)
                 allocated = allocated_per_call(send, min(depth, ALLOCATED_SAMPLE))
             flushed = cg.flush(timeout=HOLD_TIMEOUT)
         finally:
             client.close()
-    extra = {"depth": depth, "event_bytes": size, "queue_size_reported": queued, "flushed": bool(flushed)}
+    extra: dict[str, Any] = {
+        "depth": depth,
+        "event_bytes": size,
+        "queue_size_reported": queued,
+        "flushed": bool(flushed),
+    }
     if depth >= 100:
         memory_extra = {**extra, "resident_bytes_per_event": resident}
         bench.add(
@@ -124,7 +130,8 @@ def _cioguard_depth(bench: Bench, depth: int, size: int) -> None:
                 note=_resident_note(resident, depth),
             )
         )
-    bench.add(Row.caller(GROUP, f"cioguard caller cost, {label}, depth {depth:,}", stats, **extra))
+    name = f"cioguard caller cost, {label}, depth {depth:,}"
+    bench.add(Row.caller(GROUP, name, stats, payload="small" if size <= 100 else "", **extra))
 
 
 def _peer_memory(bench: Bench, peer: str, depth: int) -> Row:

@@ -7,6 +7,7 @@ Each row group (``floors``, ``sdk``, ``peers``, ``cioguard_rows``, ``depth``, ``
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import sys
 import time
@@ -39,7 +40,7 @@ class Sizes:
 
 
 FULL = Sizes(
-    caller=Budget(samples=200, seconds=3.0),
+    caller=Budget(calls=50_000, block=5_000, seconds=8.0, warmup=500),
     slow_calls=60,
     slow_seconds=6.0,
     throughput_events=200_000,
@@ -50,7 +51,7 @@ FULL = Sizes(
 )
 
 QUICK = Sizes(
-    caller=Budget(samples=5, batch=50, seconds=0.3, warmup=5),
+    caller=Budget(calls=400, block=200, seconds=0.5, warmup=20),
     slow_calls=3,
     slow_seconds=0.5,
     throughput_events=2_000,
@@ -68,6 +69,26 @@ CUSTOMER_IDS = tuple(f"user-{n}" for n in range(64))
 EVENT_NAME = "order_completed"
 #: About 100 bytes once serialised with the name and id: the "small event".
 SMALL_DATA: dict[str, Any] = {"plan": "pro", "amount": 42, "currency": "EUR", "coupon": "none"}
+#: What applications send (about 600 bytes of JSON): nesting, ``None`` values, an ISO date string
+#: (``placed_at``: the same CIO002 finding at the same call site on every call), a ``datetime``
+#: (sent as Unix seconds, as the SDK does), floats and non-ASCII text.
+REALISTIC_DATA: dict[str, Any] = {
+    "order_id": "A-10023",
+    "total": 129.9,
+    "currency": "EUR",
+    "coupon": None,
+    "placed_at": "2024-05-01T10:20:30Z",
+    "shipped_at": dt.datetime(2024, 5, 2, 8, 0, tzinfo=dt.timezone.utc),
+    "customer": {"name": "Zoë Müller", "tier": "gold", "referrer": None},
+    "items": [
+        {"sku": "sku-1", "name": "Café mug ☕", "qty": 2, "price": 9.95, "discount": None},
+        {"sku": "sku-2", "name": "Green tea", "qty": 1, "price": 19.5, "discount": 0.1},
+    ],
+    "shipping": {"method": "express", "address": {"city": "Zürich", "country": "CH", "line2": None}},
+    "tags": ["gift", "repeat"],
+}
+#: The two payload sets every caller-cost comparison is made on.
+PAYLOADS: dict[str, dict[str, Any]] = {"small": SMALL_DATA, "realistic": REALISTIC_DATA}
 
 
 def sized_data(size: int) -> dict[str, Any]:

@@ -2,9 +2,10 @@
 
 Both libraries put a dict on a ``queue.Queue`` and send batches from a daemon thread; they are the
 reference for what "non-blocking" costs a caller in Python today. Their hosts point at the sink
-over HTTPS (Segment posts ``/v1/batch``, PostHog ``/batch/``). Each row also reports delivered
-events/s and HTTP requests per 1 000 events measured on the sink, and the queue is flushed between
-samples so it never overflows.
+over HTTPS (Segment posts ``/v1/batch``, PostHog ``/batch/``). Each is measured on both payload
+sets exactly as cioguard is: calls timed one by one while their sender thread runs, and their own
+``flush()`` inside the timed window after every block. Each row also reports delivered events/s and
+HTTP requests per 1 000 events measured on the sink.
 """
 
 from __future__ import annotations
@@ -13,23 +14,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks.harness import EVENT_NAME, SMALL_DATA, Bench, customer_ids
+from benchmarks.harness import EVENT_NAME, PAYLOADS, Bench, customer_ids
 from benchmarks.results import Row
-from benchmarks.timing import per_call_cost
+from benchmarks.timing import per_call
 
 GROUP = "peer"
-
-
-def flusher(flush: Callable[[], object], every: int) -> Callable[[int], None]:
-    """A ``between`` hook that flushes once at least ``every`` calls were made since the last flush."""
-    last = [0]
-
-    def between(calls: int) -> None:
-        if calls - last[0] >= every or calls == 0:
-            flush()
-            last[0] = calls
-
-    return between
 
 
 def delivery_rate(bench: Bench, send: Callable[[], object], flush: Callable[[], object]) -> dict[str, float]:
@@ -57,33 +46,48 @@ def delivery_rate(bench: Bench, send: Callable[[], object], flush: Callable[[], 
     }
 
 
-def run(bench: Bench) -> None:
+def _segment(bench: Bench, payload: str) -> Row:
+    from segment.analytics import Client
+
     ids = customer_ids()
-    budget = bench.sizes.caller
+    data = PAYLOADS[payload]
+    client: Any = Client("bench-write-key", host=bench.sink.url, max_queue_size=100_000)
+    try:
+        send = lambda: client.track(next(ids), EVENT_NAME, data)  # noqa: E731
+        stats = per_call(send, bench.sizes.caller, flush=client.flush)
+        extra = delivery_rate(bench, send, client.flush)
+        return Row.caller(
+            GROUP, f"segment track(), {payload}", stats, payload=payload, baseline="segment", **extra
+        )
+    finally:
+        client.shutdown()
 
-    def segment() -> Row:
-        from segment.analytics import Client
 
-        client: Any = Client("bench-write-key", host=bench.sink.url, max_queue_size=100_000)
-        try:
-            send = lambda: client.track(next(ids), EVENT_NAME, SMALL_DATA)  # noqa: E731
-            stats = per_call_cost(send, budget, between=flusher(client.flush, 5_000))
-            extra = delivery_rate(bench, send, client.flush)
-            return Row.caller(GROUP, "segment track()", stats, **extra)
-        finally:
-            client.shutdown()
+def _posthog(bench: Bench, payload: str) -> Row:
+    from posthog import Posthog
 
-    def posthog() -> Row:
-        from posthog import Posthog
+    ids = customer_ids()
+    data = PAYLOADS[payload]
+    client: Any = Posthog("phc_bench", host=bench.sink.url, max_queue_size=100_000, disable_geoip=True)
+    try:
+        send = lambda: client.capture(EVENT_NAME, distinct_id=next(ids), properties=data)  # noqa: E731
+        stats = per_call(send, bench.sizes.caller, flush=client.flush)
+        extra = delivery_rate(bench, send, client.flush)
+        return Row.caller(
+            GROUP, f"posthog capture(), {payload}", stats, payload=payload, baseline="posthog", **extra
+        )
+    finally:
+        client.shutdown()
 
-        client: Any = Posthog("phc_bench", host=bench.sink.url, max_queue_size=100_000, disable_geoip=True)
-        try:
-            send = lambda: client.capture(EVENT_NAME, distinct_id=next(ids), properties=SMALL_DATA)  # noqa: E731
-            stats = per_call_cost(send, budget, between=flusher(client.flush, 5_000))
-            extra = delivery_rate(bench, send, client.flush)
-            return Row.caller(GROUP, "posthog capture()", stats, **extra)
-        finally:
-            client.shutdown()
 
-    bench.guard(GROUP, "segment track()", "us/call", segment)
-    bench.guard(GROUP, "posthog capture()", "us/call", posthog)
+def run(bench: Bench) -> None:
+    for payload in PAYLOADS:
+
+        def segment(payload: str = payload) -> Row:
+            return _segment(bench, payload)
+
+        def posthog(payload: str = payload) -> Row:
+            return _posthog(bench, payload)
+
+        bench.guard(GROUP, f"segment track(), {payload}", "us/call", segment)
+        bench.guard(GROUP, f"posthog capture(), {payload}", "us/call", posthog)

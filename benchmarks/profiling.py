@@ -19,7 +19,7 @@ from typing import Any
 
 from benchmarks.cio_api import identify_all, instrumented
 from benchmarks.cioguard_rows import QUEUE_SIZE, recording_provider
-from benchmarks.harness import EVENT_NAME, SMALL_DATA, Bench, customer_ids
+from benchmarks.harness import EVENT_NAME, REALISTIC_DATA, Bench, customer_ids
 from benchmarks.target import cio_target
 
 #: Calls per profile (bounded: the queue is large enough and flushed after every chunk).
@@ -33,7 +33,7 @@ def _loop(bench: Bench, provider: Any, profile_chunk: Callable[[Callable[[], Non
     options: dict[str, Any] = {"max_queue_size": QUEUE_SIZE}
     if provider is not None:
         options["tracer_provider"] = provider
-    calls = CALLS // 50 if bench.sizes.caller.samples < 50 else CALLS
+    calls = CALLS // 50 if bench.sizes.caller.calls < 5_000 else CALLS
     with instrumented(track_url=target.track_url, **options) as cg:
         client = target.client()
         try:
@@ -42,7 +42,7 @@ def _loop(bench: Bench, provider: Any, profile_chunk: Callable[[Callable[[], Non
 
             def chunk() -> None:
                 for _ in range(min(CHUNK, calls)):
-                    client.track(next(ids), EVENT_NAME, SMALL_DATA)
+                    client.track(next(ids), EVENT_NAME, REALISTIC_DATA)
 
             for _ in range(max(1, calls // CHUNK)):
                 profile_chunk(chunk)

@@ -1,9 +1,12 @@
-"""Benchmark rows, the printed table (with ratios to each peer) and the JSON result file.
+"""Benchmark rows, the printed table (with ratios to the floor and each peer) and the JSON file.
 
-A row is one measured configuration. Caller-cost rows (unit ``us/call``) get a ratio to each peer
-baseline: ``peer median / row median``, so ``12.0x`` means twelve times cheaper for the caller than
-that peer in the same run. Rows of other units (events/s, ms per request, bytes per event) are
-compared only within their own group, in their ``extra`` fields.
+A row is one measured configuration. Caller-cost rows (unit ``us/call``) carry the per-call
+median, p99 and p99.9 and the window cost per call (calls plus the client's own flushes, see
+:mod:`benchmarks.timing`). They get ``x floor`` = ``row median / floor median`` (the floor is a
+``wrapt`` wrapper that appends to a deque: what any wrapt-based background design must pay) and a
+ratio to each peer on the *same payload*: ``peer median / row median``, so ``12x`` in ``vs segment``
+means twelve times cheaper for the caller than Segment's ``track()`` in the same run. Rows of other
+units (events/s, ms per request, bytes per event) are compared only within their own group.
 """
 
 from __future__ import annotations
@@ -18,12 +21,10 @@ from benchmarks.timing import Stats
 
 CALLER_UNIT = "us/call"
 
-#: Row names that serve as ratio baselines, and the column label of each.
-PEERS: dict[str, str] = {
-    "customerio SDK track, 0 ms": "vs sdk",
-    "segment track()": "vs segment",
-    "posthog capture()": "vs posthog",
-}
+#: The floor row: ``x floor`` of every caller-cost row is its median over this row's.
+FLOOR = "wrapt wrapper + deque.append"
+#: Baselines (``Row.baseline``) and their column labels; matched on the row's payload.
+PEERS: dict[str, str] = {"segment": "vs segment", "posthog": "vs posthog", "sdk": "vs sdk"}
 
 
 @dataclass
@@ -34,6 +35,11 @@ class Row:
     median: float = math.nan
     p99: float = math.nan
     samples: int = 0
+    p999: float = math.nan
+    #: ``small`` / ``realistic`` for caller rows that send event data; ratios match on it.
+    payload: str = ""
+    #: ``segment`` / ``posthog`` / ``sdk`` when this row is a peer baseline.
+    baseline: str = ""
     #: ``ok``, ``skipped`` (a dependency or feature is missing) or ``error``.
     status: str = "ok"
     note: str = ""
@@ -41,11 +47,23 @@ class Row:
     ratios: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def caller(cls, group: str, name: str, stats: Stats, **extra: Any) -> Row:
+    def caller(
+        cls, group: str, name: str, stats: Stats, *, payload: str = "", baseline: str = "", **extra: Any
+    ) -> Row:
         """A caller-cost row from per-call ``Stats`` in nanoseconds."""
-        return cls(
-            group, name, CALLER_UNIT, stats.median_us, stats.p99_us, stats.samples, extra={**extra}
-        ).with_calls(stats.calls)
+        row = cls(
+            group,
+            name,
+            CALLER_UNIT,
+            stats.median_us,
+            stats.p99_us,
+            stats.samples,
+            p999=stats.p999_us,
+            payload=payload,
+            baseline=baseline,
+            extra={"window_us": stats.window_us, **extra},
+        )
+        return row.with_calls(stats.calls)
 
     def with_calls(self, calls: int) -> Row:
         self.extra.setdefault("calls", calls)
@@ -57,16 +75,19 @@ class Row:
 
 
 def add_ratios(rows: list[Row]) -> None:
-    """Fill ``ratios`` of every caller-cost row against each peer row present and measured."""
-    baselines = {
-        label: row.median
-        for row in rows
-        if (label := PEERS.get(row.name)) and row.status == "ok" and row.median > 0
-    }
-    for row in rows:
-        if row.unit != CALLER_UNIT or row.status != "ok" or not row.median > 0:
-            continue
-        row.ratios = {label: base / row.median for label, base in baselines.items()}
+    """Fill ``ratios`` of every caller-cost row: ``x floor`` and each peer on the same payload."""
+    measured = [r for r in rows if r.unit == CALLER_UNIT and r.status == "ok" and r.median > 0]
+    floor = next((r.median for r in measured if r.name == FLOOR), None)
+    baselines = {(r.baseline, r.payload): r.median for r in measured if r.baseline}
+    for row in measured:
+        ratios: dict[str, float] = {}
+        if floor is not None:
+            ratios["x floor"] = row.median / floor
+        for baseline, label in PEERS.items():
+            base = baselines.get((baseline, row.payload or "small"), baselines.get((baseline, "")))
+            if base is not None:
+                ratios[label] = base / row.median
+        row.ratios = ratios
 
 
 def _number(value: float) -> str:
@@ -90,18 +111,30 @@ def _ratio(value: float) -> str:
 
 
 def format_table(rows: list[Row]) -> str:
-    """A plain-text table: group, row, median, p99, unit, one ratio column per peer, notes."""
-    labels = list(PEERS.values())
-    header = ["group", "row", "median", "p99", "unit", *labels, "note"]
+    """A plain-text table: row, payload, median, p99, p99.9, window/call, unit, ratios, notes."""
+    labels = ["x floor", *PEERS.values()]
+    header = ["group", "row", "payload", "median", "p99", "p99.9", "window", "unit", *labels, "note"]
     lines: list[list[str]] = [header]
     for row in rows:
         ratios = [_ratio(row.ratios[label]) if label in row.ratios else "" for label in labels]
         note = row.note if row.status == "ok" else f"{row.status.upper()}: {row.note}"
+        window = row.extra.get("window_us", math.nan) if row.unit == CALLER_UNIT else math.nan
         lines.append(
-            [row.group, row.name, _number(row.median), _number(row.p99), row.unit, *ratios, note[:70]]
+            [
+                row.group,
+                row.name,
+                row.payload,
+                _number(row.median),
+                _number(row.p99),
+                _number(row.p999),
+                _number(float(window)),
+                row.unit,
+                *ratios,
+                note[:60],
+            ]
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    numeric = {2, 3, *range(5, 5 + len(labels))}
+    numeric = {3, 4, 5, 6, *range(8, 8 + len(labels))}
     out = []
     for index, line in enumerate(lines):
         cells = [

@@ -12,7 +12,7 @@ from typing import Any
 from benchmarks.harness import EVENT_NAME, SMALL_DATA, Bench, customer_ids
 from benchmarks.results import Row
 from benchmarks.target import cio_target
-from benchmarks.timing import Budget, latencies, per_call_cost
+from benchmarks.timing import latencies
 
 GROUP = "sdk"
 
@@ -33,17 +33,10 @@ def run(bench: Bench) -> None:
                         call: Any = lambda: client.track(next(ids), EVENT_NAME, SMALL_DATA)  # noqa: E731
                     else:
                         call = lambda: client.identify(next(ids), email="a@example.com", plan="pro")  # noqa: E731
-                    if delay_ms == 0:
-                        budget = Budget(
-                            samples=sizes.caller.samples // 2 or 1,
-                            batch=None if sizes.caller.batch is None else max(1, sizes.caller.batch // 10),
-                            seconds=sizes.caller.seconds,
-                            warmup=3,
-                        )
-                        stats = per_call_cost(call, budget)
-                    else:
-                        stats = latencies(call, sizes.slow_calls, sizes.slow_seconds, warmup=1)
-                    return Row.caller(GROUP, name, stats, server_delay_ms=delay_ms)
+                    count = sizes.slow_calls * (10 if delay_ms == 0 else 1)
+                    stats = latencies(call, count, sizes.slow_seconds, warmup=3)
+                    baseline = "sdk" if (method, delay_ms) == ("track", 0) else ""
+                    return Row.caller(GROUP, name, stats, baseline=baseline, server_delay_ms=delay_ms)
                 finally:
                     client.close()
                     target.set_latency(0.0)

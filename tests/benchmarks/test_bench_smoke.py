@@ -91,12 +91,26 @@ def test_baselines_always_measured(quick_run: QuickRun) -> None:
         assert extra["dropped"] == 0, extra
     for peer, module in PEER_MODULES.items():
         if _installed(module):
-            name = "segment track()" if peer == "segment" else "posthog capture()"
-            extra = rows[name]["extra"]
-            assert extra["delivered"] == extra["sent"] > 0, extra
-    # Caller-cost rows get a ratio against each measured peer.
-    expected = {"vs sdk"} | {f"vs {p}" for p, m in PEER_MODULES.items() if _installed(m)}
+            for payload in ("small", "realistic"):
+                name = f"segment track(), {payload}" if peer == "segment" else f"posthog capture(), {payload}"
+                extra = rows[name]["extra"]
+                assert extra["delivered"] == extra["sent"] > 0, extra
+    # Caller-cost rows get x floor and a ratio against each measured peer.
+    expected = {"x floor", "vs sdk"} | {f"vs {p}" for p, m in PEER_MODULES.items() if _installed(m)}
     assert set(rows["bare function call"]["ratios"]) == expected
+    assert set(rows["cioguard track(), realistic"]["ratios"]) == expected
+
+
+@pytest.mark.slow
+def test_caller_rows_are_per_call_tails_with_the_flush_in_the_window(quick_run: QuickRun) -> None:
+    _, document = quick_run
+    for row in document["rows"]:
+        if row["unit"] != "us/call" or row["status"] != "ok":
+            continue
+        assert row["median"] <= row["p99"] <= row["p999"], row
+        if row["group"] in ("cioguard", "peer"):
+            # The window holds the calls and the client's own flushes: never below the median call.
+            assert row["extra"]["window_us"] >= row["median"], row
 
 
 @pytest.mark.slow

@@ -139,3 +139,14 @@ def test_concurrent_readers_see_one_ulid(endpoint: Endpoint) -> None:
         thread.join(10)
     assert seen[0] == seen[1] == [op.op_id for op in ops]
     assert len(set(seen[0])) == 200
+
+
+def test_a_snapshot_keeps_no_monotonic_float_and_derives_it(endpoint: Endpoint) -> None:
+    import time
+
+    call = bind("track", ("u1", "clicked", {}), {})
+    now = time.time() - 2.0  # accepted two seconds ago
+    op = snapshot_event(call, endpoint, None, now, None, Lanes())
+    assert op is not None
+    assert op._enqueued_at is None
+    assert time.monotonic() - op.enqueued_at == pytest.approx(2.0, abs=0.5)

@@ -86,18 +86,18 @@ def build(
     """
     if now is None:
         now = time.time()
-    if mono is None:
-        mono = time.monotonic()
     method = call.method
     check = _CHECKS.get(method)
     if check is not None:
         check(call)
-    if lanes is None:
-        return _BUILDERS[method](call, endpoint, span_context, now, mono)
-    if method in _SNAPSHOT_EVENTS:
+    if lanes is not None and method in _SNAPSHOT_EVENTS:
         op = snapshot_event(call, endpoint, span_context, now, mono, lanes)
         if op is not None:
             return [op]
+    if mono is None:
+        mono = time.monotonic()
+    if lanes is None:
+        return _BUILDERS[method](call, endpoint, span_context, now, mono)
     operations = _BUILDERS[method](call, endpoint, span_context, now, mono)
     resolver: Resolver = lanes
     if method == "identify":

@@ -45,7 +45,7 @@ def make_operation(
     operation._shard_key = shard_key
     operation._op_id = op_id
     operation._event_id = event_id
-    operation.enqueued_at = enqueued_at
+    operation._enqueued_at = enqueued_at
     operation.created_at = created_at
     operation.span_context = span_context
     operation._caller_us = 0

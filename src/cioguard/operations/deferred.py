@@ -49,7 +49,7 @@ _new_operation = Operation.__new__
 
 
 def snapshot_event(
-    call: Call, endpoint: Endpoint, span_context: Any, now: float, mono: float, lanes: Lanes
+    call: Call, endpoint: Endpoint, span_context: Any, now: float, mono: float | None, lanes: Lanes
 ) -> Operation | None:
     """The deferred operation for an event call, or ``None`` when build()'s exact path must run."""
     customer_id = call.customer_id
@@ -93,11 +93,12 @@ def snapshot_event(
     op.endpoint = endpoint
     op.method = method
     op._request = V2_REQUEST
-    op._body = body
+    # A compact copy (~0.1 µs): orjson's result keeps a 4 KB buffer alive while it waits in the queue.
+    op._body = bytes(memoryview(body))
     op._shard_key = value  # the raw identifier until Lanes.resolve
     op._op_id = None
     op._event_id = IN_BODY if event_id is None else event_id
-    op.enqueued_at = mono
+    op._enqueued_at = mono  # None: derived from created_at when read (no float kept per event)
     op.created_at = now
     op.span_context = span_context
     op._caller_us = 0
@@ -127,11 +128,9 @@ class Lanes:
             ulid = new_ulid(op.created_at)
             if op._event_id is IN_BODY:
                 body = op._body
-                # Also compacts: orjson's output keeps a 4 KB buffer; the joined copy is exact.
                 op._body = body[:7] + ulid.encode() + body[33:]
                 op._op_id = IN_BODY
             else:
-                op._body = bytes(memoryview(op._body))
                 op._op_id = ulid
         if self.emails and key.startswith("email:"):
             key = self.emails.get(key.lower(), key)

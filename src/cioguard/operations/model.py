@@ -12,6 +12,7 @@ Nothing here imports the SDK, wrapt, the delivery engine or the web layer.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -116,6 +117,7 @@ class Operation:
     __slots__ = (
         "_body",
         "_caller_us",
+        "_enqueued_at",
         "_event_id",
         "_op_id",
         "_pending",
@@ -123,13 +125,13 @@ class Operation:
         "_shard_key",
         "created_at",
         "endpoint",
-        "enqueued_at",
         "method",
         "span_context",
     )
 
     _body: bytes
     _caller_us: int
+    _enqueued_at: float | None
     _event_id: Any
     _op_id: Any
     _pending: Resolver | None
@@ -160,8 +162,7 @@ class Operation:
         self._shard_key = shard_key
         self._op_id = op_id
         self._event_id = event_id
-        #: ``time.monotonic()`` at acceptance (delivery lag, flush ordering).
-        self.enqueued_at = enqueued_at
+        self._enqueued_at = enqueued_at
         #: ``time.time()`` at acceptance (survives the spool across processes).
         self.created_at = created_at
         #: The caller span's ``SpanContext`` (for links from the send span), or ``None``.
@@ -187,6 +188,22 @@ class Operation:
     def size(self) -> int:
         """``len(body)``, known at acceptance (reading it completes nothing)."""
         return len(self._body)
+
+    @property
+    def enqueued_at(self) -> float:
+        """``time.monotonic()`` at acceptance (delivery lag).
+
+        A snapshot stores none (one float less per queued event): it is then derived from
+        ``created_at`` (``time.time()`` at acceptance) and the clocks now.
+        """
+        mono = self._enqueued_at
+        if mono is None:
+            return time.monotonic() - max(0.0, time.time() - self.created_at)
+        return mono
+
+    @enqueued_at.setter
+    def enqueued_at(self, mono: float) -> None:
+        self._enqueued_at = mono
 
     @property
     def caller_seconds(self) -> float:
