@@ -71,7 +71,9 @@ METHODS = (
 def test_every_track_method_with_hostile_arguments(fake: FakeCustomerIO, instrument: Any) -> None:
     instrument(track_url=fake.track_url, pitfalls="warn")
     cio = CustomerIO(SITE_ID, TRACK_KEY)
-    oracle = SdkOracle()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the oracle's client is a second one: CIO009, by design
+        oracle = SdkOracle()
     outcomes: Counter[str] = Counter()
     lenient: Counter[str] = Counter()
     stricter: Counter[str] = Counter()
