@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
+import json
+import logging
+import time
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from customerio import APIClient
 from prometheus_client import CollectorRegistry
 
 import cioguard
+from cioguard.instrumentation.instrumentor import active_runtime
 from cioguard.scope import request_scope
 from cioguard.testing import FakeCustomerIO
+from cioguard.webhooks import WebhookReceiver, sign
 
 Instrument = Callable[..., None]
 
@@ -61,19 +69,21 @@ def test_python_warning_filters_apply(instrument: Instrument, fake: FakeCustomer
             client.track("u1", "viewed_product_123456", data={})
 
 
-def test_blocking_call_inside_a_request_is_cio007_with_the_milliseconds(
-    instrument: Instrument, fake: FakeCustomerIO
+def test_blocking_call_inside_a_request_is_cio007_with_the_milliseconds_in_the_debug_log(
+    instrument: Instrument, fake: FakeCustomerIO, caplog: pytest.LogCaptureFixture
 ) -> None:
     client = fake.client()
     fake.latency = 0.05
     instrument(mode="blocking", pitfalls="warn", disabled_pitfalls=["CIO003", "CIO005"])
+    caplog.set_level(logging.DEBUG, logger="cioguard.pitfalls")
     with request_scope("POST", "/signup") as scope:
         line = _line() + 2
         with pytest.warns(cioguard.BlockingCallWarning) as record:
             client.track("u1", "signed_up", data={})
     (warning,) = [w for w in record if issubclass(w.category, cioguard.BlockingCallWarning)]
     assert warning.lineno == line
-    assert " ms" in str(warning.message)
+    assert " ms" not in str(warning.message)  # constant text: shown once per line
+    assert any(" ms in POST /signup" in r.getMessage() for r in caplog.records)
     assert scope.blocked_seconds >= 0.05
 
 
@@ -108,5 +118,126 @@ def test_oversize_event_data_is_cio014_counted_and_not_sent(
         client.track("u1", "uploaded", data={"blob": "x" * 150_000})
     assert record[0].lineno == line
     assert registry.get_sample_value("customerio_events_dropped_total", {"reason": "oversize"}) == 1
-    assert cioguard.flush(timeout=5)
+    assert not cioguard.flush(timeout=5)  # something was dropped since the last flush: flush says so
     assert fake.events == []
+
+
+def test_a_repeated_finding_is_shown_once_per_line_and_counted_every_time(
+    instrument: Instrument, fake: FakeCustomerIO, registry: CollectorRegistry
+) -> None:
+    instrument(pitfalls="warn", disabled_pitfalls=["CIO003", "CIO005"])
+    client = fake.client()
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("default")  # Python's default: once per (text, category, line)
+        for number in range(300):  # a bulk script: one client per row, ids in event names
+            fake.client()
+            client.track(f"user-{number}", f"row_{100_000 + number}_deleted", data={})
+    shown = sorted(w.category.__name__ for w in record)
+    assert shown == ["ClientPerRequestWarning", "DynamicEventNameWarning"]
+    runtime = active_runtime()
+    assert runtime is not None
+    runtime.pitfalls.flush_counts()
+    assert registry.get_sample_value("customerio_pitfalls_total", {"code": "CIO009"}) == 300
+    assert registry.get_sample_value("customerio_pitfalls_total", {"code": "CIO006"}) == 300
+
+
+def test_an_error_filter_raises_at_the_call_every_time(instrument: Instrument, fake: FakeCustomerIO) -> None:
+    instrument(pitfalls="warn", disabled_pitfalls=["CIO003", "CIO005"])
+    client = fake.client()
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        with pytest.warns(cioguard.EmailAsIdWarning):
+            client.track("ada@example.com", "signed_up", data={})  # shown once here ...
+        warnings.simplefilter("error", cioguard.PitfallWarning)
+        for _ in range(3):  # ... and still raised on every later call once the filter says so
+            with pytest.raises(cioguard.EmailAsIdWarning):
+                client.track("ada@example.com", "signed_up", data={})
+
+
+def test_first_client_built_lazily_in_a_request_is_not_cio009(
+    instrument: Instrument, fake: FakeCustomerIO
+) -> None:
+    instrument(pitfalls="warn", disabled_pitfalls=["CIO003"])
+
+    @functools.lru_cache(maxsize=1)
+    def get_cio() -> Any:
+        return fake.client()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for route in ("/signup", "/checkout", "/signup"):
+            with request_scope("POST", route):
+                get_cio().identify("u1", email="ada@example.com")
+    line = _line() + 3
+    with request_scope("POST", "/signup"), pytest.warns(cioguard.ClientPerRequestWarning) as record:
+        # a second client for the same credentials: that is the pitfall
+        fake.client()
+    assert (record[0].filename, record[0].lineno) == (__file__, line)
+    assert "share it" in str(record[0].message)
+
+
+def test_cioguards_own_webhook_actions_are_never_findings(
+    instrument: Instrument, fake: FakeCustomerIO, registry: CollectorRegistry
+) -> None:
+    client = fake.client()
+    instrument(pitfalls="warn")
+    receiver = WebhookReceiver("signing-key", client=client, on_bounce="unsubscribe")
+    body = json.dumps(
+        {
+            "event_id": "01HZXBOUNCE0001",
+            "object_type": "email",
+            "metric": "bounced",
+            "timestamp": 1_700_000_000,
+            "data": {"customer_id": "never-identified", "identifiers": {"id": "never-identified"}},
+        }
+    ).encode()
+    now = str(int(time.time()))
+    headers = {
+        "content-type": "application/json",
+        "x-cio-timestamp": now,
+        "x-cio-signature": sign("signing-key", now, body),
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a CIO003/CIO005 here would raise
+        with ThreadPoolExecutor(1) as pool:  # as a server's worker thread would run it
+            assert pool.submit(receiver.handle, "POST", headers, body).result().status == 200
+    assert cioguard.flush(timeout=5)
+    assert fake.people["never-identified"].attributes["unsubscribed"] is True
+    assert registry.get_sample_value("customerio_pitfalls_total", {"code": "CIO005"}) is None
+
+
+def test_a_401_on_the_sender_names_the_line_that_built_the_client(
+    fake: FakeCustomerIO, registry: CollectorRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    cioguard.instrument(
+        track_url=fake.track_url,
+        registry=registry,
+        flush_interval=0.05,
+        disabled_pitfalls=["CIO003", "CIO005"],
+    )
+    try:
+        line = _line() + 1
+        client = fake.client()
+        fake.fail_next(1, status=401, path="/api/")
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            client.identify("u1", email="ada@example.com")
+            cioguard.flush(timeout=5)
+        shown = [w for w in record if issubclass(w.category, cioguard.WrongApiKeyWarning)]
+        assert [(w.filename, w.lineno) for w in shown] == [(__file__, line)]
+        assert registry.get_sample_value("customerio_pitfalls_total", {"code": "CIO001"}) == 1
+        assert [r.getMessage()[:6] for r in caplog.records if r.name == "cioguard.pitfalls"] == ["CIO001"]
+    finally:
+        cioguard.uninstrument(timeout=5)
+
+
+def test_a_legacy_call_names_the_3x_spelling_and_is_counted(
+    instrument: Instrument, fake: FakeCustomerIO, registry: CollectorRegistry
+) -> None:
+    client = fake.client()
+    instrument(pitfalls="warn", disabled_pitfalls=["CIO003"])
+    with pytest.raises(
+        TypeError, match=r"unexpected keyword argument 'plan'.*track\(customer_id, name, data="
+    ):
+        client.track(customer_id="u1", name="order_paid", plan="pro")
+    assert registry.get_sample_value("customerio_pitfalls_total", {"code": "CIO015"}) == 1

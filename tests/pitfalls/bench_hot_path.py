@@ -14,7 +14,7 @@ import tracemalloc
 from collections.abc import Callable
 
 from cioguard.operations.model import Call
-from cioguard.pitfalls import PitfallConfig, PitfallEngine, declare_events
+from cioguard.pitfalls import PitfallConfig, PitfallEngine, clear_events, declare_events
 
 
 def best_ns(fn: Callable[[], object], number: int = 2000, repeat: int = 300) -> float:
@@ -59,6 +59,8 @@ def main() -> None:
     call = cases["track, 3 data keys"]
     print(f"{'track + taxonomy':24s} {best_ns(lambda: engine.check_call(call)) - best_ns(nothing):6.0f} ns")
 
+    repeated_finding(nothing)
+
     tracemalloc.start()
     fresh = PitfallEngine(PitfallConfig())
     for i in range(100_000):
@@ -73,6 +75,28 @@ def main() -> None:
         f"100k identified + 100k warned people: {current / 2**20:.2f} MiB held, "
         f"false positives {false_positive:.3%}"
     )
+
+
+def repeated_finding(nothing: Callable[[], None]) -> None:
+    """Issue 17 target: a finding already shown at a call site costs <= 0.5 us (emit only)."""
+    import warnings
+
+    clear_events()
+    engine = PitfallEngine(PitfallConfig(track_before_identify=False))
+    call = Call("track", "ada@example.com", "signed_up", {})  # CIO004 on every call
+    findings, _ = engine.check_call(call)
+    assert [f.code for f in findings] == ["CIO004"]
+
+    def library_call() -> None:  # one frame between the "user" and emit, like the runtime
+        engine.emit(findings)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        library_call()  # shown once; later calls are repeats
+        cost = best_ns(library_call) - best_ns(nothing)
+        rules = best_ns(functools.partial(engine.check_call, call)) - best_ns(nothing)
+    engine.flush_counts()
+    print(f"{'repeated finding: emit':24s} {cost:6.0f} ns   (rules for that call {rules:.0f} ns)")
 
 
 if __name__ == "__main__":

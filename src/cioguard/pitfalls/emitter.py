@@ -23,10 +23,11 @@ import threading
 import warnings
 import weakref
 from collections.abc import Callable, Sequence
+from types import CodeType, FrameType
 from typing import Any
 
 from cioguard.pitfalls.categories import Finding, PitfallWarning
-from cioguard.pitfalls.location import Location
+from cioguard.pitfalls.location import Location, as_location
 from cioguard.telemetry.recorder import Recorder, get_recorder
 
 logger = logging.getLogger("cioguard.pitfalls")
@@ -44,6 +45,12 @@ class Emitter:
         self._recorder = recorder
         #: (code, filename, lineno) already counted once: later occurrences are counted in bulk.
         self._seen: set[tuple[str, str, int]] = set()
+        #: (code, code object, line) that Python recorded as shown under the current warning filters
+        #: (identified by the list object, its length and its first entry; any change clears this)
+        self._shown: set[tuple[str, CodeType, int]] = set()
+        self._filters: object = None
+        self._filter_count = -1
+        self._filter_first: object = None
         self._pending: dict[str, int] = {}
         self._lock = threading.Lock()
         self._flusher: threading.Thread | None = None
@@ -91,6 +98,49 @@ class Emitter:
                 recorder.pitfall(code)
 
     # -- output -----------------------------------------------------------------------------------
+    def emit_frame(self, findings: Sequence[Finding], frame: FrameType | None) -> None:
+        """:meth:`emit` at ``frame``'s current line; repeats already shown there cost a few lookups.
+
+        A (code, line) whose warning Python already recorded as shown (its ``__warningregistry__``
+        has the key) is skipped while the warning filters stay the same object with the same ends;
+        any ``simplefilter``/``filterwarnings``/``catch_warnings`` changes that and warns again, so an
+        "error" or "always" filter acts on every call.
+        """
+        if frame is None or self.mode == "error":
+            self.emit(findings, None if frame is None else as_location(frame))
+            return
+        filters = warnings.filters
+        shown = self._shown
+        if (
+            filters is not self._filters
+            or len(filters) != self._filter_count
+            or (filters and filters[0] is not self._filter_first)
+        ):  # the filters changed: every line warns again once
+            shown.clear()
+            self._filters, self._filter_count = filters, len(filters)
+            self._filter_first = filters[0] if filters else None
+        code_object, lineno = frame.f_code, frame.f_lineno
+        debug = logger.isEnabledFor(logging.DEBUG)
+        for finding in findings:
+            key = (finding.code, code_object, lineno)
+            if key in shown:  # the hot path: a repeat at a line already shown
+                pending = self._pending
+                pending[finding.code] = pending.get(finding.code, 0) + 1
+                if self._flusher is None:
+                    self._start_flusher()
+                if debug:
+                    logger.debug(
+                        "%s at %s:%d: %s", finding.code, code_object.co_filename, lineno, finding.detail
+                    )
+                continue
+            where = as_location(frame)
+            self.emit((finding,), where)  # may raise (an "error" filter): nothing is cached then
+            registry = where[3].get("__warningregistry__")
+            if registry is not None and registry.get((finding.message, finding.category, lineno)):
+                if len(shown) > 65536:  # bounded: a clear only means one more full warn
+                    shown.clear()
+                shown.add(key)
+
     def emit(self, findings: Sequence[Finding], where: Location | None) -> None:
         """Count, debug-log and warn at ``where`` (``None``: at the origin); raise in "error" mode."""
         if self.mode == "error":

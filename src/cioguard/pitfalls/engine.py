@@ -38,7 +38,7 @@ from cioguard.pitfalls.calls import CallRules
 from cioguard.pitfalls.categories import ALL_CODES, Finding
 from cioguard.pitfalls.emitter import Emitter
 from cioguard.pitfalls.limits import MAX_EVENT_DATA_BYTES, data_size_finding
-from cioguard.pitfalls.location import INTERNAL, Location, locate, origin
+from cioguard.pitfalls.location import INTERNAL, Location, locate, origin, user_frame
 from cioguard.pitfalls.transport import (
     ClientBook,
     blocking_finding,
@@ -231,10 +231,9 @@ class PitfallEngine:
         """
         if not findings or self.config.mode == "off":
             return
-        where = locate(1, stacklevel)
-        if where is INTERNAL:
-            return
-        self._out.emit(findings, where)
+        frame = user_frame(1, stacklevel)
+        if not isinstance(frame, tuple):  # the tuple is INTERNAL: cioguard's own call
+            self._out.emit_frame(findings, frame)
 
     def emit_at(self, findings: Sequence[Finding], where: Location | None) -> None:
         """Like :meth:`emit` with a location captured earlier (:func:`.location.locate` at the call)."""

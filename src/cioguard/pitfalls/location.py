@@ -89,6 +89,32 @@ def _kind(frame: FrameType) -> int:
     return kind
 
 
+def user_frame(depth: int = 1, start: int = 1) -> FrameType | Location | None:
+    """Like :func:`locate`, but the application's frame itself (cheaper: no tuple is built)."""
+    try:
+        frame: FrameType | None = sys._getframe(depth + 1)
+    except ValueError:
+        return None
+    level = 1
+    cache = _cache
+    while frame is not None:
+        kind = cache.get(frame.f_code)
+        if kind is None:
+            kind = _kind(frame)
+        if kind == _USER and level >= start:
+            return frame
+        if kind == _INTERNAL:
+            return INTERNAL
+        frame = frame.f_back
+        level += 1
+    return None
+
+
+def as_location(frame: FrameType) -> Location:
+    """The :data:`Location` of ``frame`` (its current line)."""
+    return frame.f_code.co_filename, frame.f_lineno, str(frame.f_globals.get("__name__", "")), frame.f_globals
+
+
 def locate(depth: int = 1, start: int = 1) -> Location | None:
     """The application's frame above the caller of ``locate`` (``depth`` 1 = that caller's caller).
 

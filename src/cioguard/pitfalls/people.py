@@ -57,16 +57,22 @@ class PersonSet:
         return new
 
 
+_EMAIL_ID: dict[str, Finding] = {}
+
+
 def email_as_id_finding(method: str, customer_id: Any) -> Finding | None:
     """CIO004: a Track call whose person id is shaped like an email address (the id is not printed)."""
     if not isinstance(customer_id, str) or not looks_like_email(customer_id):
         return None
-    return Finding(
-        "CIO004",
-        f"CIO004 customer id looks like an email address in {method}(): emails change, and a changed email "
-        "creates a second profile. Use your immutable database id and send email as an attribute "
-        "(identify(id, email=...)).",
-    )
+    found = _EMAIL_ID.get(method)  # constant per method: built once (a repeat is a dict lookup)
+    if found is None:
+        found = _EMAIL_ID[method] = Finding(
+            "CIO004",
+            f"CIO004 customer id looks like an email address in {method}(): emails change, and a changed "
+            "email creates a second profile. Use your immutable database id and send email as an "
+            "attribute (identify(id, email=...)).",
+        )
+    return found
 
 
 def missing_email_finding(customer_id: Any, attributes: Any) -> Finding | None:
