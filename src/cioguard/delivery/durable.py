@@ -125,6 +125,20 @@ class SpoolLink:
         except Exception as exc:
             return {"state": "other", "error": repr(exc)}
 
+    def failing(self) -> bool:
+        """The spool is on but refuses operations because of a fault (disk full, read-only ...)."""
+        return self.spool is not None and self.spool.failing()
+
+    def persist(self, ops: list[Operation]) -> list[Operation]:
+        """At shutdown: rows for operations still in memory; returns those that are not durable."""
+        if self.spool is None:
+            return list(ops)
+        try:
+            return self.spool.persist(ops)
+        except Exception as exc:
+            self._counters.error("spool persist", exc)
+            return list(ops)
+
     def count(self) -> int:
         if self.spool is None:
             return 0

@@ -171,7 +171,7 @@ class DeliveryEngine:
                 core.counters.add("accepted")
                 return True
             if full and not self._make_room(core):
-                return self._refuse(op, "queue_full")
+                return self._refuse(op, "spool_error" if core.link.failing() else "queue_full")
             if core.keep_on_caller:
                 core.link.keep(op)  # committed ("always") or queued for the group commit before we return
             core.inbox.append(op)
@@ -287,10 +287,14 @@ class DeliveryEngine:
         if ops and not core.link.on:
             core.out.drop(ops, "shutdown")
         elif ops or core.spilled:
-            self._kept = len(ops) + core.spilled
+            lost = core.link.persist(ops)  # memory-only while the spool failed: counted, not "kept"
+            if lost:
+                core.out.drop(lost, "spool_error")
+            self._kept = len(ops) - len(lost) + core.spilled
             logger.warning("cioguard: %d operation(s) kept in the spool for the next process", self._kept)
         core.counters.log_unlogged()  # drops held back by the once-a-minute log: none stays silent
         core.link.close(max(0.0, end - time.monotonic()))
+        core.count_spool_losses()  # what the spool could not keep at close is counted too
         if self._own_transport and core.inflight == 0:
             close = getattr(self._transport, "close", None)
             if callable(close):

@@ -25,7 +25,8 @@ from collections.abc import Sequence
 
 from cioguard.delivery.config import DeliveryConfig
 from cioguard.delivery.engine import DeliveryEngine
-from cioguard.delivery.spool_owners import claim_dead, describe
+from cioguard.delivery.spool import endpoint_resolver
+from cioguard.delivery.spool_owners import describe
 from cioguard.delivery.spool_store import open_existing
 
 COLUMNS_HELP = """\
@@ -76,25 +77,6 @@ def inspect(path: str) -> str:
         conn.close()
 
 
-def retarget(path: str, track_url: str | None, api_url: str | None) -> int:
-    """Point the rows of dead owners at other base URLs (claimed first, so no live row moves)."""
-    conn = open_existing(path)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        me = f"replay:{time.time():.0f}"
-        claim_dead(conn, path, me, orphans=True)
-        changed = 0
-        for api, url in (("track", track_url), ("app", api_url)):
-            if url:
-                changed += conn.execute(
-                    "UPDATE ops SET base_url = ? WHERE owner = ? AND api = ?", (url.rstrip("/"), me, api)
-                ).rowcount
-        conn.execute("COMMIT")  # owner ``me`` has no owners row: the next handle claims its rows at once
-        return changed
-    finally:
-        conn.close()
-
-
 def remaining(path: str) -> int:
     """Rows left that no live process owns (what the next replay would take)."""
     conn = open_existing(path, read_only=True)
@@ -114,15 +96,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(inspect(args.spool))
             return 0
         open_existing(args.spool, read_only=True).close()  # a clear error before anything is sent
-        if args.track_url or args.api_url:
-            retarget(args.spool, args.track_url, args.api_url)
     except FileNotFoundError:
         print(f"cioguard replay: no such spool file: {args.spool}", file=sys.stderr)
         return 2
     except (sqlite3.Error, OSError) as exc:
         print(f"cioguard replay: {args.spool} is not a readable cioguard spool ({exc})", file=sys.stderr)
         return 2
-    engine = DeliveryEngine(DeliveryConfig(spool_path=args.spool, spool_sync="always", flush_interval=0.0))
+    engine = DeliveryEngine(
+        DeliveryConfig(spool_path=args.spool, spool_sync="always", flush_interval=0.0),
+        resolve_endpoint=endpoint_resolver(args.track_url, args.api_url),
+    )
     ok = engine.flush(max(0.0, args.timeout))
     engine.shutdown(min(5.0, max(0.0, args.timeout)))
     stats = engine.stats()

@@ -10,6 +10,8 @@ Enable it with ``DeliveryConfig(spool_path="/var/lib/app/cio.spool")``. The engi
     spool.park(ops) -> bool                    # undelivered for now: back to disk, reload() later
     spool.reload(limit) -> list[Operation]     # spilled rows back to memory, oldest first
     spool.expire(max_age=None) -> int          # rows older than spool_max_age dropped as expired
+    spool.persist(ops) -> list[Operation]      # at shutdown: rows for these; returns the non-durable
+    spool.failing() -> bool                    # a fault keeps new operations out (memory only)
     spool.count() -> int; spool.health() -> dict; spool.take_losses() -> {reason: n}
     spool.after_fork(); spool.close(timeout) -> bool
 
@@ -118,7 +120,7 @@ class Spool(SpoolCore):
         """Persist ``op``. False: not durable (spool full, failing or closed); the caller keeps
         it in memory. ``in_memory=False`` spills it: on disk until :meth:`reload`."""
         self._check_pid()
-        if self._closed or (self.health_state not in (None, "locked")):
+        if self._closed or self.failing():
             return False
         if self._bytes + op.size > self._max_bytes:
             return False
@@ -172,6 +174,18 @@ class Spool(SpoolCore):
         They are also reported by :meth:`take_losses` as ``expired`` (count them once)."""
         self._check_pid()
         return self._expire(self.max_age if max_age is None else max_age)
+
+    def persist(self, ops: list[Operation]) -> list[Operation]:
+        """At shutdown: make sure the operations still in memory have rows. Returns the ones
+        that are not durable (the spool is failing): the caller counts them as ``spool_error``."""
+        self._check_pid()
+        if self._closed:
+            return list(ops)
+        return self._persist(ops)
+
+    def failing(self) -> bool:
+        """True while a fault keeps new operations out of the spool (memory only)."""
+        return self.health_state not in (None, "locked")
 
     def _resolved(self, ops: list[Operation]) -> list[Operation]:
         resolve = self._resolve

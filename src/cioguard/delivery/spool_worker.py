@@ -346,6 +346,33 @@ class SpoolCore(SpoolRepair):
         self._health.lose("expired", n)
         return n
 
+    def _persist(self, ops: list[Operation]) -> list[Operation]:
+        """Make sure ``ops`` have rows (at shutdown); returns those that are not durable."""
+        if not ops:
+            return []
+        self.drain()
+        with self._lock:
+            conn = self._usable()
+            if conn is None:
+                return list(ops)
+            try:
+                self._execute(conn, [("add", op, True) for op in ops])  # present rows are ignored
+                return []
+            except Exception as exc:
+                if conn.in_transaction:
+                    conn.rollback()
+                self._fault(exc)
+            try:  # reads usually still work on a full or read-only disk
+                present: set[str] = set()
+                ids = [op.op_id for op in ops]
+                for start in range(0, len(ids), 500):
+                    chunk = ids[start : start + 500]
+                    query = f"SELECT op_id FROM ops WHERE op_id IN ({','.join('?' * len(chunk))})"
+                    present.update(i for (i,) in self._conn.execute(query, chunk).fetchall())
+                return [op for op in ops if op.op_id not in present]
+            except Exception:
+                return list(ops)
+
     def _close_now(self) -> bool:
         """Final commit (held operations too, if the disk takes them now) and release."""
         ok = self.drain()
