@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
+from tests.pitfalls.shapes import clients, jobs, views
+from tests.pitfalls.shapes.setup_cioguard import setup
 
 import cioguard
 from cioguard.instrumentation.instrumentor import active_runtime
 from cioguard.lint import lint_paths
 from cioguard.scope import request_scope
 from cioguard.testing import FakeCustomerIO
-from tests.pitfalls.shapes import clients, jobs, views
-from tests.pitfalls.shapes.setup_cioguard import setup
 
 SHAPES = Path(__file__).parent / "shapes"
 EXPECT_RE = re.compile(r"#\s*expect:\s*((?:CIO\d{3}\s*)+)")

@@ -7,7 +7,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 from celery import Celery
 from customerio import CustomerIO
-
 from tests.pitfalls.shapes.clients import _credentials, get_cio
 
 log = logging.getLogger(__name__)
