@@ -70,3 +70,25 @@ def test_label_sets_cover_the_names_other_modules_emit() -> None:
     assert set(ENDPOINT_NAMES) - {labels.OTHER} <= labels.ENDPOINTS
     assert set(DROP_REASONS) == labels.DROP_REASONS
     assert set(KNOWN_METRICS) <= labels.WEBHOOK_METRICS
+
+
+def test_transport_error_type_follows_the_sdks_exception_chain() -> None:
+    import requests
+    from customerio import CustomerIOException
+
+    def wrapped(cause: BaseException) -> CustomerIOException:
+        try:
+            try:
+                raise cause
+            except Exception as exc:
+                raise CustomerIOException("Failed to receive valid response") from exc
+        except CustomerIOException as outer:
+            return outer
+
+    assert labels.transport_error_type(wrapped(requests.exceptions.ReadTimeout())) == "timeout"
+    assert labels.transport_error_type(wrapped(requests.exceptions.ConnectTimeout())) == "timeout"
+    assert labels.transport_error_type(wrapped(requests.exceptions.SSLError())) == "tls"
+    assert labels.transport_error_type(wrapped(requests.exceptions.ConnectionError())) == "connection"
+    assert labels.transport_error_type(wrapped(ConnectionResetError())) == "connection"
+    assert labels.transport_error_type(wrapped(ValueError())) == labels.OTHER
+    assert labels.transport_error_type(None) == labels.OTHER

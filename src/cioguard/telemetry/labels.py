@@ -205,6 +205,30 @@ def error_type_label(value: object) -> str:
     return _in(ERROR_TYPES, value)
 
 
+_TLS = frozenset({"SSLError", "SSLCertVerificationError", "CertificateError"})
+_TIMEOUT = frozenset({"Timeout", "TimeoutError", "ReadTimeoutError", "ConnectTimeoutError"})
+_CONNECTION = frozenset({"ConnectionError", "ProtocolError", "NewConnectionError", "RemoteDisconnected"})
+
+
+def transport_error_type(exc: BaseException | None) -> str:
+    """Why no response arrived, from an exception chain (``requests``/``urllib3``/stdlib class
+    names, so this module imports none of them): ``tls``, ``timeout``, ``connection`` or ``other``.
+
+    The SDK wraps transport failures in ``CustomerIOException`` (``raise … from e``), so causes are
+    followed, a few levels deep at most.
+    """
+    for _ in range(5):
+        if exc is None:
+            break
+        names = {cls.__name__ for cls in type(exc).__mro__}
+        # Order matters: requests' SSLError and ConnectTimeout are also ConnectionErrors.
+        for kind, known in (("tls", _TLS), ("timeout", _TIMEOUT), ("connection", _CONNECTION)):
+            if names & known:
+                return kind
+        exc = exc.__cause__ or exc.__context__
+    return OTHER
+
+
 def pitfall_label(value: object) -> str:
     """A pitfall code (``CIO001`` … ``CIO999``), or ``other``."""
     if isinstance(value, str) and _PITFALL_CODE.match(value):
