@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import os
+import subprocess
+import sys
 import threading
 import urllib.error
 import urllib.request
@@ -184,3 +187,28 @@ def test_two_apps_and_two_recorders_on_one_registry_all_record() -> None:
     for app in (make_asgi_app(registry), make_asgi_app(registry)):
         _, body = run_asgi(app, http_scope(), [])
         assert 'customerio_events_delivered_total{method="track"} 7.0' in body["body"].decode()
+
+
+@pytest.mark.parametrize(("switch", "created"), [(None, True), ("True", False)])
+def test_created_series_follow_prometheus_clients_switch_which_cioguard_never_sets(
+    switch: str | None, created: bool
+) -> None:
+    # README: `_created` series go away with PROMETHEUS_DISABLE_CREATED_SERIES=True in the
+    # environment; it is process-wide, so cioguard (even instrument()) leaves it alone.
+    code = (
+        "import os, cioguard\n"
+        "from prometheus_client import CollectorRegistry, generate_latest\n"
+        "from cioguard.telemetry import PrometheusRecorder\n"
+        "registry = CollectorRegistry()\n"
+        "cioguard.instrument(registry=registry, metrics='prometheus', track_url='http://127.0.0.1:9')\n"
+        "PrometheusRecorder(registry).call('track', 'background', 1e-6)\n"
+        "print('_created' in generate_latest(registry).decode())\n"
+        "print(os.environ.get('PROMETHEUS_DISABLE_CREATED_SERIES'))\n"
+        "cioguard.shutdown(timeout=1)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_DISABLE_CREATED_SERIES"}
+    if switch is not None:
+        env["PROMETHEUS_DISABLE_CREATED_SERIES"] = switch
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(created), str(switch)]
