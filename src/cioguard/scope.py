@@ -82,6 +82,12 @@ class RequestScope:
     def route(self, template: str | None) -> None:
         self._route = template
 
+    def route_from(self, source: Any, reader: Callable[[Any], str | None]) -> None:
+        """Read the route through ``reader(source)`` from now on, unless one is already known
+        (an inner framework middleware knows the route; the outer ASGI/WSGI one does not)."""
+        if self.route is None:
+            self._route_source, self._route_reader = source, reader
+
     def __repr__(self) -> str:
         return (
             f"RequestScope(method={self.method!r}, route={self.route!r}, "

@@ -1,0 +1,16 @@
+"""Django is set up once for this folder with the test project (cioguard not instrumented at start)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import django
+
+HERE = Path(__file__).parent
+# --import-mode=importlib puts no test folder on sys.path: make ``project`` importable.
+sys.path.insert(0, str(HERE))
+os.environ.pop("TEST_CIOGUARD", None)
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+django.setup()
