@@ -39,7 +39,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from cioguard.scope import current_request, request_scope
+from cioguard.scope import RequestScope, current_request, enter, leave
 from cioguard.telemetry.recorder import get_recorder
 
 if TYPE_CHECKING:
@@ -96,12 +96,16 @@ class CioGuardMiddleware:
         if current_request() is not None:
             # Nested inside another wrapped app: the outer middleware measures this request.
             return self.app(environ, start_response)
-        with request_scope(method=method) as current:
-            try:
-                iterable = self.app(environ, start_response)
-            except BaseException:
-                _record_blocked(current.blocked_seconds)
-                raise
+        # enter/leave rather than a context manager: this runs once per request.
+        current = RequestScope(method)
+        token = enter(current)
+        try:
+            iterable = self.app(environ, start_response)
+        except BaseException:
+            _record_blocked(current.blocked_seconds)
+            raise
+        finally:
+            leave(token)
         file_wrapper = environ.get("wsgi.file_wrapper")
         if isinstance(file_wrapper, type) and isinstance(iterable, file_wrapper):
             # Streaming a file calls no Customer.io code: keep the server's sendfile() path.
@@ -136,11 +140,13 @@ class _ClosingResponse:
     def __next__(self) -> bytes:
         if self._iterator is None:
             self._iterator = iter(self._iterable)
-        with request_scope(method=self._method, route=self._route) as current:
-            try:
-                return next(self._iterator)
-            finally:
-                self._blocked += current.blocked_seconds
+        current = RequestScope(self._method, self._route)
+        token = enter(current)
+        try:
+            return next(self._iterator)
+        finally:
+            leave(token)
+            self._blocked += current.blocked_seconds
 
     def close(self) -> None:
         if self._closed:
