@@ -53,7 +53,14 @@ def test_demo_exits_zero_and_prints_the_comparison(
     for code in ("CIO002", "CIO004", "CIO006"):  # the deliberate mistakes, each reported with its line
         assert re.search(rf"{code} x\d+\s+\S*cioguard/demo/app.py:\d+", out), out
     assert "/metrics" in out
-    assert "[" in completed.stderr  # the progress bar
+    assert "http://" not in out  # no URL that is dead once the run ends (only --serve keeps one up)
+    assert "60 web requests per phase" in out
+    assert all(len(line) <= 100 for line in out.splitlines())  # wrapped at word boundaries
+    assert "cioguard/pitfalls/" not in out
+    assert "__main__.py" not in out
+    bar = [line for line in completed.stderr.splitlines() if line.strip()]
+    assert [line.split("[")[0].strip() for line in bar] == ["blocking SDK", "cioguard"]  # nothing cuts in
+    assert all(line.endswith("60/60") for line in bar)
 
 
 def _colour_share(image: Image.Image, rgb: tuple[int, int, int], tolerance: int = 40) -> float:

@@ -25,8 +25,36 @@ COLOURS = {
 Series = tuple[str, Sequence[tuple[float, float]]]
 
 
+def nice_ticks(top: float, count: int = 4) -> list[float]:
+    """0, step, 2*step … up to the first multiple of a 1-2-5 step at or above ``top``.
+
+    Each label then names exactly the value at its position (no rounded "122" drawn at 121.5).
+    """
+    if top <= 0:
+        return [0.0, 1.0]
+    raw = top / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 5, 10) if raw <= m * magnitude)
+    ticks = [0.0]
+    while ticks[-1] < top - 1e-9:
+        ticks.append(round(ticks[-1] + step, 10))
+    return ticks
+
+
+def _label(value: float) -> str:
+    return f"{value:,.0f}" if value == int(value) else f"{value:g}"
+
+
+def _x_ticks(x_top: float) -> list[tuple[float, str]]:
+    return [(PAD + x / x_top * (WIDTH - PAD - 12), _label(x)) for x in nice_ticks(x_top, 6)]
+
+
 def _axes(
-    title: str, x_label: str, y_label: str, x_max: float, y_ticks: list[tuple[float, str]]
+    title: str,
+    x_label: str,
+    y_label: str,
+    x_ticks: list[tuple[float, str]],
+    y_ticks: list[tuple[float, str]],
 ) -> list[str]:
     parts = [
         f'<text x="{WIDTH / 2}" y="18" text-anchor="middle" class="title">{html.escape(title)}</text>',
@@ -36,8 +64,13 @@ def _axes(
         f'<text x="12" y="{HEIGHT / 2}" transform="rotate(-90 12 {HEIGHT / 2})" text-anchor="middle">'
         f"{html.escape(y_label)}</text>",
     ]
-    if x_max > 0:
-        parts.append(f'<text x="{WIDTH - 12}" y="{HEIGHT - PAD + 14}" text-anchor="end">{x_max:.1f}</text>')
+    for x, label in x_ticks:
+        parts.append(
+            f'<text x="{x:.1f}" y="{HEIGHT - PAD + 14}" text-anchor="middle">{html.escape(label)}</text>'
+        )
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{HEIGHT - PAD}" x2="{x:.1f}" y2="{HEIGHT - PAD + 4}" class="axis"/>'
+        )
     for y, label in y_ticks:
         parts.append(f'<text x="{PAD - 4}" y="{y + 4:.1f}" text-anchor="end">{html.escape(label)}</text>')
         parts.append(f'<line x1="{PAD}" y1="{y:.1f}" x2="{WIDTH - 12}" y2="{y:.1f}" class="grid"/>')
@@ -46,8 +79,9 @@ def _axes(
 
 def _legend(names: list[str]) -> list[str]:
     return [
-        f'<rect x="{PAD + 10}" y="{30 + 16 * i}" width="10" height="10" fill="{COLOURS.get(name, "#555")}"/>'
-        f'<text x="{PAD + 25}" y="{39 + 16 * i}">{html.escape(name)}</text>'
+        f'<rect x="{WIDTH - 120}" y="{30 + 16 * i}" width="10" height="10" '
+        f'fill="{COLOURS.get(name, "#555")}"/>'
+        f'<text x="{WIDTH - 105}" y="{39 + 16 * i}">{html.escape(name)}</text>'
         for i, name in enumerate(names)
     ]
 
@@ -55,7 +89,7 @@ def _legend(names: list[str]) -> list[str]:
 def scatter_log(title: str, series: list[Series], y_label: str) -> str:
     """Points over time on a log-scaled y axis (latency)."""
     points = [p for _, values in series for p in values]
-    x_max = max((x for x, _ in points), default=1.0) or 1.0
+    x_max = nice_ticks(max((x for x, _ in points), default=1.0), 6)[-1]
     y_min, y_max = 0.1, max((y for _, y in points), default=1.0) * 1.5
     low, high = math.log10(y_min), math.log10(max(y_max, 1.0))
 
@@ -63,8 +97,9 @@ def scatter_log(title: str, series: list[Series], y_label: str) -> str:
         fraction = (math.log10(max(value, y_min)) - low) / (high - low)
         return HEIGHT - PAD - fraction * (HEIGHT - PAD - 28)
 
-    ticks = [(ys(v), f"{v:g}") for v in (0.1, 1, 10, 100, 1000, 10000) if y_min <= v <= y_max]
-    parts = _axes(title, "seconds into the phase", y_label, x_max, ticks)
+    top = max(y_max, 1.0)
+    ticks = [(ys(v), f"{v:g}") for v in (0.1, 1, 10, 100, 1000, 10000) if y_min <= v <= top]
+    parts = _axes(title, "seconds into the phase", y_label, _x_ticks(x_max), ticks)
     for name, values in series:
         colour = COLOURS.get(name, "#555")
         for x, y in values:
@@ -78,14 +113,15 @@ def scatter_log(title: str, series: list[Series], y_label: str) -> str:
 def lines(title: str, series: list[Series], y_label: str) -> str:
     """Cumulative counters over time."""
     points = [p for _, values in series for p in values]
-    x_max = max((x for x, _ in points), default=1.0) or 1.0
-    y_max = max((y for _, y in points), default=1.0) or 1.0
+    x_max = nice_ticks(max((x for x, _ in points), default=1.0), 6)[-1]
+    values_y = nice_ticks(max(max((y for _, y in points), default=1.0), 1.0))
+    y_max = values_y[-1]
 
     def ys(value: float) -> float:
         return HEIGHT - PAD - value / y_max * (HEIGHT - PAD - 28)
 
-    ticks = [(ys(y_max * f), f"{y_max * f:,.0f}") for f in (0, 0.5, 1)]
-    parts = _axes(title, "seconds into the cioguard phase", y_label, x_max, ticks)
+    ticks = [(ys(v), _label(v)) for v in values_y]
+    parts = _axes(title, "seconds into the cioguard phase", y_label, _x_ticks(x_max), ticks)
     for name, values in series:
         path = " ".join(f"{PAD + x / x_max * (WIDTH - PAD - 12):.1f},{ys(y):.1f}" for x, y in values)
         parts.append(
@@ -97,7 +133,7 @@ def lines(title: str, series: list[Series], y_label: str) -> str:
 def bars(title: str, values: list[tuple[str, float]]) -> str:
     """One bar per label (pitfalls by code)."""
     y_max = max((v for _, v in values), default=1.0) or 1.0
-    parts = _axes(title, "pitfall code", "occurrences", 0, [(HEIGHT - PAD, "0")])
+    parts = _axes(title, "pitfall code", "occurrences", [], [(HEIGHT - PAD, "0")])
     slot = (WIDTH - PAD - 12) / max(len(values), 1)
     for i, (label, value) in enumerate(values):
         height = value / y_max * (HEIGHT - PAD - 40)

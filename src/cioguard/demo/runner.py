@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sys
 import threading
 import time
@@ -17,7 +18,7 @@ import uvicorn
 
 import cioguard
 from cioguard.demo.app import build_app
-from cioguard.demo.workload import PhaseResult, build_workload, replay
+from cioguard.demo.workload import PhaseResult, Sampler, build_workload, replay
 from cioguard.pitfalls import PitfallWarning
 from cioguard.testing import FakeCustomerIO
 from cioguard.webhooks import WebhookReceiver, sign
@@ -51,6 +52,8 @@ class DemoOutcome:
     phases: list[PhaseResult] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
     pitfalls: list[PitfallSeen] = field(default_factory=list)
+    #: cioguard's log lines during the cioguard phase (held back so they never cut the progress bar)
+    log: list[str] = field(default_factory=list)
     emulator: dict[str, Any] = field(default_factory=dict)
     app_url: str = ""
     emulator_url: str = ""
@@ -86,6 +89,34 @@ def _serve(app: Any, port: int) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+class _Held(logging.Handler):
+    """Keeps cioguard's log records for after the progress bar (one line per distinct message)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__(logging.INFO)
+        self.lines = lines
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name == "cioguard.pitfalls":
+            return  # listed with the pitfalls
+        line = f"{record.levelname.lower()}: {record.getMessage()}"
+        if line not in self.lines:
+            self.lines.append(line)
+
+
+@contextlib.contextmanager
+def _hold_logs(lines: list[str]) -> Iterator[None]:
+    log = logging.getLogger("cioguard")
+    handler, propagate = _Held(lines), log.propagate
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.propagate = propagate
 
 
 @contextlib.contextmanager
@@ -197,9 +228,10 @@ def run_demo(settings: DemoSettings) -> DemoOutcome:
                 )
             )
             # Phase 2: the same app and traffic, after one line: cioguard.instrument().
-            with _collect_pitfalls(found):
+            with _collect_pitfalls(found), _hold_logs(outcome.log):
                 cioguard.instrument(track_url=fake.track_url, api_url=fake.api_url, flush_interval=0.25)
                 _inject_faults(fake)
+                sampler = Sampler(_stats_sample)
                 outcome.phases.append(
                     replay(
                         base_url,
@@ -208,14 +240,13 @@ def run_demo(settings: DemoSettings) -> DemoOutcome:
                         concurrency=settings.concurrency,
                         deadline_seconds=settings.duration,
                         on_progress=_progress("cioguard"),
-                        sample_stats=_stats_sample,
+                        sampler=sampler,
                     )
                 )
                 _send_bounce(base_url, steps[0].params.get("user", "user-1"))
                 cioguard.flush(timeout=15)
-                outcome.phases[-1].timeline.append(
-                    {"t": outcome.phases[-1].wall_seconds + 0.5, **_stats_sample()}
-                )
+                # sampled through the flush, so the delivered curve runs to the end without a gap
+                outcome.phases[-1].timeline = sampler.stop()
             outcome.stats = cioguard.stats()
             outcome.emulator = fake.stats()
             outcome.pitfalls = sorted(found.values(), key=lambda seen: seen.code)

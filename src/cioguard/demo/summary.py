@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import textwrap
 
 from cioguard.demo.runner import DemoOutcome
 from cioguard.demo.workload import percentile
@@ -15,7 +16,7 @@ def _ratio(slow: float, fast: float) -> str:
 
 def _relative(location: str) -> str:
     path, _, line = location.rpartition(":")
-    if "/cioguard/pitfalls/" in path or "/cioguard/delivery/" in path:
+    if path.startswith("<") or "/cioguard/pitfalls/" in path or "/cioguard/delivery/" in path:
         return "(background sender: about the API's answers, not one line)"
     with contextlib.suppress(ValueError):  # another drive on Windows
         path = os.path.relpath(path)
@@ -55,10 +56,20 @@ def render_summary(outcome: DemoOutcome) -> str:
         lines.append("    none")
     for seen in outcome.pitfalls:
         lines.append(f"    {seen.code} x{seen.count:<3} {_relative(seen.location)}")
-        lines.append(f"           {seen.message.splitlines()[0][:150]}")
+        text = seen.message.splitlines()[0].removeprefix(seen.code).strip()
+        lines += textwrap.wrap(text, width=96, initial_indent=" " * 11, subsequent_indent=" " * 11)
+    if outcome.log:
+        lines += ["", "  cioguard's log during the cioguard phase"]
+        for entry in outcome.log[:10]:
+            lines += textwrap.wrap(entry, width=96, initial_indent="    ", subsequent_indent=" " * 8)
+    metrics = (
+        f"  metrics: {outcome.app_url}/metrics (kept up by --serve)"
+        if settings.serve
+        else "  metrics: run with --serve to keep the app (with /metrics) and the emulator up"
+    )
     lines += [
         "",
-        f"  metrics: {outcome.app_url}/metrics (run with --serve to keep it up)",
+        metrics,
         "  Grafana: examples/docker-compose.yml wires Prometheus and Grafana to dashboards/cioguard.json",
         "",
         "  result: nothing accepted was lost"

@@ -1,7 +1,9 @@
 """The demo's traffic: a seeded list of shop requests, and a driver that replays it over real HTTP.
 
 The same list is replayed once per phase (blocking SDK, then cioguard), so the two latency columns
-of the summary measure the same work.
+of the summary measure the same work. A seed gives the same requests every time, and each person's
+requests always go through one client in list order (a sign-up before that person's page views), so
+the pitfalls found are the same from run to run too.
 """
 
 from __future__ import annotations
@@ -48,11 +50,12 @@ class PhaseResult:
 
 
 def build_workload(requests: int, seed: int) -> list[Step]:
-    """Sign-ups, page views and checkouts for made-up users, plus one of each deliberate mistake."""
+    """Exactly ``requests`` steps: sign-ups, page views and checkouts, with one of each deliberate mistake."""
     rng = random.Random(seed)
     steps: list[Step] = []
     number = 0
-    while len(steps) < requests:
+    mistakes_count = 3
+    while len(steps) < requests - mistakes_count:
         number += 1
         user = f"user-{seed}-{number}"
         steps.append(Step("POST", "/signup", {"user": user, "plan": rng.choice(["free", "pro", "team"])}))
@@ -61,7 +64,7 @@ def build_workload(requests: int, seed: int) -> list[Step]:
         if rng.random() < 0.4:
             total = f"{rng.uniform(5, 200):.2f}"
             steps.append(Step("POST", "/checkout", {"user": user, "total": total, "order": f"o-{number}"}))
-    steps = steps[:requests]
+    steps = steps[: requests - mistakes_count]
     mistakes = [
         Step("POST", "/legacy/import", {"user": f"user-{seed}-1"}),
         Step("POST", "/legacy/signup", {"email": f"legacy-{seed}@example.com"}),
@@ -72,6 +75,50 @@ def build_workload(requests: int, seed: int) -> list[Step]:
     return steps
 
 
+def shard(steps: list[Step], workers: int) -> list[list[int]]:
+    """Step indexes per worker: all of one person's steps on one worker, in list order."""
+    queues: list[list[int]] = [[] for _ in range(workers)]
+    owner: dict[str, int] = {}
+    for index, step in enumerate(steps):
+        person = step.params.get("user") or step.params.get("email") or step.path
+        if person not in owner:
+            owner[person] = len(owner) % workers
+        queues[owner[person]].append(index)
+    return queues
+
+
+class Sampler:
+    """Samples ``stats()`` every ``interval`` seconds from :meth:`begin` until :meth:`stop` (a thread)."""
+
+    def __init__(self, stats: Callable[[], dict[str, float]], interval: float = 0.1) -> None:
+        self.rows: list[dict[str, float]] = []
+        self._stats = stats
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.start = 0.0
+
+    def begin(self, start: float) -> None:
+        self.start = start
+        self._thread = threading.Thread(target=self._run, name="cioguard-demo-sampler", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.sample()
+
+    def sample(self) -> None:
+        self.rows.append({"t": time.perf_counter() - self.start, **self._stats()})
+
+    def stop(self) -> list[dict[str, float]]:
+        """Stop, take one last sample (the end of the curve), and return every row."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(2)
+        self.sample()
+        return self.rows
+
+
 def replay(
     base_url: str,
     steps: list[Step],
@@ -80,25 +127,26 @@ def replay(
     concurrency: int,
     deadline_seconds: float,
     on_progress: Callable[[int, int], None],
-    sample_stats: Callable[[], dict[str, float]] | None = None,
+    sampler: Sampler | None = None,
 ) -> PhaseResult:
-    """Send ``steps`` with ``concurrency`` client threads; stop early at ``deadline_seconds``."""
+    """Send ``steps`` with ``concurrency`` client threads; stop early at ``deadline_seconds``.
+
+    A ``sampler`` is started with the phase's clock; the caller stops it (after flushing), so the
+    curves run to the end of delivery.
+    """
     result = PhaseResult(name)
     lock = threading.Lock()
-    next_index = 0
     done = 0
     start = time.perf_counter()
-    stop = threading.Event()
+    queues = shard(steps, concurrency)
 
-    def worker() -> None:
-        nonlocal next_index, done
+    def worker(queue: list[int]) -> None:
+        nonlocal done
         with httpx.Client(base_url=base_url, timeout=30.0) as http:
-            while not stop.is_set():
-                with lock:
-                    if next_index >= len(steps) or time.perf_counter() - start > deadline_seconds:
-                        return
-                    step = steps[next_index]
-                    next_index += 1
+            for index in queue:
+                if time.perf_counter() - start > deadline_seconds:
+                    return
+                step = steps[index]
                 began = time.perf_counter()
                 try:
                     status = http.request(step.method, step.path, params=step.params).status_code
@@ -110,21 +158,14 @@ def replay(
                     done += 1
                     on_progress(done, len(steps))
 
-    def sampler() -> None:
-        while not stop.wait(0.1):
-            if sample_stats is not None:
-                result.timeline.append({"t": time.perf_counter() - start, **sample_stats()})
-
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
-    watcher = threading.Thread(target=sampler, daemon=True)
-    watcher.start()
+    threads = [threading.Thread(target=worker, args=(queue,), daemon=True) for queue in queues]
+    if sampler is not None:
+        sampler.begin(start)
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(deadline_seconds + 60)
     result.wall_seconds = time.perf_counter() - start
-    stop.set()
-    watcher.join(2)
     return result
 
 

@@ -60,6 +60,8 @@ def _stdlib_dirs() -> tuple[str, ...]:
 
 
 _STDLIB = _stdlib_dirs()
+#: cioguard's own files (``python -m cioguard`` runs one as ``__main__``)
+_CIOGUARD_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(__file__))), "")
 _cache: dict[CodeType, int] = {}
 
 
@@ -69,7 +71,7 @@ def classify(module: str, filename: str) -> int:
         return _USER
     if module in _TRANSPARENT_NAMES or module.startswith(_TRANSPARENT_PREFIXES):
         return _SKIP
-    if module.startswith("cioguard."):
+    if module.startswith("cioguard.") or os.path.realpath(filename).startswith(_CIOGUARD_DIR):
         return _INTERNAL
     if filename.startswith("<frozen") or (
         os.path.realpath(filename).startswith(_STDLIB) and "-packages" not in filename
