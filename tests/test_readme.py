@@ -30,15 +30,23 @@ COVERED = {
     "promtool test rules dashboards/alerts_test.yml": "tests/prometheus/test_dashboard_files.py",
     "cioguard dashboards export monitoring/": "tests/prometheus/test_packaged_dashboards.py",
     "make bench": "tests/benchmarks/test_bench_smoke.py runs `python -m benchmarks --quick`",
+    "OTEL_TRACES_EXPORTER=console OTEL_METRICS_EXPORTER=none OTEL_LOGS_EXPORTER=none "
+    "opentelemetry-instrument python app.py": "tests/otel/test_zero_code.py",
+    "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318 "
+    "opentelemetry-instrument python app.py": "tests/otel/test_zero_code.py (to a local collector)",
+    "OTEL_TRACES_EXPORTER=none OTEL_METRICS_EXPORTER=prometheus OTEL_LOGS_EXPORTER=none "
+    "opentelemetry-instrument python app.py": "tests/otel/test_metrics_option.py",
 }
 
 
 def _shell_lines() -> list[str]:
     lines = []
     for block in re.findall(r"```console\n(.*?)```", README, flags=re.S):
-        for line in block.splitlines():
+        # Comment lines are prose; a trailing backslash continues the command on the next line.
+        joined = re.sub(r"\\\n\s*", "", block)
+        for line in joined.splitlines():
             command = line.split("  #", 1)[0].strip()
-            if command:
+            if command and not command.startswith("#"):
                 lines.append(command)
     inline = re.findall(r"`((?:cioguard|make|promtool|opentelemetry-instrument|flake8) [^`]+)`", README)
     return lines + inline
