@@ -148,8 +148,8 @@ class Finding:
     ``message`` starts with the code and says what happened, why it hurts and how to fix it. It is
     the same text every time a rule fires at a call site (no counts, sizes, milliseconds or names), so
     Python's default warning filter shows each finding once per line. ``detail`` carries what varies
-    (the masked name, the size, the milliseconds): it goes to the span event and the debug log, never
-    into the warning text. Neither ever holds personal data.
+    (the masked name, the size, the milliseconds): it goes to the debug log and, through
+    :meth:`event_attributes`, to span events, never into the warning text. Neither holds personal data.
     """
 
     code: str

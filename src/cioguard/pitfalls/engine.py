@@ -13,8 +13,8 @@ the call, ``"ignore"`` hides them); ``"error"`` raises the first finding's warni
 runs no rule at all. Every finding is counted with ``recorder.pitfall(code)`` even when a filter
 hides the warning (repeats at a line already shown are counted in bulk, see :mod:`.emitter`).
 
-Messages are constant per code and call site; what varies goes to ``Finding.detail`` (span event,
-debug log). Calls made by cioguard itself (webhook actions, replay, the worker, the demo's runner)
+Messages are constant per code and call site; what varies goes to ``Finding.detail`` (the debug
+log). Calls made by cioguard itself (webhook actions, replay, the worker, the demo's runner)
 are never findings: :mod:`.location` tells them apart while looking for the user's line.
 
 Findings from the sender thread (401/429 answers) go through :meth:`report`, which counts, logs on
