@@ -6,6 +6,8 @@ STAMP  := $(VENV)/.installed-stamp
 # The demo needs only the package and its `demo` extra (seconds to install, not the dev toolchain).
 DEMO_STAMP := $(VENV)/.demo-stamp
 DEMO_ARGS ?=
+# The runtime extras the test suite exercises (its tools come from the `dev` dependency group).
+TEST_EXTRAS := testing,demo,otel,redis,celery
 # Debian packages the test suite drives for real (binary:package).
 SYSTEM_DEPS := prometheus:prometheus promtool:prometheus chromium:chromium redis-server:redis-server
 APT := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
@@ -17,7 +19,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[$(TEST_EXTRAS)]' --group dev
 	@touch $(STAMP)
 
 system-deps:
@@ -57,7 +59,8 @@ test: $(STAMP) system-deps
 	$(MAKE) pytest
 
 bench: $(STAMP)
-	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[otel,demo]' --group bench
 	$(PY) -m benchmarks
 
 clean:
