@@ -24,6 +24,7 @@ BIN = Path(sys.executable).parent
 COVERED = {
     "make demo": "tests/demo/test_demo.py runs `python -m cioguard demo`, which is all `make demo` runs",
     "make test": ".ci/run",
+    "make venv": ".ci/run (make test runs it first)",
     "cioguard demo --report demo.html": "tests/demo/test_demo.py",
     "cioguard demo": "tests/demo/test_demo.py",
     "opentelemetry-instrument python app.py": "tests/instrumentation/test_entry_point.py",
