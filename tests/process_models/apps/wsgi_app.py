@@ -1,0 +1,37 @@
+"""A bare WSGI app (no cioguard middleware, no server hooks): ``/send?w=<worker>&n=<count>``
+tracks ``n`` events through ``work.send`` and answers ``<pid>``; ``/healthz`` answers ``ok``.
+
+Only ``cioguard.instrument()`` at import, so the server's own worker exit is what must deliver.
+Served by gunicorn (``wsgi_app:app``) and uWSGI (``--wsgi-file wsgi_app.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # uWSGI does not add the app's folder
+
+import work
+
+import cioguard
+
+cioguard.instrument()
+
+
+def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    if environ.get("PATH_INFO") == "/send":
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        work.send(int(query["w"][0]), int(query["n"][0]))
+        body = str(os.getpid()).encode()
+    else:
+        body = b"ok"
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+application = app  # uWSGI's default callable name

@@ -1,0 +1,126 @@
+"""gunicorn and uWSGI workers deliver what they queued when they exit, with only
+``cioguard.instrument()`` in a bare WSGI app (no cioguard middleware, no server hooks).
+
+Workers are recycled (``--max-requests 3``): a recycled worker leaves right after its last
+request, long before a partial batch would go out on its own (default ``flush_interval`` 1 s).
+And the server gets SIGTERM right after the last request, while the last events are still
+queued. Both servers leave a worker through the interpreter's ``atexit`` (gunicorn: ``sys.exit``
+in the worker; uWSGI: its Python plugin runs ``atexit`` unless ``--skip-atexit``, shown here to
+lose what was queued).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from process_support import (
+    APPS,
+    BIN,
+    child_env,
+    delivered_keys,
+    expected_keys,
+    free_port,
+    wait_delivered,
+)
+
+from cioguard.testing import FakeCustomerIO
+
+pytestmark = pytest.mark.slow
+
+REQUESTS, PER_REQUEST = 8, 10
+
+
+def command(server: str, port: int, recycle: bool, extra: list[str]) -> list[str]:
+    recycling = ["--max-requests", "3"] if recycle else []
+    if server == "gunicorn":
+        argv = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2"]
+        return [*argv, *recycling, "--no-control-socket", *extra, "wsgi_app:app"]
+    argv = [str(BIN / "uwsgi"), "--http-socket", f"127.0.0.1:{port}", "--wsgi-file", "wsgi_app.py"]
+    argv += ["--master", "--processes", "2", *recycling, "--min-worker-lifetime", "0"]
+    return [*argv, "--die-on-term", "--disable-logging", *extra]
+
+
+def serve(
+    fake: FakeCustomerIO, server: str, mode: str, extra: list[str], log: Path
+) -> tuple[int, set[str], int]:
+    """Start the server, send the requests, SIGTERM it: (delivered before SIGTERM, pids, exit code).
+
+    ``mode``: ``recycle`` waits (bounded) for every event while the server still runs, then stops
+    it; ``term`` stops it right after the last request; ``recycle+term`` does both at once.
+    """
+    port = free_port()
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command(server, port, "recycle" in mode, extra),
+            env=child_env(fake.track_url),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=APPS,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, log.read_text()
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        pids = set()
+        for w in range(REQUESTS):
+            query = {"w": w, "n": PER_REQUEST}
+            response = httpx.get(f"http://127.0.0.1:{port}/send", params=query, timeout=10)
+            assert response.status_code == 200
+            pids.add(response.text)
+        if mode == "recycle":
+            wait_delivered(fake, REQUESTS * PER_REQUEST, timeout=15)
+        before = len(fake.events)
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    return before, pids, process.returncode
+
+
+# uWSGI's shutdown interrupts a worker that is still leaving after a recycle (the master's SIGINT
+# ends it at once), so a recycle in the same instant as a shutdown can lose that worker's last
+# events: uWSGI runs recycling and shutdown separately. gunicorn's master waits for its workers.
+@pytest.mark.parametrize(
+    ("server", "mode", "extra"),
+    [
+        ("gunicorn", "recycle+term", ["--preload"]),
+        ("gunicorn", "recycle+term", []),
+        ("uwsgi", "recycle", []),
+        ("uwsgi", "term", []),
+    ],
+    ids=["gunicorn-preload", "gunicorn", "uwsgi-recycle", "uwsgi-term"],
+)
+def test_workers_deliver_at_exit(
+    fake: FakeCustomerIO, tmp_path: Path, server: str, mode: str, extra: list[str]
+) -> None:
+    log = tmp_path / "server.log"
+    before, pids, code = serve(fake, server, mode, extra, log)
+    got = delivered_keys(fake)
+    print(f"{server} {mode} {extra}: {len(pids)} workers, {before} delivered before SIGTERM, {len(got)}")
+    assert code == 0, log.read_text()
+    if "recycle" in mode:
+        assert len(pids) > 2, pids  # workers were recycled
+    if mode == "recycle":
+        assert before == REQUESTS * PER_REQUEST, log.read_text()  # recycled workers delivered
+    assert set(got) == expected_keys(REQUESTS, PER_REQUEST)
+    assert all(n == 1 for n in got.values())
+    assert fake.duplicate_events == 0
+
+
+# What the uWSGI recipe warns about: --skip-atexit skips the worker's only exit path.
+def test_uwsgi_skip_atexit_loses_what_workers_queued(fake: FakeCustomerIO, tmp_path: Path) -> None:
+    serve(fake, "uwsgi", "term", ["--skip-atexit"], tmp_path / "server.log")
+    assert len(fake.events) < REQUESTS * PER_REQUEST
