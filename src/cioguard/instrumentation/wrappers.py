@@ -25,6 +25,7 @@ from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 from cioguard.endpoints import endpoint_name
 from cioguard.instrumentation.runtime import Runtime, force_synchronous
 from cioguard.instrumentation.spans import annotate_sdk_request
+from cioguard.telemetry.labels import transport_error_type
 
 logger = logging.getLogger("cioguard")
 
@@ -60,12 +61,17 @@ def track_method(runtime: Runtime, method: str) -> Wrapper:
     enqueue = runtime.enqueue
     endpoint_for = runtime.track_endpoint_for
     blocking = runtime.blocking
+    synchronous = force_synchronous.get
 
     def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        client, call_args = _split_instance(instance, args)
-        if blocking or force_synchronous.get():
+        # The hot path: _split_instance inlined (a call costs as much as the test).
+        if instance is None and args:
+            client, call_args = args[0], args[1:]
+        else:
+            client, call_args = instance, args
+        if blocking or synchronous():
             return runtime.call_through(method, endpoint_for(client), wrapped, args, kwargs, call_args)
         try:
             return enqueue(method, endpoint_for(client), call_args, kwargs)
@@ -143,6 +149,7 @@ def send_request(runtime: Runtime) -> Wrapper:
         name = endpoint_name(http_method, url)
         started = time.perf_counter()
         status: int | None = None
+        failure: BaseException | None = None
         try:
             with suppress_http_instrumentation():
                 response = (
@@ -153,10 +160,13 @@ def send_request(runtime: Runtime) -> Wrapper:
             status = int(response.status_code)
             return response
         except CustomerIOException as exc:
-            status = _status_from_exception(exc)
+            status, failure = _status_from_exception(exc), exc
             raise
         finally:
-            recorder.request(name, "error" if status is None else str(status), time.perf_counter() - started)
+            if status is None:  # no response: say why (timeout/connection/tls) from the SDK's cause
+                recorder.request(name, "error", time.perf_counter() - started, transport_error_type(failure))
+            else:
+                recorder.request(name, str(status), time.perf_counter() - started)
             if status == 429:
                 recorder.rate_limited(name)
             if status is not None:

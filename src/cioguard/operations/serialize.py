@@ -57,7 +57,8 @@ _UNKNOWN = "could not be serialised to JSON"
 _INF_PROBLEM = "float infinity" + _SUFFIX + "send a finite number or None"
 _BIG_INT_PROBLEM = "integer beyond 64 bits" + _SUFFIX + "convert it to str"
 _INFINITIES = (math.inf, -math.inf)
-_DATETIME = _dt.datetime
+#: Leaf types whose orjson output is always what the SDK sends (``plain``).
+_LEAVES: frozenset[type] = frozenset({str, int, bool, type(None), _dt.datetime})
 _ADVICE: dict[type, str] = {
     Decimal: "convert it to float or str",
     set: "convert it to a list",
@@ -80,21 +81,24 @@ def to_unix_seconds(value: _dt.datetime) -> int:
     return int(value.replace(tzinfo=_UTC).timestamp())
 
 
-def plain(value: Any) -> bool:
+def plain(
+    value: Any, _leaves: frozenset[type] = _LEAVES, _infinities: tuple[float, ...] = _INFINITIES
+) -> bool:
     """True when orjson's output for the dict or list ``value`` is exactly what the SDK would send.
 
     The cheap check behind the fast path: only the exact types of ordinary data (``str``, ``int``,
     ``bool``, ``None``, finite ``float``, ``datetime``, nested ``dict``/``list``) pass; an ``inf``
     (which orjson writes as ``null``) or any other type (a ``UUID``, an ``Enum``, a subclass) sends
     the caller to :func:`dumps`, whose walk decides and names the place. Recursion is bounded: orjson
-    already refused anything nested deeper than 255 levels.
+    already refused anything nested deeper than 255 levels. (Constants are default arguments: a
+    local look-up per item instead of a global one.)
     """
     for item in value.values() if type(value) is dict else value:
         kind = type(item)
-        if kind is str or kind is int or item is None or kind is bool or kind is _DATETIME:
+        if kind in _leaves:
             continue
         if kind is float:
-            if item in _INFINITIES:
+            if item in _infinities:
                 return False
         elif kind is dict or kind is list:
             if not plain(item):
