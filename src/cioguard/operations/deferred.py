@@ -40,6 +40,7 @@ __all__ = ["ID_SLOT", "Lanes", "snapshot_event"]
 #: Where the event id sits in a snapshot's body: ``{"id":"`` is 7 bytes, a ULID 26.
 ID_SLOT = slice(7, 33)
 _PLACEHOLDER = "0" * 26
+_PLACEHOLDER_BYTES = _PLACEHOLDER.encode()
 #: v2 per-entry limit (Track OpenAPI); larger entries take build()'s v1 route.
 _V2_ENTRY_LIMIT = 32_000
 #: People whose email → id mapping is remembered (about 15 MB at the bound), shard keys shared.
@@ -112,35 +113,37 @@ class Lanes:
     def __init__(self) -> None:
         #: ``"email:<lower-cased email>" → "id:<id>"`` learnt from identify calls.
         self.emails: dict[str, str] = {}
-        #: One shared string per person's shard key (bounded; cleared when full).
+        #: Raw identifier -> its shard key, so one person's operations share one string (bounded;
+        #: cleared when full).
         self._keys: dict[str, str] = {}
 
     def resolve(self, op: Operation) -> None:
         """Fill ``op``'s lane and id (the model's lock is held: one thread at a time)."""
+        keys = self._keys
         key = op._shard_key
         if op._op_id is None:  # a snapshot: the raw identifier, no ULID yet
-            if key.startswith("cio_"):
-                key = "cio_id:" + key[4:]
-            elif "@" in key:
-                key = "email:" + key
-            else:
-                key = "id:" + key
+            full = keys.get(key)  # the raw identifier -> its shared "<type>:<value>" key
+            if full is None:
+                if len(keys) >= _KEYS_MAX:
+                    keys.clear()
+                if key.startswith("cio_"):
+                    full = "cio_id:" + key[4:]
+                elif "@" in key:
+                    full = "email:" + key
+                else:
+                    full = "id:" + key
+                keys[key] = full
+            key = full
             ulid = new_ulid(op.created_at)
             if op._event_id is IN_BODY:
-                body = op._body
-                op._body = body[:7] + ulid.encode() + body[33:]
+                # The placeholder's first occurrence is the id at body[7:33] (nothing comes before it).
+                op._body = op._body.replace(_PLACEHOLDER_BYTES, ulid.encode(), 1)
                 op._op_id = IN_BODY
             else:
                 op._op_id = ulid
         if self.emails and key.startswith("email:"):
             key = self.emails.get(key.lower(), key)
-        keys = self._keys
-        shared = keys.get(key)
-        if shared is None:
-            if len(keys) >= _KEYS_MAX:
-                keys.clear()
-            shared = keys[key] = key
-        op._shard_key = shared
+        op._shard_key = key
 
     def learn(self, email: str, key: str) -> None:
         """Tie ``email`` to the lane ``key`` (``"id:<id>"``) from ``identify(id, email=…)``."""
