@@ -18,6 +18,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
+from cioguard import exits
 from cioguard.config import load_options
 from cioguard.instrumentation import wrappers
 from cioguard.instrumentation.runtime import Runtime
@@ -82,6 +83,8 @@ class CustomerIOInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 wrap_function_wrapper(owner, name, wrapper)
             _runtime = runtime
         logger.debug("cioguard: customerio instrumented (mode=%s)", options.mode)
+        # Also reached by opentelemetry-instrument, which never calls cioguard.instrument().
+        exits.install()  # flush at every way out of the process; idempotent
 
     def _uninstrument(self, **kwargs: Any) -> None:
         global _runtime
