@@ -7,6 +7,7 @@
     python -m benchmarks --only floor,peer    # some groups only
     python -m benchmarks --profile            # also write pyinstrument profiles of the cioguard hot path
     python -m benchmarks --target emulator    # Customer.io rows against cioguard.testing.FakeCustomerIO
+    python -m benchmarks.readme               # the README's performance table from the last run
 
 Groups: floor, sdk, peer, cioguard, delivery, depth, web. Results go to ``benchmarks/results/latest.json``
 (``--out`` to change; the folder is gitignored).
@@ -99,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             close_targets()
     meta["duration_s"] = round(time.monotonic() - started, 1)
+    meta["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
     add_ratios(bench.rows)
     checked = goals.evaluate(bench.rows)
     print(format_table(bench.rows))
