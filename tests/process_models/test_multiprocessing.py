@@ -13,7 +13,7 @@ import sys
 import time
 
 import pytest
-from process_support import APPS, child_env, delivered_keys, expected_keys, run_app
+from process_support import APPS, child_env, delivered_keys, expected_keys, free_port, run_app
 
 from cioguard.testing import FakeCustomerIO
 
@@ -59,3 +59,19 @@ def test_children_deliver_everything_without_a_flush(fake: FakeCustomerIO, metho
 def test_without_the_exit_hooks_children_lose_what_they_queued(fake: FakeCustomerIO) -> None:
     run(fake, "fork", "process", APP_WITHOUT_EXIT_HOOKS="1")
     assert len(fake.events) == 0
+
+
+# An explicit opt-in (exit_timeout=1 instead of 5) only to keep the test short: what is checked is
+# that a child's exit flush ends at the bound when the endpoint refuses every connection.
+def test_child_exit_is_bounded_on_a_dead_endpoint() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    began = time.monotonic()
+    done = run_app(
+        [sys.executable, APP, "fork", "process", "2", str(PER_WORKER)],
+        child_env(url, CIOGUARD_EXIT_TIMEOUT="1"),
+        timeout=60,
+    )
+    seconds = time.monotonic() - began
+    assert done.returncode == 0, done.stderr
+    assert seconds < 1 + 4.0, seconds  # the bound, plus interpreter start on a loaded machine
+    assert "cioguard dropped" in done.stderr or "still in flight" in done.stderr, done.stderr
