@@ -4,7 +4,8 @@ Children of the fork and forkserver start methods leave through ``os._exit`` rig
 target returns, skipping ``atexit``; a recycled ``Pool`` worker (``maxtasksperchild=1``) does the
 same after each task, and ``with Pool() as pool`` ends its workers with SIGTERM. Default options
 (``flush_interval`` 1 s): the children are gone long before a partial batch would leave on its
-own, so only the exit hooks can deliver. The emulator counts what arrived, after the app exited.
+own, so only the exit hooks can deliver ("spawn" children are fresh interpreters that leave through
+``atexit``). The emulator counts what arrived, after the app exited.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def run(fake: FakeCustomerIO, method: str, kind: str, **env: str) -> float:
         ("fork", "pool-with"),
         ("forkserver", "process"),
         ("forkserver", "pool"),
+        ("spawn", "pool"),
     ],
 )
 def test_children_deliver_everything_without_a_flush(fake: FakeCustomerIO, method: str, kind: str) -> None:

@@ -1,7 +1,7 @@
 """``multiprocessing`` children that send events and exit without flushing.
 
 usage: mp_app.py START_METHOD KIND WORKERS PER_WORKER
-START_METHOD is fork or forkserver; KIND is ``process`` (one Process per worker, joined),
+START_METHOD is fork, forkserver or spawn; KIND is ``process`` (one Process per worker, joined),
 ``pool`` (``Pool(2, maxtasksperchild=1)``: every task in a fresh child, closed and joined) or
 ``pool-with`` (``with Pool(2) as pool``: the workers are terminated by SIGTERM when the block ends).
 Prints ``DONE <pids of the senders>``. Only ``cioguard.instrument()``: no flush anywhere.
