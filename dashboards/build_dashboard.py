@@ -74,7 +74,8 @@ PANELS: list[Panel] = [
     timeseries(
         "Pitfalls / s by code",
         "Pitfall rules that fired (CIO001 wrong key, CIO002 millisecond timestamps, CIO007 blocking "
-        "call, CIO011 rate limit …). Counted even when the Python warning is shown only once.",
+        "call, CIO011 rate limit, CIO015 customerio 1.x/2.x call rejected by 3.x: events lost …). "
+        "Counted every time, even when the Python warning is shown only once per line.",
         [(rate("customerio_pitfalls_total", "code"), "{{code}}")],
         "ops",
         stack=True,
