@@ -55,8 +55,13 @@ def _check_device(call: Call) -> None:
 
 
 def _check_person(call: Call) -> None:
-    _check_name(call)
-    _check_identifier(call)
+    # The hot path (every track): the common case is two type tests, without the two calls.
+    name = call.name
+    if type(name) is not str or len(name) * 4 > EVENT_NAME_LIMIT or not name.strip():
+        _check_name(call)
+    customer_id = call.customer_id
+    if type(customer_id) is not str or customer_id == "cio_":
+        _check_identifier(call)
 
 
 CHECKS: dict[str, Callable[[Call], None]] = {
