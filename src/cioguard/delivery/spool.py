@@ -52,7 +52,8 @@ from typing import Any
 from cioguard.delivery.spool_health import SpoolHealth
 from cioguard.delivery.spool_owners import LEASE_SECONDS, pid_alive
 from cioguard.delivery.spool_store import open_db
-from cioguard.delivery.spool_worker import GROUP_COMMIT_SECONDS, HEARTBEAT_SECONDS, SpoolCore
+from cioguard.delivery.spool_worker import SpoolCore
+from cioguard.delivery.spool_writer import GROUP_COMMIT_SECONDS, HEARTBEAT_SECONDS
 from cioguard.operations.model import Endpoint, Operation
 from cioguard.telemetry.recorder import Recorder
 
