@@ -16,8 +16,9 @@ SIGTERM, default disposition           :func:`_on_sigterm`: flush, restore ``SIG
 ``multiprocessing``/``billiard``       a ``multiprocessing.util.Finalize`` registered in each child
 Process and Pool children (fork,       after fork: they leave through ``os._exit`` right after
 forkserver)                            ``util._exit_function()``, skipping ``atexit``
-Celery prefork children                Celery's ``worker_process_shutdown`` signal (billiard's pool
-                                       workers call ``os._exit`` before even the finalizers)
+``billiard`` Pool workers, Celery      ``billiard.pool.Worker._do_exit`` (wrapped: it calls
+prefork children                       ``os._exit`` before even the finalizers) and Celery's
+                                       ``worker_process_shutdown`` signal (whichever runs first)
 =====================================  ==========================================================
 
 The SIGTERM handler is installed only from the main thread and only while SIGTERM has its default
@@ -82,6 +83,7 @@ def install() -> None:
                 return
             _hooks_registered = True
         wrapt.register_post_import_hook(_hook_multiprocessing, "multiprocessing.util")
+        wrapt.register_post_import_hook(_hook_billiard_pool, "billiard.pool")
         wrapt.register_post_import_hook(_hook_celery, "celery.signals")
     except Exception as exc:  # exit hooks are a convenience: instrument() must still succeed
         logger.warning("cioguard: could not install the exit hooks: %r", exc)
@@ -200,6 +202,23 @@ def _register_finalizer(util: Any) -> None:
     # exitpriority 0: run by util._exit_function() among the "atexit" finalizers, after higher
     # priority ones such as a Pool's own termination (15).
     util.Finalize(_ANCHOR, exit_flush, args=("multiprocessing child exit",), exitpriority=0)
+
+
+def _hook_billiard_pool(pool: ModuleType) -> None:
+    """billiard's pool workers end in ``Worker._do_exit`` with ``os._exit``, before any finalizer."""
+    worker = getattr(pool, "Worker", None)
+    if worker is None or not callable(getattr(worker, "_do_exit", None)):
+        logger.debug("cioguard: billiard.pool.Worker._do_exit not found; Celery's signal still flushes")
+        return
+    try:
+        wrapt.wrap_function_wrapper(pool, "Worker._do_exit", _before_worker_exit)
+    except Exception as exc:
+        logger.warning("cioguard: could not hook billiard pool workers: %r", exc)
+
+
+def _before_worker_exit(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    exit_flush("billiard pool worker exit")
+    return wrapped(*args, **kwargs)
 
 
 # -- Celery ---------------------------------------------------------------------------------------

@@ -45,6 +45,8 @@ def run(fake: FakeCustomerIO, method: str, kind: str, **env: str) -> float:
         ("forkserver", "process"),
         ("forkserver", "pool"),
         ("spawn", "pool"),
+        ("billiard:fork", "process"),
+        ("billiard:fork", "pool"),
     ],
 )
 def test_children_deliver_everything_without_a_flush(fake: FakeCustomerIO, method: str, kind: str) -> None:

@@ -1,9 +1,10 @@
 """``multiprocessing`` children that send events and exit without flushing.
 
 usage: mp_app.py START_METHOD KIND WORKERS PER_WORKER
-START_METHOD is fork, forkserver or spawn; KIND is ``process`` (one Process per worker, joined),
-``pool`` (``Pool(2, maxtasksperchild=1)``: every task in a fresh child, closed and joined) or
-``pool-with`` (``with Pool(2) as pool``: the workers are terminated by SIGTERM when the block ends).
+START_METHOD is fork, forkserver, spawn or billiard:fork (Celery's multiprocessing fork). KIND is
+``process`` (one Process per worker, joined), ``pool`` (``Pool(2, maxtasksperchild=1)``: every task
+in a fresh child, closed and joined) or ``pool-with`` (``with Pool(2) as pool``: the workers are
+terminated by SIGTERM when the block ends).
 Prints ``DONE <pids of the senders>``. Only ``cioguard.instrument()``: no flush anywhere.
 ``APP_WITHOUT_EXIT_HOOKS=1`` disables cioguard's exit hooks (the control run).
 """
@@ -29,7 +30,12 @@ cioguard.instrument()
 
 def main() -> int:
     method, kind, workers, per_worker = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-    ctx = multiprocessing.get_context(method)
+    if method.startswith("billiard:"):
+        import billiard
+
+        ctx = billiard.get_context(method.split(":", 1)[1])
+    else:
+        ctx = multiprocessing.get_context(method)
     args = [(w, per_worker) for w in range(workers)]
     if kind == "process":
         processes = [ctx.Process(target=work.send, args=a) for a in args]
