@@ -168,7 +168,7 @@ class Core:
                 job = self._next()
                 if job is None:
                     return
-                self._send(*job)
+                self.send(*job)
             except Exception as exc:  # never let a sender thread die
                 self.counters.error("sender", exc)
 
@@ -183,6 +183,22 @@ class Core:
     def _permit(self, group: Group, now: float) -> tuple[bool, float | None]:
         return self._health(group).permit(now)
 
+    def step(self, now: float) -> tuple[list[Entry], bool] | float | None:
+        """One scheduling decision (lock held): ``(batch, is_probe)`` to send now, else how long
+        until something may be due (None: only new work or a finished request can tell)."""
+        self.intake(now)
+        if now >= self.next_sweep:
+            self.next_sweep = now + SWEEP_EVERY
+            self._sweep(now)
+        batch, wait = self.sched.take(now, self._permit)
+        if batch is None:
+            return wait
+        endpoint = batch[0].op.endpoint
+        self.labels.setdefault(endpoint.base_url, endpoint.label)
+        probe = self._health(self.sched.groups[(endpoint.base_url, endpoint.auth_header)]).started(now)
+        self.inflight += len(batch)
+        return batch, probe
+
     def _next(self) -> tuple[list[Entry], bool] | None:
         with self.lock:
             while True:
@@ -191,23 +207,13 @@ class Core:
                 now = self.clock()
                 if self.closed and self.deadline is not None and now >= self.deadline:
                     return None  # shutdown() counts (or keeps in the spool) what is left
-                self.intake(now)
-                if now >= self.next_sweep:
-                    self.next_sweep = now + SWEEP_EVERY
-                    self._sweep(now)
-                batch, wait = self.sched.take(now, self._permit)
-                if batch is not None:
-                    op = batch[0].op
-                    self.labels.setdefault(op.endpoint.base_url, op.endpoint.label)
-                    probe = self._health(
-                        self.sched.groups[(op.endpoint.base_url, op.endpoint.auth_header)]
-                    ).started(now)
-                    self.inflight += len(batch)
+                decision = self.step(now)
+                if isinstance(decision, tuple):
                     self.work.notify()  # another sender may find more work
-                    return batch, probe
+                    return decision
                 if self.closed and self.sched.size == 0 and not self.inbox:
                     return None
-                if wait is None:
+                if decision is None:
                     # Invariant (lost wake-ups): idle is set before the inbox is re-checked;
                     # submit appends before it reads idle.
                     self.idle = True
@@ -216,7 +222,7 @@ class Core:
                         continue
                 else:
                     self.nudge_at = max(1, self.config.max_batch_operations // 2)
-                self.work.wait(wait)
+                self.work.wait(decision)
                 self.idle = False
 
     def count_spool_losses(self) -> None:
@@ -239,7 +245,8 @@ class Core:
             self.settle([entry for batch in gone for entry in batch])
             self.room()
 
-    def _send(self, batch: list[Entry], probe: bool) -> None:
+    def send(self, batch: list[Entry], probe: bool) -> None:
+        """Make one request for ``batch`` (lock not held) and apply its verdict."""
         ops = [entry.op for entry in batch]
         outcome = self.sender.attempt(ops, batch[0].attempts)
         now = self.clock()
@@ -298,6 +305,10 @@ class Core:
         with self.lock:
             self.settle(finished)
             self.room()
+            if ended:
+                self.work.notify_all()  # the outage is over: every sender has work again
+            else:
+                self.work.notify()  # e.g. the probe's result frees the endpoint for a waiting sender
         self.recorder.queue_size(self.pending())
         if self.link.on:
             self.recorder.spool_operations(self.link.count())

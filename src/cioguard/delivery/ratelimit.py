@@ -29,8 +29,9 @@ class TokenBucket:
             elapsed = max(0.0, now - self._stamp)
             self._stamp = max(self._stamp, now)
             self._tokens = min(self._burst, self._tokens + elapsed * self._rate)
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
+            # (the epsilon: a wait computed from the float deficit must always suffice)
+            if self._tokens >= 1.0 - 1e-9:
+                self._tokens = max(0.0, self._tokens - 1.0)
                 return 0.0
             return (1.0 - self._tokens) / self._rate
 
