@@ -46,7 +46,7 @@ class Outage:
                 return TransportResponse(503)
             raise TransportError("connection")
         data = orjson.loads(body)
-        self.requests.append((now, data["batch"] if "batch" in data else [data]))
+        self.requests.append((now, data.get("batch", [data])))
         return TransportResponse(200)
 
 
