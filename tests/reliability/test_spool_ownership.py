@@ -75,3 +75,26 @@ def test_process_in_another_pid_namespace_never_takes_a_live_owners_rows(tmp_pat
     assert set(got.values()) == {1}
     assert duplicates == 0
     assert rows(spool) == 0
+
+
+@pytest.mark.slow
+def test_a_running_process_claims_the_rows_of_one_that_dies_later(tmp_path: Path) -> None:
+    spool = str(tmp_path / "cio.spool")
+    with FakeCustomerIO(https=False) as fake:
+        b = start_sender(spool_env(spool, fake.track_url), 10, "b")  # alive, healthy endpoint
+        try:
+            a = start_sender(spool_env(spool, f"http://127.0.0.1:{free_port()}"), A_EVENTS, "a")
+            wait_rows(spool, A_EVENTS)
+            kill9(a)
+            # B notices A's death on its next check (every 2 s) and delivers A's rows itself.
+            done = fake.wait_for(lambda: len(delivered_keys(fake)) >= A_EVENTS + 10, timeout=15)
+            got = delivered_keys(fake)
+        finally:
+            finish(b)
+        duplicates = fake.duplicate_events
+    report("spool_claimed_while_running", delivered=len(got), duplicated=duplicates)
+    assert done, len(got)
+    assert set(got) == {(f"a{i % 7}", i) for i in range(A_EVENTS)} | {(f"b{i % 7}", i) for i in range(10)}
+    assert set(got.values()) == {1}
+    assert duplicates == 0
+    assert rows(spool) == 0

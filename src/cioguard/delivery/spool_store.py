@@ -142,9 +142,7 @@ def fault_kind(exc: BaseException) -> str:
             return "disk_full"
         if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
             return "read_only"
-        if exc.errno == errno.ENOENT:
-            return "deleted"
-    return "other"
+    return "other"  # e.g. ENOENT: the directory does not exist
 
 
 def move_aside(path: str) -> str:
