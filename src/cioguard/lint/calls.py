@@ -12,12 +12,12 @@ module assigns a client to somewhere.
 from __future__ import annotations
 
 import ast
-from collections.abc import Container, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from cioguard.lint import patterns as p
 from cioguard.lint.legacy import legacy_message
 from cioguard.lint.literals import over_limit
+from cioguard.lint.runs import POOL_METHODS, ROUTE_REGISTRARS, final_name
 from cioguard.lint.symbols import CLIENT_CLASSES, METHODS
 
 if TYPE_CHECKING:
@@ -38,63 +38,6 @@ ID_METHODS = frozenset(
 )
 NAME_ARG = {"track": 1, "track_anonymous": 1, "backfill": 1}
 TIMESTAMP_ARG = {"track": 4, "track_anonymous": 4, "backfill": 2}
-ROUTE_REGISTRARS = frozenset(
-    {"Route", "WebSocketRoute", "add_url_rule", "add_api_route", "add_route", "path", "re_path", "url"}
-)
-
-
-ROUTE_ATTRS = frozenset(
-    {"get", "post", "put", "delete", "patch", "route", "api_route", "head", "options", "websocket",
-     "before_request", "after_request", "view"}
-)  # fmt: skip
-VIEW_DECORATORS = frozenset(
-    {"api_view", "require_http_methods", "require_GET", "require_POST", "csrf_exempt", "view_config",
-     "login_required", "action"}
-)  # fmt: skip
-#: executor / pool methods whose first argument runs once per item (CIO009 for clients built there)
-POOL_METHODS = frozenset({"submit", "map", "imap", "imap_unordered", "starmap", "apply_async", "map_async"})
-TASK_DECORATORS = frozenset({"task", "shared_task", "actor", "job"})
-
-
-def is_route_handler(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
-    """``@app.get(...)``/``@router.post``/``@bp.route``/``@api_view``, or a view taking ``request`` first."""
-    for deco in node.decorator_list:
-        if (
-            isinstance(deco, ast.Call)
-            and isinstance(deco.func, ast.Attribute)
-            and deco.func.attr in ROUTE_ATTRS
-        ):
-            return True
-        if final_name(deco) in VIEW_DECORATORS:
-            return True
-    if node.name.startswith("test") or any(final_name(d) == "fixture" for d in node.decorator_list):
-        return False  # pytest's `request` fixture is not a web request
-    params = [a.arg for a in [*node.args.posonlyargs, *node.args.args]]
-    if params and params[0] in {"self", "cls"}:
-        params = params[1:]
-    return bool(params) and params[0] in {"request", "req"}
-
-
-def per_request_functions(
-    handlers: Iterable[str], calls: Mapping[str | None, Iterable[str]], cached: Container[str]
-) -> set[str]:
-    """Handlers plus every function they call, transitively by name (cached factories stop the walk)."""
-    found = set(handlers)
-    frontier = list(found)
-    while frontier:
-        for callee in calls.get(frontier.pop(), ()):
-            if callee not in found and callee not in cached:
-                found.add(callee)
-                frontier.append(callee)
-    return found
-
-
-def final_name(node: ast.expr) -> str:
-    if isinstance(node, ast.Call):
-        node = node.func
-    if isinstance(node, ast.Attribute):
-        return node.attr
-    return node.id if isinstance(node, ast.Name) else ""
 
 
 def argument(call: ast.Call, index: int | None, keyword: str) -> ast.expr | None:

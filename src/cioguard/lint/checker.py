@@ -18,14 +18,9 @@ import ast
 from dataclasses import dataclass, field
 
 from cioguard.lint import patterns as p
-from cioguard.lint.calls import (
-    TASK_DECORATORS,
-    check_call,
-    final_name,
-    is_route_handler,
-    per_request_functions,
-)
+from cioguard.lint.calls import check_call
 from cioguard.lint.rules import Diagnostic
+from cioguard.lint.runs import TASK_DECORATORS, final_name, is_route_handler, report_runs
 from cioguard.lint.symbols import CLIENT_CLASSES, ModuleIndex, is_cached
 
 LIMIT_WORDS = ("sleep", "limit", "throttle", "acquire", "wait", "schedule", "bucket", "backoff")
@@ -361,32 +356,5 @@ class Checker(ast.NodeVisitor):
 
     # ----------------------------------------------------------------- end of module
     def finish(self) -> None:
-        """Report CIO009 for SDK clients built in functions that run per request (or in loops)."""
-        per_request = per_request_functions(self.handlers, self.calls, self.cached)
-        per_task = per_request_functions(self.tasks, self.calls, self.cached)
-        for func, node, cls, in_loop in self.ctors:
-            if id(node) in self.stored or (func is not None and func in self.cached):
-                continue
-            if in_loop or (func is not None and (func in per_request or func in per_task)):
-                if in_loop:
-                    where = "in a loop"
-                elif func in per_request:
-                    where = f"per request in {func}()"
-                else:
-                    where = f"per task in {func}() (run once per item)"
-                self.report(
-                    node,
-                    "CIO009",
-                    f"{cls}() client is constructed {where}; create one client at module level "
-                    "(or use cioguard.track_client()) and reuse it",
-                )
-        for func, node, kind, method in self.sync_calls:
-            if func in per_request:
-                self.report(
-                    node,
-                    "CIO007",
-                    f"synchronous Customer.io call {method}() in {func}(), which serves web requests: "
-                    "every response waits for Customer.io; configure cioguard.instrument() (background "
-                    "delivery) or send from a task queue",
-                    instrumentable=kind == "track",
-                )
+        """Per-request and per-item findings (CIO007, CIO009): they need the whole module."""
+        report_runs(self)

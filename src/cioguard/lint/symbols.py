@@ -22,6 +22,8 @@ import ast
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from cioguard.lint.factories import find_declarations, find_factories
+
 #: fully qualified constructor / factory -> client kind
 CLIENT_FACTORIES: dict[str, str] = {
     "customerio.CustomerIO": "track",
@@ -133,87 +135,14 @@ class ModuleIndex:
                         index.client_factories.setdefault(name, kind.split(":", 1)[1])
                     else:
                         index.client_globals.setdefault(name, kind)
-        index._find_factories(functions, assigns)
+        find_factories(index, functions, assigns)
         if source is None or "cioguard" in source:
             index.find_markers(tree)
         index.uses_sdk = bool(index.client_factories) or any(
             v.split(".")[0] in {"customerio", "cioguard"} for v in index.aliases.values()
         )
-        index._find_declarations(tree)
+        find_declarations(index, tree)
         return index
-
-    def _find_factories(
-        self,
-        functions: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, bool]],
-        assigns: list[tuple[ast.Assign | ast.AnnAssign, bool, bool]],
-    ) -> None:
-        """Functions and properties returning a client (two rounds: a factory may call a factory)."""
-        for _ in range(2):
-            for func, in_class in functions:
-                kind = self._returned_client(func)
-                if kind is None:
-                    continue
-                if in_class and _is_property(func):
-                    self.client_attrs.setdefault(func.name, kind)  # self.client.track(...)
-                elif not in_class:
-                    self.client_factories.setdefault(func.name, kind)
-            # `cio = get_cio()` at module level or in a class body: a client global / attribute
-            for node, module_level, in_class in assigns:
-                value = node.value
-                kind = self.client_class(value) if isinstance(value, ast.Call) else None
-                if kind is None:
-                    continue
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                for target in targets:
-                    if isinstance(target, ast.Attribute):
-                        self.client_attrs.setdefault(target.attr, kind)
-                    elif isinstance(target, ast.Name) and in_class:
-                        self.client_attrs.setdefault(target.id, kind)
-                    elif isinstance(target, ast.Name) and module_level:
-                        self.client_globals.setdefault(target.id, kind)
-
-    def _returned_client(self, func: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
-        """The client kind ``func`` returns: a constructor/factory call, a client global, or a local."""
-        local: dict[str, str] = {}
-        for node in ast.walk(func):
-            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
-                kind = self.client_class(node.value)
-                if kind is not None:
-                    for target in node.targets:
-                        if isinstance(target, ast.Name):
-                            local[target.id] = kind
-        for node in ast.walk(func):
-            if not isinstance(node, ast.Return) or node.value is None:
-                continue
-            value = node.value
-            if isinstance(value, ast.Call):
-                kind = self.client_class(value)
-            elif isinstance(value, ast.Name):
-                kind = local.get(value.id) or self.client_globals.get(value.id)
-            elif isinstance(value, ast.Attribute):
-                kind = self.client_attrs.get(value.attr)
-            else:
-                kind = None
-            if kind is not None:
-                return kind
-        return None
-
-    def _find_declarations(self, tree: ast.Module) -> None:
-        """Literal event names passed to ``declare_events`` (a list/tuple/set or a dict's keys)."""
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.Call) or not node.args:
-                continue
-            qual = self.qualname(node.func) or ""
-            if qual.rsplit(".", 1)[-1] != "declare_events" or not qual.startswith("cioguard"):
-                continue
-            arg = node.args[0]
-            items = arg.keys if isinstance(arg, ast.Dict) else getattr(arg, "elts", None)
-            if items is None or any(
-                not (isinstance(k, ast.Constant) and isinstance(k.value, str)) for k in items
-            ):
-                continue  # built at run time: names unknown, so no static CIO013 for this project
-            self.declares_events = True
-            self.declared_events.update(str(k.value) for k in items if isinstance(k, ast.Constant))
 
     def _scan(
         self,
@@ -307,13 +236,6 @@ def _blocks(node: ast.stmt) -> list[list[ast.stmt]]:
     blocks.extend(handler.body for handler in getattr(node, "handlers", ()))
     blocks.extend(case.body for case in getattr(node, "cases", ()))
     return blocks
-
-
-def _is_property(func: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
-    return any(
-        (d.attr if isinstance(d, ast.Attribute) else getattr(d, "id", "")) in {"property", "cached_property"}
-        for d in func.decorator_list
-    )
 
 
 def _global_names(body: list[ast.stmt]) -> set[str]:
