@@ -12,7 +12,9 @@ The hot path of every patched SDK call, in order::
 Modules: :mod:`~cioguard.operations.model` (the shared data types), :mod:`~.calls` (binding),
 :mod:`~.serialize` (JSON bytes with the SDK's semantics), :mod:`~.ulid` (fast ULIDs),
 :mod:`~.mapping` (v1 → v2), :mod:`~.build` (operations, routes, sizes, endpoints),
-:mod:`~.errors`. Only ``model`` is imported here, so importing it stays cheap.
+:mod:`~.routes` (v2 entry or v1 request, the size limits), :mod:`~.deferred` (the caller's snapshot
+of an event and what the sender completes: lane, email → id, ULID), :mod:`~.errors`. Only
+``model`` is imported here, so importing it stays cheap.
 """
 
 from cioguard.operations.model import ApiKind, Call, Endpoint, Operation, Route

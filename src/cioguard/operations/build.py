@@ -39,7 +39,16 @@ from cioguard.operations.construct import make_operation
 from cioguard.operations.deferred import Identify, Lanes, snapshot_event
 from cioguard.operations.endpoints import app_endpoint, origin, track_endpoint
 from cioguard.operations.errors import OperationTooLarge
-from cioguard.operations.model import Call, Endpoint, Operation, Resolver, Route
+from cioguard.operations.model import Call, Endpoint, Operation, Resolver
+from cioguard.operations.routes import (
+    _V2_PATH,
+    EVENT_DATA_LIMIT,
+    REQUEST_LIMIT,
+    V2_ENTRY_LIMIT,
+    Builder,
+    operation,
+    single,
+)
 from cioguard.operations.serialize import _OPTIONS, _UUID_TEXT, _default, check_parts, dumps, dumps_parts
 from cioguard.operations.ulid import new_ulid
 
@@ -53,16 +62,9 @@ __all__ = [
     "track_endpoint",
 ]
 
-#: Customer.io's limits (Track OpenAPI): one v2 batch entry, event data, one request.
-V2_ENTRY_LIMIT = 32_000
-EVENT_DATA_LIMIT = 100_000
-REQUEST_LIMIT = 500_000
-_V2_PATH = "/api/v2/batch"
 _EVENT_ACTIONS = frozenset({"event", "page", "screen"})
 _SNAPSHOT_EVENTS = frozenset({"track", "pageview", "backfill"})
 _APP_SENDS = ("send_email", "send_push", "send_sms", "send_whatsapp", "send_inbox_message", "send_in_app")
-
-Builder = Callable[[Call, Endpoint, Any, float, float], list[Operation]]
 
 
 def build(
@@ -104,78 +106,9 @@ def build(
         email = call.data.get("email") if isinstance(call.data, dict) else None
         if isinstance(email, str):
             resolver = Identify(lanes, email)
-    for operation in operations:
-        operation._pending = resolver
+    for op in operations:
+        op._pending = resolver
     return operations
-
-
-def _operation(
-    call: Call,
-    endpoint: Endpoint,
-    span_context: Any,
-    now: float,
-    mono: float,
-    body: bytes,
-    shard_key: str,
-    *,
-    route: Route = "v2",
-    http_method: str = "POST",
-    path: str = _V2_PATH,
-    event_id: Any = None,
-    op_id: str | None = None,
-) -> Operation:
-    if op_id is None:
-        op_id = new_ulid(now)
-    return make_operation(
-        endpoint,
-        call.method,
-        route,
-        http_method,
-        path,
-        body,
-        shard_key,
-        op_id,
-        event_id,
-        mono,
-        now,
-        span_context,
-    )
-
-
-def _v1(
-    call: Call,
-    endpoint: Endpoint,
-    span_context: Any,
-    now: float,
-    mono: float,
-    shard_key: str,
-    request: mapping.V1Request,
-    event_id: Any = None,
-    op_id: str | None = None,
-) -> list[Operation]:
-    http_method, path, body, labels = request
-    raw = dumps(body, labels) if isinstance(labels, str) else dumps_parts(body, labels)
-    if event_id is not None and len(raw) > EVENT_DATA_LIMIT:
-        size = len(dumps(body["data"], "data"))
-        if size > EVENT_DATA_LIMIT:
-            raise OperationTooLarge(call.method, "event data", size, EVENT_DATA_LIMIT)
-    if len(raw) > REQUEST_LIMIT:
-        raise OperationTooLarge(call.method, "request body", len(raw), REQUEST_LIMIT)
-    operation = _operation(
-        call,
-        endpoint,
-        span_context,
-        now,
-        mono,
-        raw,
-        shard_key,
-        route="single",
-        http_method=http_method,
-        path=path,
-        event_id=event_id,
-        op_id=op_id,
-    )
-    return [operation]
 
 
 def _event(call: Call, endpoint: Endpoint, span_context: Any, now: float, mono: float) -> list[Operation]:
@@ -220,7 +153,7 @@ def _event(call: Call, endpoint: Endpoint, span_context: Any, now: float, mono: 
     shard_key = kind + ":" + value
     if len(body) > V2_ENTRY_LIMIT:
         request = mapping.v1_event(call, event_id)
-        return _v1(call, endpoint, span_context, now, mono, shard_key, request, event_id, op_id)
+        return single(call, endpoint, span_context, now, mono, shard_key, request, event_id, op_id)
     if op_id is None:
         op_id = new_ulid(now)
     return [
@@ -252,7 +185,7 @@ def _track_anonymous(
     blank = anonymous_id is None or anonymous_id == ""
     shard_key = "" if blank else "anonymous_id:" + str(anonymous_id)
     request = mapping.v1_event(call, event_id)
-    return _v1(call, endpoint, span_context, now, mono, shard_key, request, event_id, op_id)
+    return single(call, endpoint, span_context, now, mono, shard_key, request, event_id, op_id)
 
 
 def _person(entry_for: Callable[[Call, str, str], dict[str, Any] | None], labels: dict[str, str]) -> Builder:
@@ -267,8 +200,8 @@ def _person(entry_for: Callable[[Call, str, str], dict[str, Any] | None], labels
         if entry is not None:
             body = dumps_parts(entry, labels)
             if len(body) <= V2_ENTRY_LIMIT:
-                return [_operation(call, endpoint, span_context, now, mono, body, shard_key)]
-        return _v1(call, endpoint, span_context, now, mono, shard_key, mapping.v1_request(call))
+                return [operation(call, endpoint, span_context, now, mono, body, shard_key)]
+        return single(call, endpoint, span_context, now, mono, shard_key, mapping.v1_request(call))
 
     return build_person
 
@@ -278,8 +211,8 @@ def _merge(call: Call, endpoint: Endpoint, span_context: Any, now: float, mono: 
     shard_key = mapping.entry_shard_key(entry)
     body = dumps_parts(entry, mapping.NO_LABELS)
     if len(body) <= V2_ENTRY_LIMIT:
-        return [_operation(call, endpoint, span_context, now, mono, body, shard_key)]
-    return _v1(call, endpoint, span_context, now, mono, shard_key, mapping.v1_request(call))
+        return [operation(call, endpoint, span_context, now, mono, body, shard_key)]
+    return single(call, endpoint, span_context, now, mono, shard_key, mapping.v1_request(call))
 
 
 def _batch(call: Call, endpoint: Endpoint, span_context: Any, now: float, mono: float) -> list[Operation]:
@@ -297,7 +230,7 @@ def _batch(call: Call, endpoint: Endpoint, span_context: Any, now: float, mono: 
         if len(body) > V2_ENTRY_LIMIT:
             raise OperationTooLarge("batch", label, len(body), V2_ENTRY_LIMIT)
         operations.append(
-            _operation(
+            operation(
                 call,
                 endpoint,
                 span_context,
@@ -320,7 +253,7 @@ def _app_send(call: Call, endpoint: Endpoint, span_context: Any, now: float, mon
     if isinstance(identifiers, dict) and len(identifiers) == 1:
         ((kind, value),) = identifiers.items()
         shard_key = f"{kind}:{value}"
-    operation = _operation(
+    op = operation(
         call,
         endpoint,
         span_context,
@@ -331,7 +264,7 @@ def _app_send(call: Call, endpoint: Endpoint, span_context: Any, now: float, mon
         route="single",
         path="/v1/send/" + call.method[5:],
     )
-    return [operation]
+    return [op]
 
 
 _BUILDERS: dict[str, Builder] = {

@@ -32,6 +32,7 @@ from orjson import dumps as _orjson_dumps
 
 from cioguard.operations.calls import backfill_timestamp, event_timestamp
 from cioguard.operations.model import IN_BODY, V2_REQUEST, Call, Endpoint, Operation
+from cioguard.operations.routes import V2_ENTRY_LIMIT
 from cioguard.operations.serialize import _OPTIONS, _UUID_TEXT, _default, plain
 from cioguard.operations.ulid import new_ulid
 
@@ -41,8 +42,6 @@ __all__ = ["ID_SLOT", "Lanes", "snapshot_event"]
 ID_SLOT = slice(7, 33)
 _PLACEHOLDER = "0" * 26
 _PLACEHOLDER_BYTES = _PLACEHOLDER.encode()
-#: v2 per-entry limit (Track OpenAPI); larger entries take build()'s v1 route.
-_V2_ENTRY_LIMIT = 32_000
 #: People whose email → id mapping is remembered (about 15 MB at the bound), shard keys shared.
 _EMAILS_MAX = 100_000
 _KEYS_MAX = 100_000
@@ -88,7 +87,7 @@ def snapshot_event(
     if (
         (body.find(b"null") >= 0 or (body.count(b"-") >= 4 and _UUID_TEXT.search(body) is not None))
         and not plain(data)
-    ) or len(body) > _V2_ENTRY_LIMIT:
+    ) or len(body) > V2_ENTRY_LIMIT:
         return None
     op = _new_operation(Operation)
     op.endpoint = endpoint
