@@ -23,7 +23,7 @@ import threading
 import warnings
 import weakref
 from collections.abc import Callable, Sequence
-from types import CodeType, FrameType
+from types import FrameType
 from typing import Any
 
 from cioguard.pitfalls.categories import Finding, PitfallWarning
@@ -47,7 +47,7 @@ class Emitter:
         self._seen: set[tuple[str, str, int]] = set()
         #: (code, code object, line) that Python recorded as shown under the current warning filters
         #: (identified by the list object, its length and its first entry; any change clears this)
-        self._shown: set[tuple[str, CodeType, int]] = set()
+        self._shown: set[tuple[str, int, int]] = set()
         self._filters: object = None
         self._filter_count = -1
         self._filter_first: object = None
@@ -120,9 +120,12 @@ class Emitter:
             self._filters, self._filter_count = filters, len(filters)
             self._filter_first = filters[0] if filters else None
         code_object, lineno = frame.f_code, frame.f_lineno
+        # A code object's own hash walks its fields; its id is one int (should a freed code object's
+        # id be reused at the same line, at worst one warning is not shown again: it is still counted).
+        site = id(code_object)
         debug = logger.isEnabledFor(logging.DEBUG)
         for finding in findings:
-            key = (finding.code, code_object, lineno)
+            key = (finding.code, site, lineno)
             if key in shown:  # the hot path: a repeat at a line already shown
                 pending = self._pending
                 pending[finding.code] = pending.get(finding.code, 0) + 1
