@@ -21,15 +21,15 @@ import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 from cioguard.config import Options
 from cioguard.delivery import DeliveryConfig, DeliveryEngine
 from cioguard.delivery.spool import endpoint_resolver
+from cioguard.instrumentation.endpoint_cache import EndpointCache
 from cioguard.instrumentation.spans import client_span, record_failure
 from cioguard.instrumentation.stack import user_stacklevel
 from cioguard.instrumentation.tracing import CallerTracing
-from cioguard.operations.build import app_endpoint, build, track_endpoint
+from cioguard.operations.build import build
 from cioguard.operations.calls import bind
 from cioguard.operations.deferred import Lanes
 from cioguard.operations.errors import OperationTooLarge
@@ -109,9 +109,12 @@ class Runtime:
             spool_sync=options.spool_sync,
         )
         self.engine: Sender = self._build_sender(delivery_config)
-        self._endpoints: dict[tuple[str, Any, Any, Any], Endpoint] = {}
-        #: Guards the endpoint cache and the fallback counts (both rarely written).
-        self._endpoints_lock = threading.Lock()
+        endpoints = EndpointCache(options.track_url, options.api_url)
+        #: ``track_endpoint_for(client)`` / ``app_endpoint_for(client)``: the client's Endpoint.
+        self.track_endpoint_for = endpoints.track
+        self.app_endpoint_for = endpoints.app
+        #: Guards the fallback counts (rarely written).
+        self._fallback_lock = threading.Lock()
         self._fallbacks: dict[str, int] = {}
         self._until_queue_check = _QUEUE_CHECK_EVERY
         #: Completes operations on the sender: a person's lane whether addressed by id or by email
@@ -143,31 +146,6 @@ class Runtime:
             tracer=self.tracing.send_tracer(),
             on_response=self._on_send_response,
         )
-
-    # -- endpoints --------------------------------------------------------------------------------
-
-    def track_endpoint_for(self, client: Any) -> Endpoint:
-        # Keyed on the client's own fields, so a client whose credentials change still maps right.
-        key = ("track", client.site_id, client.api_key, client.base_url)
-        endpoint = self._endpoints.get(key)
-        if endpoint is None:
-            base = self.options.track_url or _origin(client.base_url)
-            endpoint = self._remember(key, track_endpoint(client.site_id, client.api_key, base, "track"))
-        return endpoint
-
-    def app_endpoint_for(self, client: Any) -> Endpoint:
-        key = ("app", None, client.key, client.url)
-        endpoint = self._endpoints.get(key)
-        if endpoint is None:
-            base = self.options.api_url or _origin(client.url)
-            endpoint = self._remember(key, app_endpoint(client.key, base, "app"))
-        return endpoint
-
-    def _remember(self, key: tuple[str, Any, Any, Any], endpoint: Endpoint) -> Endpoint:
-        with self._endpoints_lock:
-            if len(self._endpoints) > 1_000:  # credentials are few; bound it anyway
-                self._endpoints.clear()
-            return self._endpoints.setdefault(key, endpoint)
 
     # -- background path --------------------------------------------------------------------------
 
@@ -319,14 +297,14 @@ class Runtime:
 
     def fallback(self, method: str) -> None:
         """A call went through the blocking SDK after an internal error: count it (never raises)."""
-        with self._endpoints_lock:
+        with self._fallback_lock:
             self._fallbacks[method] = self._fallbacks.get(method, 0) + 1
         self.recorder.fallback(method)
 
     def stats(self) -> dict[str, Any]:
         """The sender's ``stats()`` plus ``fallbacks``: calls sent by the blocking SDK, per method."""
         result = dict(self.engine.stats())
-        with self._endpoints_lock:
+        with self._fallback_lock:
             result["fallbacks"] = dict(self._fallbacks)
         return result
 
@@ -336,8 +314,3 @@ class Runtime:
     def shutdown(self, timeout: float) -> None:
         self.stopped = True
         self.engine.shutdown(timeout=timeout)
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
