@@ -147,3 +147,22 @@ def test_full_disk_keeps_spilled_operations_in_memory_and_counts(tmp_path: Path)
     assert spool.drain()
     assert errors.kinds == ["disk_full"]
     assert spool.close()
+
+
+def test_unreadable_rows_are_removed_counted_and_the_rest_delivered(tmp_path: Path) -> None:
+    path = str(tmp_path / "cio.spool")
+    errors = SpoolErrors()
+    spool = Spool(path, "always", recorder=errors)
+    for i in range(3):
+        spool.add(make_op(i), in_memory=False)
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE ops SET body = 'text, not bytes' WHERE op_id = 'p-000001'")
+    conn.commit()
+    conn.close()
+    assert [op.op_id for op in spool.reload(10)] == ["p-000000", "p-000002"]
+    assert spool.take_losses() == {"spool_error": 1}
+    assert errors.kinds == ["corrupt"]
+    assert spool.health()["state"] == "ok"
+    assert spool.add(make_op(9))
+    assert count_rows(path) == 3
+    spool.close()

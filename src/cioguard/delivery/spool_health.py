@@ -63,6 +63,13 @@ class SpoolHealth:
                 FIXES.get(kind, FIXES["other"]),
             )
 
+    def note(self, kind: str, action: str) -> None:
+        """A fault already repaired (the spool keeps working): metric, errors and a log line once."""
+        self.fault(kind, None, action)
+        with self._lock:
+            if self.state == kind:
+                self.state = None
+
     def recovered(self) -> None:
         """A write succeeded: the current episode (if any) is over."""
         with self._lock:

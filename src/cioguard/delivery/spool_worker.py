@@ -140,7 +140,9 @@ class SpoolCore(SpoolWriter):
                 rows = conn.execute(
                     SELECT + " WHERE owner = ? AND mem = 0 ORDER BY seq LIMIT ?", (owner, max(0, limit))
                 ).fetchall()
+                ops, bad = _decode(rows)
                 conn.executemany("UPDATE ops SET mem = 1 WHERE seq = ?", [(r[0],) for r in rows])
+                conn.executemany("DELETE FROM ops WHERE seq = ?", [(seq,) for seq in bad])
                 total, spilled = conn.execute(
                     "SELECT COUNT(*), COALESCE(SUM(mem = 0), 0) FROM ops WHERE owner = ?", (owner,)
                 ).fetchone()
@@ -153,9 +155,12 @@ class SpoolCore(SpoolWriter):
             self._db_rows, self._spilled_rows = int(total), int(spilled)
             self._after_success(wrote_rows=False)
         self._health.lose("expired", expired)
+        if bad:  # rows no operation can be made of (damaged or foreign): counted, never sent
+            self._health.note("corrupt", f"{len(bad)} unreadable row(s) removed")
+            self._health.lose("spool_error", len(bad))
         if claimed:
             logger.info("cioguard: claimed %d operation(s) left in the spool by earlier processes", claimed)
-        return [row_to_op(r[1:]) for r in rows], int(spilled)
+        return ops, int(spilled)
 
     def _expire(self, max_age: float) -> int:
         with self._lock:
@@ -235,3 +240,15 @@ class SpoolCore(SpoolWriter):
                 self._owner_lock.release()
             self._conn = None
         return ok
+
+
+def _decode(rows: list[Any]) -> tuple[list[Operation], list[int]]:
+    """Operations from ``SELECT`` rows, and the ``seq`` of rows that are not operations."""
+    ops: list[Operation] = []
+    bad: list[int] = []
+    for row in rows:
+        try:
+            ops.append(row_to_op(tuple(row[1:])))
+        except Exception:
+            bad.append(int(row[0]))
+    return ops, bad
