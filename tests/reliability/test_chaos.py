@@ -1,15 +1,15 @@
-"""Chaos: seeded faults at the emulator while 8 threads send mixed operations through the real SDK.
+"""Chaos with the defaults: seeded faults at the emulator while 8 threads send mixed operations
+(10 % anonymous events) through the real SDK, with nothing but ``cioguard.instrument(track_url=…)``.
 
 Faults (``FakeCustomerIO.set_chaos``, re-seeded every tick by a driver thread that alternates
 ``when="before"`` and ``when="after"``): 30 % 5xx, 5 % 429 with ``Retry-After: 1`` plus three scripted
-bursts of 429, 3 % connection resets, 3 % 2 s stalls (with ``request_timeout=1`` a stall is a
-timeout, and an ``after`` stall is a request that was applied but never answered in time: the case
-that makes duplicates in real life).
+bursts of 429, 3 % connection resets, 3 % 2 s stalls (an ``after`` fault is a request that was
+applied but answered with an error: the case that makes duplicates in real life).
 
-``max_retries=100`` (the option's maximum): with at most ~41 % of requests failing, 101 failures in a
-row have probability ~1e-39, so chaos cannot exhaust it and every accepted operation must arrive.
-``CIOGUARD_CHAOS_OPS`` scales the run (default 5 000 operations, ~25 s on 2 cores; the issue asks
-for 20 000, which takes ~100 s: ``CIOGUARD_CHAOS_OPS=20000 pytest -o timeout=300 …``).
+No tuned option: patience is by time (``delivery_timeout``, 600 s), 429s are never attempts, and
+the queue (10 000) is not the subject, so the threads offer a steady 1 000 operations/s.
+``CIOGUARD_CHAOS_OPS`` scales the run (default 5 000 operations; the issue's 20 000 takes ~25 s
+more: ``CIOGUARD_CHAOS_OPS=20000 pytest -o timeout=300 …``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from customerio import CustomerIO
+from prometheus_client import CollectorRegistry
 from reliability_support import (
     SITE_ID,
     TRACK_KEY,
@@ -40,7 +41,7 @@ from cioguard.testing import FakeCustomerIO
 THREADS = 8
 OPS = int(os.environ.get("CIOGUARD_CHAOS_OPS", "5000"))
 PEOPLE_PER_THREAD = 25
-MAX_RETRIES = 100
+RATE = 1_000  # operations per second offered by all threads together
 SEED = 20261124
 
 
@@ -60,7 +61,11 @@ def send(cio: Any, thread: int, count: int, plan: Plan) -> None:
     rng = random.Random(SEED + thread)
     seqs: Counter[str] = Counter()
     local_events: list[tuple[str, int]] = []
-    for _ in range(count):
+    began = time.monotonic()
+    for index in range(count):
+        ahead = index / (RATE / THREADS) - (time.monotonic() - began)
+        if ahead > 0:
+            time.sleep(ahead)
         person = f"t{thread}-p{rng.randrange(PEOPLE_PER_THREAD)}"
         draw = rng.random()
         seq = seqs[person]
@@ -70,15 +75,15 @@ def send(cio: Any, thread: int, count: int, plan: Plan) -> None:
             method = "identify"
             with plan.lock:
                 plan.identify_seq[person] = seq
-        elif draw < 0.62:
+        elif draw < 0.50:
             cio.track(person, "chaos_event", data={"who": person, "seq": seq})
             method = "track"
             local_events.append((person, seq))
-        elif draw < 0.86:
+        elif draw < 0.72:
             cio.pageview(person, "/chaos", who=person, seq=seq)
             method = "pageview"
             local_events.append((person, seq))
-        elif draw < 0.99:
+        elif draw < 0.90:
             token = f"tok-{person}-{seq}"
             cio.add_device(person, token, "ios", seq=seq)
             method = "add_device"
@@ -120,14 +125,9 @@ def drive_chaos(fake: FakeCustomerIO, stop: threading.Event) -> None:
 
 
 @pytest.mark.slow
-def test_chaos_loses_nothing_and_duplicates_nothing(fake: FakeCustomerIO, instrument: Any) -> None:
-    instrument(
-        track_url=fake.track_url,
-        max_retries=MAX_RETRIES,
-        request_timeout=1.0,
-        max_batch_bytes=40_000,  # ~250 entries per request: hundreds of requests, hence of faults
-        max_queue_size=OPS + 1,  # this scenario is about faults, not overflow
-    )
+@pytest.mark.filterwarnings("ignore::cioguard.PitfallWarning")  # default rules on; not the subject
+def test_chaos_loses_nothing_and_duplicates_nothing(fake: FakeCustomerIO) -> None:
+    cioguard.instrument(track_url=fake.track_url, registry=CollectorRegistry())  # defaults only
     cio = CustomerIO(SITE_ID, TRACK_KEY)
     plan = Plan()
     stop = threading.Event()
@@ -142,14 +142,15 @@ def test_chaos_loses_nothing_and_duplicates_nothing(fake: FakeCustomerIO, instru
         for thread in senders:
             thread.start()
         for thread in senders:
-            thread.join(60)
+            thread.join(OPS / RATE + 60)
         caller_seconds = time.monotonic() - started
         flushed = cioguard.flush(timeout=150)
     finally:
         stop.set()
         driver.join(5)
+        stats = cioguard.stats()
+        cioguard.uninstrument(timeout=5)
     duration = time.monotonic() - started
-    stats = cioguard.stats()
     sent_ops = sum(plan.methods.values())
 
     got = delivered_keys(fake)
@@ -205,8 +206,7 @@ def test_chaos_loses_nothing_and_duplicates_nothing(fake: FakeCustomerIO, instru
         stored = fake.person(person)
         assert stored is not None
         assert tokens <= set(stored.devices), person
-    # Attempts are bounded, and chaos really happened (in both modes).
-    assert max(attempts.values()) <= MAX_RETRIES + 1
+    # Chaos really happened (in both modes).
     assert emulator["faults"].get("status_500", 0)
     assert emulator["faults"].get("status_429", 0)
     assert emulator["faults"].get("reset", 0)

@@ -1,14 +1,22 @@
-"""Outage: the emulator is stopped for 8 s under steady load, then restarted on the same port.
+"""Outages: what the defaults do when Customer.io is down, and how memory stays bounded.
 
-Memory stays bounded (RSS sampled every 0.2 s), the in-memory queue absorbs up to
-``max_queue_size`` and drops beyond it are counted as ``queue_full``; with a spool, everything
-beyond the queue spills to disk and nothing is dropped. After recovery everything accepted is
-delivered, once. ``max_retries=100`` so the outage cannot exhaust retries (that would be a drop
-reason of its own, ``expired``, tested in ``test_exit.py``).
+- ``test_outage_with_defaults_costs_few_requests_and_loses_nothing``: only
+  ``cioguard.instrument(track_url=…)``. Steady load (10 % anonymous events) while the emulator
+  answers 503 for half the outage, then is stopped (connections refused), then restarted on the
+  same port. Nothing is lost (the queue holds the outage), fewer than 40 requests are spent during
+  it (outage mode: one probe at a time, full-jitter backoff capped at ``retry_cap`` = 30 s), and
+  delivery resumes within ``retry_cap`` of recovery. ``CIOGUARD_OUTAGE_SECONDS`` sets the length
+  (default 20 s to keep the suite short; the issue's 60 s: ``CIOGUARD_OUTAGE_SECONDS=60``). The
+  same 60 s outage is proven on an injected clock in ``tests/delivery/test_outage_sim.py``.
+- ``test_outage_is_absorbed_bounded_and_drained``: explicit opt-in ``max_queue_size=1000`` (so the
+  queue overflows in 8 s): memory stays bounded (RSS sampled every 0.2 s), drops beyond the bound
+  are counted as ``queue_full``; with a spool everything beyond the queue spills to disk and nothing
+  is dropped. After recovery everything accepted is delivered, once.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -16,6 +24,7 @@ from typing import Any
 
 import pytest
 from customerio import CustomerIO
+from prometheus_client import CollectorRegistry
 from reliability_support import SITE_ID, TRACK_KEY, delivered_keys, report, rss_kib
 
 import cioguard
@@ -45,7 +54,7 @@ def load(cio: Any, stop: threading.Event, sent: list[int]) -> None:
 def test_outage_is_absorbed_bounded_and_drained(instrument: Any, spool: bool, tmp_path: Path) -> None:
     first = fake = FakeCustomerIO(https=False).start()
     port = fake.port
-    options: dict[str, Any] = {"track_url": fake.track_url, "max_retries": 100, "max_queue_size": QUEUE}
+    options: dict[str, Any] = {"track_url": fake.track_url, "max_queue_size": QUEUE}
     if spool:
         options["spool_path"] = str(tmp_path / "cio.spool")
     instrument(**options)
@@ -114,3 +123,83 @@ def test_outage_is_absorbed_bounded_and_drained(instrument: Any, spool: bool, tm
     else:
         assert dropped["queue_full"] > 0
         assert dropped["queue_full"] >= offered - QUEUE - RATE * 3  # roughly all beyond the bound
+
+
+DEFAULTS_OUTAGE_SECONDS = float(os.environ.get("CIOGUARD_OUTAGE_SECONDS", "20"))
+RETRY_CAP = 30.0  # the default retry_cap
+
+
+def steady(cio: Any, stop: threading.Event, sent: list[tuple[str, int]], rate: float) -> None:
+    """``rate`` calls per second (10 % anonymous events) until stopped; bounded in count too."""
+    began = time.monotonic()
+    for seq in range(int(rate * 400)):
+        if stop.is_set():
+            return
+        if seq % 10 == 0:
+            who = f"anon-{seq % 7}"
+            cio.track_anonymous(who, "outage_anon", data={"who": who, "seq": seq})
+        else:
+            who = f"person-{seq % 20}"
+            cio.track(who, "outage_event", data={"who": who, "seq": seq})
+        sent.append((who, seq))
+        ahead = (seq + 1) / rate - (time.monotonic() - began)
+        if ahead > 0:
+            stop.wait(ahead)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::cioguard.PitfallWarning")  # default rules on; not the subject
+def test_outage_with_defaults_costs_few_requests_and_loses_nothing() -> None:
+    first = fake = FakeCustomerIO(https=False).start()
+    port = fake.port
+    cioguard.instrument(track_url=fake.track_url, registry=CollectorRegistry())  # defaults only
+    cio = CustomerIO(SITE_ID, TRACK_KEY)
+    stop, sent = threading.Event(), list[tuple[str, int]]()
+    loader = threading.Thread(target=steady, args=(cio, stop, sent, 50.0), daemon=True)
+    try:
+        loader.start()
+        time.sleep(2.0)  # healthy: a few batches delivered
+        before = cioguard.stats()["requests"]
+        fake.fail_next(10**6, status=503)  # first half: the endpoint answers 503
+        time.sleep(DEFAULTS_OUTAGE_SECONDS / 2)
+        fake.stop()  # second half: connections refused
+        during = cioguard.stats()
+        time.sleep(DEFAULTS_OUTAGE_SECONDS / 2)
+        requests_during = cioguard.stats()["requests"] - before
+        outage_gauge = cioguard.stats()["outage"]
+        fake = FakeCustomerIO(https=False, port=port).start()  # recovery, same port
+        recovered_at = time.monotonic()
+        assert fake.wait_for(lambda: len(fake.requests) > 0, RETRY_CAP + 5.0)
+        resumed_s = time.monotonic() - recovered_at
+        time.sleep(1.0)
+        stop.set()
+        loader.join(10)
+        drained = cioguard.flush(timeout=60)
+        stats = cioguard.stats()
+        got = delivered_keys(first) + delivered_keys(fake)
+    finally:
+        stop.set()
+        cioguard.uninstrument(timeout=5)
+        fake.stop()
+        first.stop()
+    lost = set(sent) - set(got)
+    report(
+        "outage_defaults",
+        outage_s=DEFAULTS_OUTAGE_SECONDS,
+        operations_sent=len(sent),
+        delivered=stats["delivered"],
+        lost=len(lost),
+        duplicated=sum(n - 1 for n in got.values()),
+        dropped=stats["dropped"],
+        requests_during_outage=requests_during,
+        queue_during_outage=during["queue_size"],
+        resumed_after_recovery_s=round(resumed_s, 2),
+    )
+    assert outage_gauge == ["track"]  # stats() shows the endpoint in outage mode
+    assert drained, stats
+    assert not lost, sorted(lost)[:10]
+    assert all(n == 1 for n in got.values())
+    assert sum(stats["dropped"].values()) == 0
+    assert requests_during < 40
+    assert resumed_s <= RETRY_CAP + 2.0
+    assert stats["outage"] == []
