@@ -45,8 +45,9 @@ import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
-from cioguard.scope import RequestScope, current_request, enter, leave
-from cioguard.telemetry.recorder import get_recorder
+from cioguard.blocked import record as record_blocked
+from cioguard.scope import _current as _current_scope
+from cioguard.scope import asgi_route_template, blocked_seconds_of
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -62,13 +63,8 @@ logger = logging.getLogger("cioguard.asgi")
 __all__ = ["ASGIApp", "CioGuardMiddleware", "Message", "Receive", "Scope", "Send", "route_template"]
 
 
-def route_template(scope: Scope) -> str | None:
-    """The matched route's template (``/users/{user_id}``) from ``scope["route"]``, else ``None``."""
-    route = scope.get("route")
-    if route is None:
-        return None
-    template = getattr(route, "path_format", None) or getattr(route, "path", None)
-    return template if isinstance(template, str) and template else None
+#: The matched route's template from ``scope["route"]`` (kept here for existing imports).
+route_template = asgi_route_template
 
 
 def _default_flush(timeout: float) -> None:
@@ -119,7 +115,7 @@ class CioGuardMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # The HTTP branch runs once per request: keep it to a few attribute reads, one small
-        # object, a ContextVar set/reset and one histogram observation (benchmarks/middleware.py).
+        # object, a ContextVar set/reset and one deque append (benchmarks/middleware.py).
         if scope["type"] == "http":
             metrics_path = self.metrics_path
             if (
@@ -129,19 +125,19 @@ class CioGuardMiddleware:
             ):
                 await self._metrics(scope, receive, send)
                 return
-            if current_request() is not None:
+            if _current_scope.get() is not None:
                 # Already inside a request scope (the middleware wraps a sub-app of a wrapped app):
                 # the outer one measures this request; a second scope would count it twice.
                 await self.app(scope, receive, send)
                 return
-            current = RequestScope(scope.get("method", ""), route_source=scope, route_reader=route_template)
-            token = enter(current)
+            # The scope dict itself is the marker: a RequestScope is built only if something asks.
+            token = _current_scope.set(scope)
             try:
                 await self.app(scope, receive, send)
             finally:
                 # Recorded for every request (0 included), also when the app raised.
-                leave(token)
-                _record_blocked(current)
+                _current_scope.reset(token)
+                record_blocked(blocked_seconds_of(scope))
         elif scope["type"] == "lifespan" and self.flush_on_shutdown:
             await self._lifespan(scope, receive, send)
         else:
@@ -244,10 +240,3 @@ class CioGuardMiddleware:
             await asyncio.wait_for(asyncio.shield(finished), self.shutdown_timeout + 1.0)
         except asyncio.TimeoutError:
             logger.warning("cioguard.asgi: shutdown did not finish within %.1f s", self.shutdown_timeout)
-
-
-def _record_blocked(current: RequestScope) -> None:
-    try:
-        get_recorder().http_request_blocked(current.blocked_seconds)
-    except Exception:  # pragma: no cover - recorders must not raise; never break the response
-        logger.exception("cioguard.asgi: recorder failed")

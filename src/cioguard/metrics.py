@@ -48,6 +48,8 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.exposition import choose_encoder, gzip_accepted
 from prometheus_client.registry import RestrictedRegistry
 
+from cioguard.blocked import drain as drain_blocked
+
 __all__ = ["child_exit", "exposition", "make_asgi_app", "make_wsgi_app", "multiprocess_dir"]
 
 Scope = MutableMapping[str, Any]
@@ -87,6 +89,7 @@ def exposition(
     registry: CollectorRegistry | None, accept: str, accept_encoding: str, query: str
 ) -> tuple[list[tuple[str, str]], bytes]:
     """Headers and body of one scrape (blocking; the apps call it, tests and custom servers may)."""
+    drain_blocked()  # requests' blocked time tallied since the last drain (cioguard.blocked)
     base = _scrape_registry(registry)
     params = parse_qs(query)
     source: CollectorRegistry | RestrictedRegistry = base

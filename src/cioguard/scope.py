@@ -15,18 +15,29 @@ request) and the instrumentation adds the time each blocking Customer.io call to
 and ``contextvars.copy_context()`` but not plain new threads.
 
 Middleware on a hot path can skip the context manager: :func:`enter` returns a token for
-:func:`leave`, and ``RequestScope(route_source=..., route_reader=...)`` reads the route template
-only when something asks for it (the framework routes the request after the scope opened).
+:func:`leave`, and ``RequestScope.routed(method, source, reader)`` reads the route template only
+when something asks for it (the framework routes the request after the scope opened). The ASGI
+middleware goes further: :func:`enter_asgi` makes the ASGI scope dict itself current and
+:func:`current_request` builds the RequestScope from it on first use.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from typing import Any
 
-__all__ = ["RequestScope", "current_request", "enter", "leave", "request_scope"]
+__all__ = [
+    "RequestScope",
+    "asgi_route_template",
+    "blocked_seconds_of",
+    "current_request",
+    "enter",
+    "enter_asgi",
+    "leave",
+    "request_scope",
+]
 
 
 class RequestScope:
@@ -41,16 +52,14 @@ class RequestScope:
         clients_built: SDK clients constructed during this request (CIO009).
     """
 
-    # Slots: one of these is built per HTTP request, on the hot path of every middleware.
-    __slots__ = (
-        "_route",
-        "_route_reader",
-        "_route_source",
-        "blocked_seconds",
-        "calls",
-        "clients_built",
-        "method",
-    )
+    # Class-level defaults: a middleware builds one scope per request (see routed()), and most
+    # requests never write these, so building one sets only what differs.
+    blocked_seconds: float = 0.0
+    calls: int = 0
+    clients_built: int = 0
+    _route: str | None = None
+    _route_source: Any = None
+    _route_reader: Callable[[Any], str | None] | None = None
 
     def __init__(
         self,
@@ -70,6 +79,15 @@ class RequestScope:
         self.blocked_seconds = blocked_seconds
         self.calls = calls
         self.clients_built = clients_built
+
+    @classmethod
+    def routed(cls, method: str, source: Any, reader: Callable[[Any], str | None]) -> RequestScope:
+        """A fresh scope whose route is read through ``reader(source)`` when asked (the fast path)."""
+        scope = cls.__new__(cls)
+        scope.method = method
+        scope._route_source = source
+        scope._route_reader = reader
+        return scope
 
     @property
     def route(self) -> str | None:
@@ -96,22 +114,59 @@ class RequestScope:
         )
 
 
-_current: ContextVar[RequestScope | None] = ContextVar("cioguard_request_scope", default=None)
+# Holds a RequestScope, or — the ASGI middleware's fast path — the ASGI scope dict itself, turned
+# into a RequestScope (stored in the dict under _ASGI_KEY) only when something asks: most requests
+# never make a blocking Customer.io call, so most never build one.
+_current: ContextVar[RequestScope | MutableMapping[str, Any] | None] = ContextVar(
+    "cioguard_request_scope", default=None
+)
+_ASGI_KEY = "cioguard.request_scope"
+Marker = Token[RequestScope | MutableMapping[str, Any] | None]
 
 
 def current_request() -> RequestScope | None:
     """The scope of the request being served, or ``None`` outside any request."""
-    return _current.get()
+    value = _current.get()
+    if value is None or isinstance(value, RequestScope):
+        return value
+    found: RequestScope | None = value.get(_ASGI_KEY)
+    if found is None:
+        method = value.get("method", "")
+        fresh = RequestScope.routed(method if isinstance(method, str) else "", value, asgi_route_template)
+        # setdefault: the event loop and a sync endpoint's worker thread asking at once share one.
+        found = value.setdefault(_ASGI_KEY, fresh)
+    return found
 
 
-def enter(scope: RequestScope) -> Token[RequestScope | None]:
+def enter(scope: RequestScope) -> Marker:
     """Make ``scope`` current; pass the token to :func:`leave` in the same context."""
     return _current.set(scope)
 
 
-def leave(token: Token[RequestScope | None]) -> None:
+def enter_asgi(asgi_scope: MutableMapping[str, Any]) -> Marker:
+    """Make the request ``asgi_scope`` describes current, building its RequestScope only on demand."""
+    return _current.set(asgi_scope)
+
+
+def blocked_seconds_of(asgi_scope: MutableMapping[str, Any]) -> float:
+    """The blocked seconds of a request entered with :func:`enter_asgi` (0 if nothing asked)."""
+    found: RequestScope | None = asgi_scope.get(_ASGI_KEY)
+    return 0.0 if found is None else found.blocked_seconds
+
+
+def leave(token: Marker) -> None:
     """Restore the scope that was current before :func:`enter`."""
     _current.reset(token)
+
+
+def asgi_route_template(scope: Mapping[str, Any]) -> str | None:
+    """The matched route's template (``/users/{user_id}``) from ``scope["route"]``, else ``None``
+    (Starlette and FastAPI routers store the matched route there, in place, before the endpoint)."""
+    route = scope.get("route")
+    if route is None:
+        return None
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return template if isinstance(template, str) and template else None
 
 
 @contextmanager

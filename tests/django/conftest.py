@@ -6,7 +6,10 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 import django
+from cioguard.blocked import drain
 
 HERE = Path(__file__).parent
 # --import-mode=importlib puts no test folder on sys.path: make ``project`` importable.
@@ -14,3 +17,9 @@ sys.path.insert(0, str(HERE))
 os.environ.pop("TEST_CIOGUARD", None)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 django.setup()
+
+
+@pytest.fixture(autouse=True)
+def _no_pending_blocked_time() -> None:
+    """Blocked time is tallied and observed in bulk: earlier tests' values go to earlier recorders."""
+    drain()

@@ -18,7 +18,7 @@ from cioguard.testing import FakeCustomerIO
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent / "web"))  # the shared server helpers of the web tests
 
-from servers import BIN, example_env, run_server  # noqa: E402
+from servers import BIN, example_env, run_server, scrape_until  # noqa: E402
 from web_helpers import free_port  # noqa: E402
 
 # An hour between flushes: only the exit path can deliver before the server is gone.
@@ -47,7 +47,7 @@ def test_gunicorn_workers_merge_metrics_and_deliver_at_exit(tmp_path: Path) -> N
                     responses = list(pool.map(lambda n: http.get(f"/signup/plan{n}/?hold=0.1"), range(24)))
                 assert [r.status_code for r in responses] == [200] * 24
                 pids = {r.json()["pid"] for r in responses}
-                metrics = http.get("/metrics").text
+                metrics = scrape_until(http, "customerio_http_request_blocked_seconds_count", 24)
             server.stop(timeout=30)
             assert server.process.returncode == 0, server.output()
         assert len(pids) == 2  # so the scrape merged both workers' files

@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from web_helpers import KeepingRecorder
 
+from cioguard.blocked import drain
 from cioguard.pitfalls import bounces
 from cioguard.telemetry.recorder import get_recorder, set_recorder
 
@@ -27,6 +28,12 @@ def recorder() -> Iterator[KeepingRecorder]:
         yield keeping
     finally:
         set_recorder(previous)
+
+
+@pytest.fixture(autouse=True)
+def _no_pending_blocked_time() -> None:
+    """Blocked time is tallied and observed in bulk: earlier tests' values go to earlier recorders."""
+    drain()
 
 
 @pytest.fixture(autouse=True)

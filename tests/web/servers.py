@@ -101,3 +101,19 @@ def gunicorn(port: int) -> list[str]:
         # gunicorn >= 25 opens a control socket at one per-user path: parallel servers would collide.
         argv.append("--no-control-socket")
     return argv
+
+
+def scrape_until(http: httpx.Client, name: str, minimum: float, timeout: float = 10.0) -> str:
+    """``/metrics`` once the samples of ``name`` add up to ``minimum``: with several workers, the
+    others report their tallied blocked time within a second (cioguard.blocked), not at this scrape."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = http.get("/metrics").text
+        total = sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.split("{")[0].split(" ")[0] == name
+        )
+        if total >= minimum or time.monotonic() > deadline:
+            return text
+        time.sleep(0.1)

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from servers import EXAMPLES, ROOT, example_env, gunicorn, run_server, uvicorn
+from servers import EXAMPLES, ROOT, example_env, gunicorn, run_server, scrape_until, uvicorn
 from web_helpers import event_body, free_port, signed_headers
 
 from cioguard.testing import FakeCustomerIO
@@ -200,7 +200,7 @@ def test_flask_example_under_gunicorn_aggregates_workers_and_flushes_on_exit(tmp
                 assert [r.status_code for r in responses] == [201] * 24
                 pids = {r.json()["pid"] for r in responses}
                 assert _bounce(http, "1000").status_code == 200
-                metrics = http.get("/metrics").text
+                metrics = scrape_until(http, "customerio_http_request_blocked_seconds_count", 25)
             took = server.stop(timeout=30)
             assert server.process.returncode == 0, server.output()
         assert took < 20

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from cioguard.blocked import drain
 from cioguard.telemetry.recorder import NullRecorder
 from cioguard.webhooks import sign
 
@@ -20,12 +21,18 @@ class KeepingRecorder(NullRecorder):
     """A real Recorder implementation that keeps the web-layer measurements in lists."""
 
     def __init__(self) -> None:
-        self.blocked: list[float] = []
+        self._blocked: list[float] = []
         self.events: list[str] = []
         self.rejected: list[str] = []
 
+    @property
+    def blocked(self) -> list[float]:
+        """Every request's blocked seconds so far (the middleware tallies them: drain first)."""
+        drain()
+        return self._blocked
+
     def http_request_blocked(self, seconds: float) -> None:
-        self.blocked.append(seconds)
+        self._blocked.append(seconds)
 
     def webhook_event(self, metric: str) -> None:
         self.events.append(metric)

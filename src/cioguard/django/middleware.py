@@ -12,7 +12,6 @@ Time spent while the server iterates a streaming response is not counted.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,10 +19,8 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
+from cioguard.blocked import record as record_blocked
 from cioguard.scope import RequestScope, current_request, enter, leave
-from cioguard.telemetry.recorder import get_recorder
-
-logger = logging.getLogger("cioguard.django")
 
 __all__ = ["CioGuardMiddleware", "route_template"]
 
@@ -65,13 +62,13 @@ class CioGuardMiddleware:
             outer.route_from(request, route_template)
             response: HttpResponseBase = self.get_response(request)
             return response
-        current = RequestScope(request.method or "", route_source=request, route_reader=route_template)
+        current = RequestScope.routed(request.method or "", request, route_template)
         token = enter(current)
         try:
             response = self.get_response(request)
         finally:
             leave(token)
-            _record_blocked(current)
+            record_blocked(current.blocked_seconds)
         return response
 
     async def _acall(self, request: HttpRequest) -> HttpResponseBase:
@@ -80,18 +77,11 @@ class CioGuardMiddleware:
             outer.route_from(request, route_template)
             response: HttpResponseBase = await self.get_response(request)
             return response
-        current = RequestScope(request.method or "", route_source=request, route_reader=route_template)
+        current = RequestScope.routed(request.method or "", request, route_template)
         token = enter(current)
         try:
             response = await self.get_response(request)
         finally:
             leave(token)
-            _record_blocked(current)
+            record_blocked(current.blocked_seconds)
         return response
-
-
-def _record_blocked(current: RequestScope) -> None:
-    try:
-        get_recorder().http_request_blocked(current.blocked_seconds)
-    except Exception:  # pragma: no cover - recorders must not raise; never break the response
-        logger.exception("cioguard.django: recorder failed")
