@@ -2,14 +2,16 @@
 (10 % anonymous events) through the real SDK, with nothing but ``cioguard.instrument(track_url=…)``.
 
 Faults (``FakeCustomerIO.set_chaos``, re-seeded every tick by a driver thread that alternates
-``when="before"`` and ``when="after"``): 30 % 5xx, 5 % 429 with ``Retry-After: 1`` plus three scripted
+``when="before"`` and ``when="after"``): 30 % 5xx, 1 % 429 with ``Retry-After: 1`` plus three scripted
 bursts of 429, 3 % connection resets, 3 % 2 s stalls (an ``after`` fault is a request that was
 applied but answered with an error: the case that makes duplicates in real life).
 
 No tuned option: patience is by time (``delivery_timeout``, 600 s), 429s are never attempts, and
-the queue (10 000) is not the subject, so the threads offer a steady 1 000 operations/s.
-``CIOGUARD_CHAOS_OPS`` scales the run (default 5 000 operations; the issue's 20 000 takes ~25 s
-more: ``CIOGUARD_CHAOS_OPS=20000 pytest -o timeout=300 …``).
+the queue (10 000) is not the subject, so the threads offer a steady 300 operations/s (every
+429 pauses the whole endpoint for ``Retry-After``, and each anonymous event is a request of its
+own: the request budget, not cioguard, bounds the rate chaos can sustain).
+``CIOGUARD_CHAOS_OPS`` scales the run (default 3 000 operations, ~15 s; the issue's 20 000 takes
+~75 s: ``CIOGUARD_CHAOS_OPS=20000 pytest -o timeout=300 …``).
 """
 
 from __future__ import annotations
@@ -39,9 +41,9 @@ import cioguard
 from cioguard.testing import FakeCustomerIO
 
 THREADS = 8
-OPS = int(os.environ.get("CIOGUARD_CHAOS_OPS", "5000"))
+OPS = int(os.environ.get("CIOGUARD_CHAOS_OPS", "3000"))
 PEOPLE_PER_THREAD = 25
-RATE = 1_000  # operations per second offered by all threads together
+RATE = 300  # operations per second offered by all threads together
 SEED = 20261124
 
 
@@ -110,7 +112,7 @@ def drive_chaos(fake: FakeCustomerIO, stop: threading.Event) -> None:
         fake.set_chaos(
             SEED + tick,
             p_5xx=0.30,
-            p_429=0.05,
+            p_429=0.01,
             retry_after=1,
             p_reset=0.03,
             p_stall=0.03,
