@@ -9,8 +9,8 @@ in a forked child, so a parent and its child never both send the same operation)
 =====================================  ==========================================================
 way out                                what flushes
 =====================================  ==========================================================
-interpreter exit (``sys.exit``,        the delivery engine's ``atexit`` hook; gunicorn and uWSGI
-end of script, gunicorn/uWSGI worker)  workers leave this way too
+interpreter exit (``sys.exit``,        an ``atexit`` hook (before the engine's own); gunicorn and
+end of script, gunicorn/uWSGI worker)  uWSGI workers leave this way too
 SIGTERM, default disposition           :func:`_on_sigterm`: flush, restore ``SIG_DFL`` and
                                        re-raise, so the process still dies by the signal
 ``multiprocessing``/``billiard``       a ``multiprocessing.util.Finalize`` registered in each child
@@ -20,6 +20,9 @@ forkserver)                            ``util._exit_function()``, skipping ``ate
 prefork children                       ``os._exit`` before even the finalizers) and Celery's
                                        ``worker_process_shutdown`` signal (whichever runs first)
 =====================================  ==========================================================
+
+One exit flush per process: a second way out taken meanwhile waits for it (bounded), and a SIGTERM
+that interrupts it lets it finish, then kills the process by the signal.
 
 The SIGTERM handler is installed only from the main thread and only while SIGTERM has its default
 disposition: a handler the app or its server installed earlier is left alone (it usually exits
@@ -36,6 +39,7 @@ first thing, so the kernel hands those signals to the main thread.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -57,13 +61,36 @@ PROCESS_SIGNALS = frozenset(
     if hasattr(signal, name)
 )
 
-#: Extra seconds a SIGTERM waits for the bounded shutdown thread beyond ``exit_timeout``.
-_JOIN_SLACK = 1.0
+#: Extra seconds a waiter gives the exit flush beyond ``exit_timeout``.
+_SLACK = 1.0
 
 _install_lock = threading.Lock()
 _hooks_registered = False
-#: Set while our SIGTERM handler runs: a repeated SIGTERM does not cut the bounded flush short.
-_terminating = False
+
+
+class _ExitState:
+    """This process's exit flush. Rebuilt in a forked child (never a lock taken across fork)."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.lock = threading.Lock()
+        self.started = False
+        self.thread: threading.Thread | None = None
+        self.done = threading.Event()
+        #: A SIGTERM that interrupted the exit flush on the main thread: re-raised when it ends.
+        self.term_after = 0
+        #: Our SIGTERM handler already runs: a repeated SIGTERM does not cut the flush short.
+        self.terminating = False
+
+
+_state = _ExitState()
+
+
+def _here() -> _ExitState:
+    global _state
+    if _state.pid != os.getpid():
+        _state = _ExitState()
+    return _state
 
 
 class _Anchor:
@@ -82,6 +109,8 @@ def install() -> None:
             if _hooks_registered:
                 return
             _hooks_registered = True
+        # Registered after the engine's own hook, so it runs first (atexit is LIFO).
+        atexit.register(exit_flush, "interpreter exit")
         wrapt.register_post_import_hook(_hook_multiprocessing, "multiprocessing.util")
         wrapt.register_post_import_hook(_hook_billiard_pool, "billiard.pool")
         wrapt.register_post_import_hook(_hook_celery, "celery.signals")
@@ -92,16 +121,14 @@ def install() -> None:
 def uninstall() -> None:
     """Give SIGTERM back its default disposition if our handler is still the installed one.
 
-    The import hooks stay registered (they cannot be removed) but do nothing while cioguard is not
-    instrumented.
+    The other hooks stay registered (import hooks cannot be removed) but do nothing while cioguard
+    is not instrumented.
     """
     if threading.current_thread() is not threading.main_thread():
         return
-    try:
+    with contextlib.suppress(ValueError, OSError):  # not the main interpreter
         if signal.getsignal(signal.SIGTERM) is _on_sigterm:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    except (ValueError, OSError):  # not the main interpreter
-        pass
 
 
 def mask_process_signals() -> None:
@@ -114,16 +141,34 @@ def mask_process_signals() -> None:
 
 
 def exit_flush(where: str) -> None:
-    """Shut the active sender down within ``exit_timeout`` (the process is leaving). Never raises."""
+    """Shut the active sender down within ``exit_timeout`` (the process is leaving). Never raises.
+
+    Only the first call in a process flushes; a later one from another thread waits for it.
+    """
     from cioguard.instrumentation.instrumentor import active_runtime  # lazy: threads use this module
 
     runtime = active_runtime()
-    if runtime is None or runtime.stopped:
+    if runtime is None:
+        return
+    state = _here()
+    current = threading.current_thread()
+    with state.lock:
+        owner = not state.started
+        if owner:
+            state.started, state.thread = True, current
+    if not owner:
+        if state.thread is not current:
+            state.done.wait(runtime.options.exit_timeout + _SLACK)
         return
     try:
-        runtime.shutdown(runtime.options.exit_timeout)
+        if not runtime.stopped:
+            runtime.shutdown(runtime.options.exit_timeout)
     except Exception as exc:  # an exit hook must never stop the exit
         logger.error("cioguard: flush at %s failed: %r", where, exc)
+    finally:
+        state.done.set()
+    if state.term_after:  # set only when this is the main thread (see _on_sigterm)
+        _die_by(state.term_after)
 
 
 # -- SIGTERM ---------------------------------------------------------------------------------------
@@ -132,31 +177,32 @@ def exit_flush(where: str) -> None:
 def _install_sigterm() -> None:
     if threading.current_thread() is not threading.main_thread():
         return  # signal.signal() only works there
-    try:
+    with contextlib.suppress(ValueError, OSError):  # not the main interpreter
         # None: a handler installed from C; SIG_IGN: deliberately ignored. Both are left alone.
         if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
             signal.signal(signal.SIGTERM, _on_sigterm)
-    except (ValueError, OSError):  # not the main interpreter
-        pass
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     """Flush within ``exit_timeout``, then die by the signal exactly as the default would."""
-    global _terminating
-    if _terminating:
+    state = _here()
+    if state.terminating:
         return
-    _terminating = True
+    state.terminating = True
+    if state.started and not state.done.is_set() and state.thread is threading.current_thread():
+        # We interrupted this thread's own exit flush: let it resume; it dies by the signal after.
+        state.term_after = signum
+        return
     try:
         from cioguard.instrumentation.instrumentor import active_runtime
 
         runtime = active_runtime()
         if runtime is not None:
             # In a thread: this handler interrupted the main thread between two bytecodes, maybe
-            # while it held the engine's lock, which the flush needs. The join bounds that case.
-            worker = threading.Thread(target=_flush_on_sigterm, name="cioguard-sigterm")
-            worker.daemon = True
+            # while it held a lock the flush needs. The join bounds that case.
+            worker = threading.Thread(target=_flush_on_sigterm, name="cioguard-sigterm", daemon=True)
             worker.start()
-            worker.join(runtime.options.exit_timeout + _JOIN_SLACK)
+            worker.join(runtime.options.exit_timeout + 2 * _SLACK)
     finally:
         _die_by(signum)
 
