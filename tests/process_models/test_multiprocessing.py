@@ -77,5 +77,5 @@ def test_child_exit_is_bounded_on_a_dead_endpoint() -> None:
     )
     seconds = time.monotonic() - began
     assert done.returncode == 0, done.stderr
-    assert seconds < 1 + 4.0, seconds  # the bound, plus interpreter start on a loaded machine
+    assert seconds < 1 + 8.0, seconds  # the bound, plus two interpreter starts on a loaded machine
     assert "cioguard dropped" in done.stderr or "still in flight" in done.stderr, done.stderr
