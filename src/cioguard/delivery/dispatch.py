@@ -1,165 +1,33 @@
-"""The sender side of the engine: intake of the caller queue, sender threads, outcomes.
+"""The sender threads: take a batch the outage policy permits, send it, apply the verdict.
 
-A :class:`Core` is the engine's whole mutable state (rebuilt in a child after ``fork``). Callers
-only ``inbox.append(op)`` (lock-free) and wake an idle sender; a sender thread, under the lock,
-moves the inbox into the :class:`~cioguard.delivery.scheduler.Scheduler` (counting, spooling,
-per-batch metrics), takes a batch the outage policy permits, sends it without the lock, and
-applies the verdict: delivered, rejected, retried later (``not_before``), or expired.
+::
+
+    core = Core(config, recorder, sender_factory, link_factory, clock, wall, rng)
+    core.inbox.append(op); core.wake()     # what DeliveryEngine.submit does
+    with core.lock:
+        decision = core.step(now)          # (batch, is_probe) now, or seconds until one may be due
+    core.send(*decision)                   # one request, then delivered/rejected/retried/expired
+
+Each thread loops: under the lock it takes the inbox in (:class:`~cioguard.delivery.state.CoreState`),
+sweeps operations past their patience, and asks the scheduler for a batch; it sends the batch
+without the lock and applies the verdict (:mod:`cioguard.delivery.policy`): 2xx delivers (entries a
+2xx body lists as errors are rejected), other 4xx reject, 429 waits without counting an attempt,
+and 408/5xx/timeouts/resets/refusals retry after a full-jitter backoff, or, in outage mode, when
+the endpoint's single probe succeeds. ``step`` needs no thread, so tests drive it on a fake clock.
 """
 
 from __future__ import annotations
 
-import random as _random
-import threading
-import time
-from collections import deque
-from collections.abc import Callable
-from typing import Any
-
-from cioguard.delivery.config import ENVELOPE_BYTES, DeliveryConfig
-from cioguard.delivery.counters import Counters
-from cioguard.delivery.durable import SpoolLink
-from cioguard.delivery.outcomes import Mark, Outcomes
 from cioguard.delivery.policy import EndpointHealth, backoff_delay, expired, retry_reason
-from cioguard.delivery.scheduler import Entry, Group, Scheduler
-from cioguard.delivery.sender import BatchSender
+from cioguard.delivery.scheduler import Entry, Group
+from cioguard.delivery.state import CoreState
 from cioguard.operations.model import Operation
-from cioguard.telemetry.recorder import Recorder
 
 #: Seconds between two sweeps for operations past their patience.
 SWEEP_EVERY = 1.0
-_NEVER = 1 << 62
 
 
-class Core:
-    def __init__(
-        self,
-        config: DeliveryConfig,
-        recorder: Recorder,
-        sender_factory: Callable[[Counters, Callable[[], float | None]], BatchSender],
-        link_factory: Callable[[Counters], SpoolLink],
-        clock: Callable[[], float],
-        wall: Callable[[], float],
-        rng: _random.Random,
-    ) -> None:
-        self.config = config
-        self.clock = clock
-        self.wall = wall
-        self.rng = rng
-        self.recorder = recorder
-        self.lock = threading.RLock()  # re-entrant: flush() may run in a signal handler
-        self.work = threading.Condition(self.lock)
-        self.space = threading.Condition(self.lock)
-        self.inbox: deque[Any] = deque()
-        #: A sender thread waits with nothing to do: the next submit must wake it.
-        self.idle = True
-        #: Inbox length at which a submit wakes a sender waiting for a partial batch.
-        self.nudge_at = _NEVER
-        self.capacity = config.max_queue_size
-        self.counters = Counters(clock)
-        self.out = Outcomes(self.counters, recorder, config.on_drop)
-        self.sched = Scheduler(config)
-        self.deadline: float | None = None
-        self.sender = sender_factory(self.counters, lambda: self.deadline)
-        self.link = link_factory(self.counters)
-        # With a spool every operation is written (always) or queued for the next group commit
-        # (group) before submit returns: a crash loses at most the group-commit window.
-        self.keep_on_caller = self.link.on
-        self.patience = config.spool_max_age if self.link.on else config.delivery_timeout
-        self.health: dict[str, EndpointHealth] = {}
-        self.labels: dict[str, str] = {}
-        self.threads: list[threading.Thread] = []
-        self.closed = False
-        self.stopped = False
-        self.seq = 0
-        self.inflight = 0
-        self.marks: list[Mark] = []
-        self.spilled = 0  # rows waiting on disk only
-        self.spill_in = 0  # ever spilled (ordinals for flush accounting)
-        self.spill_out = 0  # ever reloaded
-        self.reloading = False
-        self.space_waiters = 0
-        self.next_sweep = 0.0
-        self.owner: object = None
-
-    # -- waking (callers) ----------------------------------------------------------------------
-
-    def wake(self) -> None:
-        with self.lock:
-            self.idle = False
-            self.nudge_at = _NEVER
-            if not self.threads and not self.stopped:
-                self._start()
-            self.work.notify()
-
-    def _start(self) -> None:
-        self.recorder.queue_capacity(self.capacity)
-        for index in range(self.config.lanes):
-            thread = threading.Thread(target=self.run, name=f"cioguard-delivery-{index}", daemon=True)
-            self.threads.append(thread)
-            thread.start()
-
-    def pending(self) -> int:
-        return len(self.inbox) + self.sched.size + self.spilled
-
-    # -- intake (sender threads, lock held) ------------------------------------------------------
-
-    def intake(self, now: float) -> None:
-        inbox = self.inbox
-        taken = len(inbox)
-        if not taken:
-            return
-        config, sched, link = self.config, self.sched, self.link
-        keep = link.on and not self.keep_on_caller
-        limit = config.max_batch_bytes - ENVELOPE_BYTES
-        wall = self.wall()
-        accepted: list[Operation] = []
-        oversize: list[Operation] = []
-        for _ in range(taken):
-            item = inbox.popleft()
-            if type(item) is Mark:
-                self._place_mark(item)
-                continue
-            op: Operation = item
-            if op.route == "v2" and op.size > limit:
-                oversize.append(op)
-                continue
-            accepted.append(op)
-            if keep:
-                link.keep(op)
-            created = op.created_at
-            born = now - (wall - created) if created and wall > created else now
-            sched.add(Entry(op, self.seq, born), now)
-            self.seq += 1
-        self.counters.add("accepted", len(accepted))
-        self.out.intake(accepted)
-        if oversize:
-            self.out.intake(oversize)
-            self.out.drop(oversize, "oversize", f"over max_batch_bytes={config.max_batch_bytes}")
-
-    def _place_mark(self, mark: Mark) -> None:
-        """A flush marker: it completes when everything accepted before it is finished."""
-        mark.upto = self.seq
-        mark.remaining = self.sched.size + max(0, mark.spill_upto - self.spill_out)
-        if mark.remaining <= 0:
-            mark.finish(True)
-            return
-        self.marks.append(mark)
-        self.sched.flush_upto = max(self.sched.flush_upto, mark.upto)
-
-    def settle(self, entries: list[Entry]) -> None:
-        """Finished entries count down the flush markers waiting for them (lock held)."""
-        if not self.marks:
-            return
-        for mark in self.marks:
-            for entry in entries:
-                spill = entry.spill
-                if entry.seq < mark.upto or (spill is not None and spill < mark.spill_upto):
-                    mark.remaining -= 1
-            if mark.remaining <= 0:
-                mark.finish(True)
-        self.marks = [m for m in self.marks if not m.event.is_set()]
-
+class Core(CoreState):
     # -- sender threads ------------------------------------------------------------------------
 
     def run(self) -> None:
@@ -224,11 +92,6 @@ class Core:
                     self.nudge_at = max(1, self.config.max_batch_operations // 2)
                 self.work.wait(decision)
                 self.idle = False
-
-    def count_spool_losses(self) -> None:
-        """What the spool dropped on its own (expired rows, failures) is counted like any drop."""
-        for reason, count in self.link.losses().items():
-            self.out.count(reason, count, {})
 
     def _sweep(self, now: float) -> None:
         self.count_spool_losses()
@@ -332,47 +195,6 @@ class Core:
             self.sched.remove(entry, now)
         return gone
 
-    # -- spill reload --------------------------------------------------------------------------
-
-    def room(self) -> None:
-        """Wake blocked submitters; reload spilled rows when memory is half empty (lock held)."""
-        if self.space_waiters:
-            self.space.notify(self.space_waiters)
-        if (
-            self.spilled
-            and not self.reloading
-            and self.sched.size + len(self.inbox) <= self.capacity // 2
-            and not self.stopped
-        ):
-            self.reloading = True
-            try:
-                self.reload()
-            finally:
-                self.reloading = False
-
-    def adopt(self, op: Operation, spill: int | None = None) -> None:
-        """Queue an operation that already has its spool row (recovered or reloaded; lock held)."""
-        now, wall = self.clock(), self.wall()
-        created = op.created_at
-        born = now - (wall - created) if created and wall > created else now
-        self.sched.add(Entry(op, self.seq, born, spill=spill), now)
-        self.seq += 1
-
-    def reload(self) -> None:
-        """Move spilled rows back into memory, oldest first (lock held: they must not be overtaken)."""
-        self.intake(self.clock())  # anything in the inbox was accepted before the spill began
-        ops = self.link.reload(max(1, self.capacity // 2))
-        for op in ops:
-            self.adopt(op, spill=self.spill_out)
-            self.spill_out += 1
-        # Invariant: the spilled count drops in the same critical section that queues them.
-        self.spilled = max(0, self.spilled - len(ops)) if ops else 0
-        self.work.notify_all()
-
 
 def health_key(op: Operation) -> str:
     return op.endpoint.base_url
-
-
-def now_wall() -> float:
-    return time.time()
