@@ -70,6 +70,8 @@ __all__ = [
 #: A fork waits at most this long for a spool write in flight (then the child goes memory-only).
 FORK_WAIT_SECONDS = 1.0
 DEFAULT_MAX_AGE = 7 * 24 * 3600.0
+#: Writes queued for the writer thread at most (group mode); beyond, add() says "not durable".
+MAX_PENDING = 100_000
 
 
 def endpoint_resolver(track_url: str | None, api_url: str | None) -> Callable[[Endpoint], Endpoint]:
@@ -123,8 +125,8 @@ class Spool(SpoolCore):
         self._check_pid()
         if self._closed or self.failing():
             return False
-        if self._bytes + op.size > self._max_bytes:
-            return False
+        if self._bytes + op.size > self._max_bytes or len(self._pending) >= MAX_PENDING:
+            return False  # full, or the writer cannot keep up (e.g. another process holds the lock)
         self._bytes += op.size
         if self._sync == "always":
             return self._add_now(op, in_memory)
