@@ -110,7 +110,11 @@ def test_request_scope_carries_the_url_pattern(kind: str, path: str) -> None:
 
 @pytest.mark.parametrize(
     ("kind", "path", "marker"),
-    [("sync", "/signup/pro/", "SYNC-CALL"), ("async", "/asignup/pro/", "ASYNC-CALL")],
+    [
+        ("sync", "/signup/pro/", "SYNC-CALL"),
+        ("async", "/asignup/pro/", "ASYNC-CALL"),
+        ("async", "/signup/pro/", "SYNC-CALL"),  # a sync view in an async chain: run in a thread
+    ],
 )
 def test_blocking_call_is_cio007_at_the_views_line_and_measured(
     start: Start, kind: str, path: str, marker: str
