@@ -24,8 +24,8 @@ class CountingRecorder(NullRecorder):
     def __init__(self) -> None:
         self.pitfalls: list[str] = []
 
-    def pitfall(self, code: str) -> None:
-        self.pitfalls.append(code)
+    def pitfall(self, code: str, count: int = 1) -> None:
+        self.pitfalls.extend([code] * count)
 
 
 def codes(engine: PitfallEngine, call: Call, mode: str = "background") -> list[str]:

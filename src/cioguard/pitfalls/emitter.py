@@ -18,6 +18,8 @@ small daemon thread, and on :meth:`flush_counts`), so every occurrence is counte
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import logging
 import threading
 import warnings
@@ -93,9 +95,15 @@ class Emitter:
         with self._lock:
             pending, self._pending = self._pending, {}
         recorder = self.recorder
+        bulk = _takes_count(type(recorder))
+        # Typed loosely on purpose: recorders without the count parameter take the loop below.
+        add: Callable[[str, int], None] = getattr(recorder, "pitfall")  # noqa: B009
         for code, count in pending.items():
-            for _ in range(count):
-                recorder.pitfall(code)
+            if bulk:
+                add(code, count)  # one update, not `count` of them
+            else:  # a recorder without the count parameter: one increment each
+                for _ in range(count):
+                    recorder.pitfall(code)
 
     # -- output -----------------------------------------------------------------------------------
     def emit_frame(self, findings: Sequence[Finding], frame: FrameType | None) -> None:
@@ -206,6 +214,15 @@ class Emitter:
                     )
         except Exception:
             logger.debug("pitfall report failed", exc_info=True)
+
+
+@functools.cache
+def _takes_count(recorder_type: type) -> bool:
+    """Whether ``recorder_type.pitfall`` accepts a ``count`` (decorators keep the signature)."""
+    try:
+        return "count" in inspect.signature(getattr(recorder_type, "pitfall")).parameters  # noqa: B009
+    except (TypeError, ValueError):
+        return False
 
 
 def _flush_loop(ref: Callable[[], Emitter | None]) -> None:

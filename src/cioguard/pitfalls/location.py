@@ -62,7 +62,9 @@ def _stdlib_dirs() -> tuple[str, ...]:
 _STDLIB = _stdlib_dirs()
 #: cioguard's own files (``python -m cioguard`` runs one as ``__main__``)
 _CIOGUARD_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(__file__))), "")
-_cache: dict[CodeType, int] = {}
+#: id(code object) -> (the code object, its kind). Keyed on the id: a code object's own hash walks
+#: its constants every time (microseconds for a large function); the stored object guards reuse.
+_cache: dict[int, tuple[CodeType, int]] = {}
 
 
 def classify(module: str, filename: str) -> int:
@@ -82,12 +84,13 @@ def classify(module: str, filename: str) -> int:
 
 def _kind(frame: FrameType) -> int:
     code = frame.f_code
-    kind = _cache.get(code)
-    if kind is None:
-        kind = classify(str(frame.f_globals.get("__name__", "")), code.co_filename)
-        if len(_cache) > 8192:  # bounded: code objects of a long-running app are few
-            _cache.clear()
-        _cache[code] = kind
+    entry = _cache.get(id(code))
+    if entry is not None and entry[0] is code:
+        return entry[1]
+    kind = classify(str(frame.f_globals.get("__name__", "")), code.co_filename)
+    if len(_cache) > 8192:  # bounded: code objects of a long-running app are few
+        _cache.clear()
+    _cache[id(code)] = (code, kind)  # holding the code object keeps its id from being reused
     return kind
 
 
@@ -100,9 +103,9 @@ def user_frame(depth: int = 1, start: int = 1) -> FrameType | Location | None:
     level = 1
     cache = _cache
     while frame is not None:
-        kind = cache.get(frame.f_code)
-        if kind is None:
-            kind = _kind(frame)
+        code = frame.f_code
+        entry = cache.get(id(code))
+        kind = entry[1] if entry is not None and entry[0] is code else _kind(frame)
         if kind == _USER and level >= start:
             return frame
         if kind == _INTERNAL:
