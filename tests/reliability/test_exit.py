@@ -240,3 +240,31 @@ def test_sigterm_flush_is_bounded_on_a_dead_endpoint() -> None:
     assert process.returncode == -signal.SIGTERM, err
     assert exit_seconds < EXIT_TIMEOUT + SLACK, err
     assert "cioguard dropped" in err or "still in flight" in err, err
+
+
+# A SIGTERM that arrives while the script's own exit flush runs must not cut it short: the flush
+# finishes (here a first request held 2 s, then dropped and retried), then the process dies by the
+# signal. Before, the handler found the sender closing and killed the process mid-flush.
+def test_sigterm_during_the_exit_flush_lets_it_finish(fake: FakeCustomerIO) -> None:
+    count = 200
+    fake.stall_next(1, seconds=2.0)  # not applied: the connection is dropped after 2 s
+    process = subprocess.Popen(
+        [sys.executable, SIGTERM_APP, str(count), "none", "return"],
+        env=default_env(fake.track_url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_line(process, "READY", 30)
+        time.sleep(0.5)  # inside the 2 s stall of the exit flush
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    got = delivered_keys(fake)
+    assert process.returncode == -signal.SIGTERM, err
+    assert set(got) == expected(count)
+    assert all(n == 1 for n in got.values())

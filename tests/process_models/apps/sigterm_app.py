@@ -1,6 +1,7 @@
 """A script that queues events, prints ``READY`` and waits to be stopped with SIGTERM.
 
-usage: sigterm_app.py COUNT HANDLER
+usage: sigterm_app.py COUNT HANDLER [return]
+With ``return`` the script ends right after ``READY`` (the SIGTERM then lands in its exit flush).
 HANDLER says what the app does with SIGTERM itself:
 
 - ``none``: nothing (the default disposition: cioguard flushes, then the process dies by SIGTERM);
@@ -51,6 +52,8 @@ def main() -> int:
         who = f"p{i % 17}"
         cio.track(who, "script_event", data={"who": who, "seq": i})
     print("READY", flush=True)
+    if sys.argv[3:] == ["return"]:
+        return 0
     time.sleep(60)
     return 3  # the signal never came
 
