@@ -241,3 +241,13 @@ def test_a_legacy_call_names_the_3x_spelling_and_is_counted(
     ):
         client.track(customer_id="u1", name="order_paid", plan="pro")
     assert registry.get_sample_value("customerio_pitfalls_total", {"code": "CIO015"}) == 1
+
+
+def test_a_legacy_call_is_not_counted_when_pitfalls_are_off(
+    instrument: Instrument, fake: FakeCustomerIO, registry: CollectorRegistry
+) -> None:
+    client = fake.client()
+    instrument(pitfalls="off")
+    with pytest.raises(TypeError, match=r"CIO015: customerio 3.x takes track\(customer_id, name, data="):
+        client.track(customer_id="u1", name="order_paid", plan="pro")
+    assert registry.get_sample_value("customerio_pitfalls_total", {"code": "CIO015"}) is None

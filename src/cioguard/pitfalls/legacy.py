@@ -11,8 +11,9 @@ without noticing. The binder calls :func:`legacy_type_error` when the arguments 
         raise legacy_type_error(method, exc) from None
 
 The error stays a ``TypeError`` (code catching it keeps working) and its message adds the 3.x
-spelling; each occurrence counts in ``customerio_pitfalls_total{code="CIO015"}`` and the first is
-logged with the fix, so swallowed errors still show up on the dashboard.
+spelling; unless the pitfalls are off (or CIO015 disabled), each occurrence counts in
+``customerio_pitfalls_total{code="CIO015"}`` and the first is logged with the fix, so swallowed
+errors still show up on the dashboard.
 """
 
 from __future__ import annotations
@@ -45,10 +46,20 @@ def legacy_message(method: str, original: str) -> str:
     )
 
 
+def _enabled() -> bool:
+    """CIO015 is counted unless the instrumentation runs with ``pitfalls="off"`` or disabled it."""
+    from cioguard.instrumentation.instrumentor import active_runtime  # only on this error path
+
+    runtime = active_runtime()
+    return runtime is None or "CIO015" in runtime.pitfalls.enabled
+
+
 def legacy_type_error(method: str, exc: TypeError) -> TypeError:
     """The ``TypeError`` to raise instead of ``exc``: same type, message naming the 3.x spelling."""
     global _logged
     try:
+        if not _enabled():
+            return TypeError(legacy_message(method, str(exc)))
         get_recorder().pitfall("CIO015")
         if not _logged:
             _logged = True
