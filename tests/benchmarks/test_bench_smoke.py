@@ -122,3 +122,14 @@ def test_targets_are_all_evaluated(
     for target in document["targets"]:
         assert target["status"] in {"holds", "misses", "unknown"}
         assert (target["value"] is None) == (target["status"] == "unknown"), target
+
+
+@pytest.mark.slow
+def test_the_readme_table_renders_from_the_run(quick_run: QuickRun) -> None:
+    from benchmarks.readme import render
+
+    _, document = quick_run
+    text = render(document)
+    assert document["meta"]["started_utc"][:10] in text  # dated
+    assert "**cioguard `track()`, all pitfall rules on** | realistic |" in text
+    assert text.count("\n- ") == len(document["targets"])
