@@ -97,6 +97,29 @@ def repeated_finding(nothing: Callable[[], None]) -> None:
         rules = best_ns(functools.partial(engine.check_call, call)) - best_ns(nothing)
     engine.flush_counts()
     print(f"{'repeated finding: emit':24s} {cost:6.0f} ns   (rules for that call {rules:.0f} ns)")
+    print(f"{'wrapt + deque.append':24s} {floor_ns():6.0f} ns   (issue 17's floor, this machine, now)")
+
+
+def floor_ns() -> float:
+    """A wrapt wrapper that only appends to a deque: the caller-cost floor issue 17 compares with."""
+    import collections
+
+    import wrapt
+
+    queue: collections.deque[object] = collections.deque()
+
+    class Client:
+        def track(self, customer_id: str, name: str, data: object = None) -> None:
+            return None
+
+    def wrapper(
+        wrapped: object, instance: object, args: tuple[object, ...], kwargs: dict[str, object]
+    ) -> None:
+        queue.append((args, kwargs))
+
+    wrapt.wrap_function_wrapper(Client, "track", wrapper)
+    client = Client()
+    return best_ns(lambda: client.track("u1", "signed_up", data={"a": 1}))
 
 
 if __name__ == "__main__":

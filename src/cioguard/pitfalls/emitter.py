@@ -43,6 +43,8 @@ class Emitter:
 
     def __init__(self, mode: str, recorder: Recorder | None = None, origin: Location | None = None) -> None:
         self.mode = mode
+        self._error = mode == "error"
+        self._debug = logger.isEnabledFor(logging.DEBUG)
         self.origin = origin
         self._recorder = recorder
         #: (code, filename, lineno) already counted once: later occurrences are counted in bulk.
@@ -89,7 +91,8 @@ class Emitter:
         thread.start()
 
     def flush_counts(self) -> None:
-        """Push every pending count to the recorder now."""
+        """Push every pending count to the recorder now (and look at the log level again)."""
+        self._debug = logger.isEnabledFor(logging.DEBUG)
         if not self._pending:
             return
         with self._lock:
@@ -114,7 +117,7 @@ class Emitter:
         any ``simplefilter``/``filterwarnings``/``catch_warnings`` changes that and warns again, so an
         "error" or "always" filter acts on every call.
         """
-        if frame is None or self.mode == "error":
+        if frame is None or self._error:
             self.emit(findings, None if frame is None else as_location(frame))
             return
         filters = warnings.filters
@@ -131,7 +134,7 @@ class Emitter:
         # A code object's own hash walks its fields; its id is one int (should a freed code object's
         # id be reused at the same line, at worst one warning is not shown again: it is still counted).
         site = id(code_object)
-        debug = logger.isEnabledFor(logging.DEBUG)
+        debug = self._debug  # refreshed once a second and on every full warn
         for finding in findings:
             key = (finding.code, site, lineno)
             if key in shown:  # the hot path: a repeat at a line already shown
@@ -162,7 +165,7 @@ class Emitter:
         registry = module_globals.get("__warningregistry__")
         if registry is None:
             registry = module_globals.setdefault("__warningregistry__", {})
-        debug = logger.isEnabledFor(logging.DEBUG)
+        self._debug = debug = logger.isEnabledFor(logging.DEBUG)
         for finding in findings:
             key = (finding.code, filename, lineno)
             if key in self._seen:

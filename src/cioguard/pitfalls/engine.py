@@ -120,6 +120,7 @@ class PitfallEngine:
         if not config.track_before_identify:
             enabled -= {"CIO003"}
         self.enabled: frozenset[str] = enabled
+        self._off = config.mode == "off"
         self._clock = clock
         self._calls = CallRules(
             enabled,
@@ -229,7 +230,7 @@ class PitfallEngine:
         cioguard caller (webhook actions, replay, worker) is on the way, the call is cioguard's own
         and nothing is emitted. In "off" mode nothing happens.
         """
-        if not findings or self.config.mode == "off":
+        if not findings or self._off:
             return
         frame = user_frame(1, stacklevel)
         if not isinstance(frame, tuple):  # the tuple is INTERNAL: cioguard's own call
