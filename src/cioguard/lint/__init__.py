@@ -1,4 +1,4 @@
-"""``cioguard lint``: a static audit of Python code for Customer.io pitfalls (codes CIO001...CIO012).
+"""``cioguard lint``: a static audit of Python code for Customer.io pitfalls (CIO001...CIO015).
 
 From the command line::
 
@@ -12,8 +12,10 @@ From Python::
 
 As a flake8 plugin: ``cioguard.lint.flake8:CioGuardChecker`` (codes ``CIO``). The linter imports
 nothing from the runtime packages; it follows simple import aliases, client objects kept in module
-globals, locals, parameters annotated with an SDK class and attributes (``self.cio``), and calls
-through them. See ``engine`` for the project heuristic (CIO007/CIO011) and ``CIO000`` (unparsable file).
+globals, locals, parameters annotated with an SDK class and attributes (``self.cio``), the app's own
+factories (``@lru_cache def get_cio(): ...``, lazy getters, properties, also across modules), and
+calls through them. CIO003 and CIO008 are runtime only (``RUNTIME_ONLY``); CIO013/CIO014 are checked
+where the data is literal. See ``engine`` for the project heuristic (CIO007/CIO011) and ``CIO000`` (unparsable file).
 """
 
 from __future__ import annotations
