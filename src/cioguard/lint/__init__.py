@@ -15,7 +15,8 @@ nothing from the runtime packages; it follows simple import aliases, client obje
 globals, locals, parameters annotated with an SDK class and attributes (``self.cio``), the app's own
 factories (``@lru_cache def get_cio(): ...``, lazy getters, properties, also across modules), and
 calls through them. CIO003 and CIO008 are runtime only (``RUNTIME_ONLY``); CIO013/CIO014 are checked
-where the data is literal. See ``engine`` for the project heuristic (CIO007/CIO011) and ``CIO000`` (unparsable file).
+where the data is literal. See ``engine`` for the project heuristic (CIO007/CIO011) and ``CIO000``
+(unparsable file).
 """
 
 from __future__ import annotations
