@@ -279,9 +279,9 @@ def test_build_producer_options(redis_server: RedisServer) -> None:
 def test_worker_cli_needs_a_url(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("CIOGUARD_QUEUE_URL", raising=False)
     assert worker_main([]) == 2
-    assert "--redis" in capsys.readouterr().out
+    assert "--redis" in capsys.readouterr().err
     assert worker_main(["--redis", "redis://127.0.0.1:1/0", "--rate-limit", "0"]) == 2
-    assert "rate_limit" in capsys.readouterr().out
+    assert "rate_limit" in capsys.readouterr().err
 
 
 def test_undecodable_entries_are_acknowledged_not_blocking(

@@ -333,9 +333,17 @@ class RedisProducer:
         self._keep_or_drop(leftovers)
         if self._spool is not None:
             self._spool.close(max(0.0, end - time.monotonic()))
+            self._count_spool_losses(self._spool)
         if self._fallback is not None:
             self._fallback.shutdown(max(0.0, end - time.monotonic()))
         self._client.close()
+
+    def _count_spool_losses(self, spool: Spool) -> None:
+        """What the spool itself lost (a full disk, expired rows) is a drop like any other."""
+        for reason, count in spool.take_losses().items():
+            if count:
+                self._counters.drop(reason, count, "lost by the spool")
+                self._recorder.dropped(reason, count)
 
     def _keep_or_drop(self, ops: list[Operation]) -> None:
         """Operations this process can no longer hand over: kept in the spool for the next
@@ -357,6 +365,8 @@ class RedisProducer:
         """``accepted``, ``handed_over``, ``fallback``, ``not_handed_over``, ``dropped`` by reason,
         ``queue_size`` (buffered), ``redis_up``, ``redis_errors``, ``reconnects``; with a fallback
         its own stats under ``fallback_stats``."""
+        if self._spool is not None:
+            self._count_spool_losses(self._spool)
         out = self._counters.snapshot()
         with self._lock:
             out["queue_size"] = len(self._buffer)

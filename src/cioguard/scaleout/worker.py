@@ -256,37 +256,27 @@ def _serve_metrics(host: str, port: int) -> Recorder:
     return recorder
 
 
-def _patience(args: argparse.Namespace) -> dict[str, Any]:
-    """The retry bounds for DeliveryConfig (only those this DeliveryConfig knows)."""
-    known = DeliveryConfig.__dataclass_fields__
-    out: dict[str, Any] = {}
-    if "delivery_timeout" in known:
-        out["delivery_timeout"] = args.delivery_timeout
-    if args.max_retries is not None or "delivery_timeout" not in known:
-        out["max_retries"] = 3 if args.max_retries is None else args.max_retries
-    return out
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if not args.redis:
         print("cioguard worker: --redis URL (or CIOGUARD_QUEUE_URL) is required", file=sys.stderr)
         return 2
-    problem = _reach_redis(args.redis, args.wait_for_redis)
-    if problem is not None:
-        print(f"cioguard worker: {problem}", file=sys.stderr)
-        return 1
     try:
         config = DeliveryConfig(
             rate_limit=args.rate_limit,
             rate_burst=args.rate_burst,
-            **_patience(args),
+            delivery_timeout=args.delivery_timeout,
+            max_retries=args.max_retries,
             max_batch_operations=args.max_batch_operations,
             request_timeout=args.request_timeout,
         )
     except ValueError as exc:
         print(f"cioguard worker: {exc}", file=sys.stderr)
         return 2
+    problem = _reach_redis(args.redis, args.wait_for_redis)
+    if problem is not None:
+        print(f"cioguard worker: {problem}", file=sys.stderr)
+        return 1
     recorder: Recorder = NullRecorder()
     if args.metrics_port is not None:
         recorder = _serve_metrics(args.metrics_host, args.metrics_port)
