@@ -164,7 +164,7 @@ class Runtime:
         if self.pitfalls_on:
             findings, call = self.pitfalls.check_call(call, mode="background")
             if findings:
-                self.pitfalls.emit(findings, stacklevel=user_stacklevel())
+                self.pitfalls.emit(findings)  # finds the user's line itself (cached per code object)
             self._until_queue_check -= 1
             if self._until_queue_check <= 0:
                 self._check_queue()  # CIO011 may raise ("error" mode): before anything is queued
