@@ -4,7 +4,8 @@ The instrumentation builds one engine per ``instrument()`` and calls it around e
 
     engine = PitfallEngine(PitfallConfig(mode="warn", disabled=frozenset({"CIO003"})))
     findings, call = engine.check_call(call, mode="background")   # before serialising
-    engine.emit(findings, stacklevel=user_stacklevel())           # at the user's line
+    engine.emit(findings)         # at the user's line (found past cioguard, wrapt, SDK, stdlib)
+    engine.report(engine.check_response("track", 429))           # sender side: log once, count
 
 Modes: ``"warn"`` issues each finding with :func:`warnings.warn_explicit` at the application's
 line (so Python's filters apply: ``-W error::cioguard.PitfallWarning`` turns them into exceptions at
