@@ -117,3 +117,28 @@ def test_report_renders_its_charts_in_headless_chromium(
     assert _colour_share(image, (0xD6, 0x27, 0x28)) > 0.0005
     assert _colour_share(image, (0x2C, 0xA0, 0x2C)) > 0.0005
     assert _colour_share(image, (0x94, 0x67, 0xBD)) > 0.0005
+
+
+def _repeatable_lines(out: str) -> list[str]:
+    """What a seed must fix: the pitfall lines (code, count, place) and the operations accepted."""
+    return [
+        line.strip()
+        for line in out.splitlines()
+        if re.match(r"\s+CIO\d{3} x\d+", line) or "operations accepted" in line
+    ]
+
+
+def test_the_same_seed_gives_the_same_findings_and_operations(
+    demo_run: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    first, _ = demo_run
+    again = subprocess.run(
+        [sys.executable, "-m", "cioguard", "demo", "--requests", "60", "--seed", "3"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    lines = _repeatable_lines(first.stdout)
+    assert any(line.startswith("CIO002 x1") for line in lines)
+    assert _repeatable_lines(again.stdout) == lines
