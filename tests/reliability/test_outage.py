@@ -9,7 +9,7 @@
   (default 20 s to keep the suite short; the issue's 60 s: ``CIOGUARD_OUTAGE_SECONDS=60``). The
   same 60 s outage is proven on an injected clock in ``tests/delivery/test_outage_sim.py``.
 - ``test_outage_is_absorbed_bounded_and_drained``: explicit opt-in ``max_queue_size=1000`` (so the
-  queue overflows in 8 s): memory stays bounded (RSS sampled every 0.2 s), drops beyond the bound
+  queue overflows in 10 s): memory stays bounded (RSS sampled every 0.2 s), drops beyond the bound
   are counted as ``queue_full``; with a spool everything beyond the queue spills to disk and nothing
   is dropped. After recovery everything accepted is delivered, once.
 """
@@ -30,7 +30,7 @@ from reliability_support import SITE_ID, TRACK_KEY, delivered_keys, report, rss_
 import cioguard
 from cioguard.testing import FakeCustomerIO
 
-OUTAGE_SECONDS = 8.0
+OUTAGE_SECONDS = 10.0
 RATE = 400  # operations per second offered by the load thread
 QUEUE = 1_000
 PAYLOAD = "x" * 8_000  # 8 KB per event: an unbounded queue would grow ~32 MB during the outage
@@ -106,17 +106,20 @@ def test_outage_is_absorbed_bounded_and_drained(instrument: Any, spool: bool, tm
         drain_after_recovery_s=round(recovery, 2),
         duration_s=round(time.monotonic() - began, 2),
     )
-    assert drained, stats
+    # flush() is True only when nothing was dropped since the previous flush: the memory queue
+    # overflowed (counted drops), the spool did not.
+    assert drained == spool, stats
+    assert stats["queue_size"] == 0 and stats["in_flight"] == 0  # all the same, fully drained
     assert offered == stats["accepted"] + dropped["queue_full"]
     assert sum(dropped.values()) == dropped["queue_full"]
     assert stats["delivered"] == stats["accepted"] == sum(got.values())
     assert all(n == 1 for n in got.values())
     # Bounded: the queue never exceeds its capacity and memory does not follow the offered load
-    # (the outage offered ~3 200 x 8 KB: an unbounded queue alone would be ~26 MB; the bounded
+    # (the outage offered ~4 000 x 8 KB: an unbounded queue alone would be ~31 MB; the bounded
     # queue holds ~8 MB of payloads, plus request bodies, buffers and allocator slack).
     assert during["queue_size"] <= QUEUE
     offered_kib = RATE * OUTAGE_SECONDS * len(PAYLOAD) / 1024
-    assert peak - baseline < 2 * QUEUE * len(PAYLOAD) / 1024 + 8 * 1024 < offered_kib
+    assert peak - baseline < 2 * QUEUE * len(PAYLOAD) / 1024 + 12 * 1024 < offered_kib
     if spool:
         assert dropped["queue_full"] == 0
         assert during["spilled"] > 0
