@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import sys
+import threading
 from pathlib import Path
 from typing import cast
 
@@ -54,6 +55,30 @@ class OneByOne(NullRecorder):
 def test_pending_counts_reach_a_recorder_without_the_count_parameter() -> None:
     recorder = OneByOne()
     emitter = Emitter("warn", cast(Recorder, recorder))
-    emitter._pending = {"CIO004": 3, "CIO009": 2}
+    for code in ["CIO004"] * 3 + ["CIO009"] * 2:
+        emitter._count_later(code)
     emitter.flush_counts()
     assert sorted(recorder.codes) == ["CIO004"] * 3 + ["CIO009"] * 2
+    emitter._count_later("CIO004")
+    emitter.flush_counts()
+    emitter.flush_counts()  # nothing new: nothing pushed
+    assert sorted(recorder.codes) == ["CIO004"] * 4 + ["CIO009"] * 2
+
+
+def test_no_count_is_lost_between_threads() -> None:
+    recorder = OneByOne()
+    emitter = Emitter("warn", cast(Recorder, recorder))
+
+    def hammer() -> None:
+        for _ in range(20_000):
+            emitter._count_later("CIO006")
+
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for _ in range(50):  # flushes interleaved with the increments
+        emitter.flush_counts()
+    for thread in threads:
+        thread.join()
+    emitter.flush_counts()
+    assert len(recorder.codes) == 80_000

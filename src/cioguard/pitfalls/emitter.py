@@ -7,12 +7,12 @@ Used by :class:`cioguard.pitfalls.PitfallEngine`; on its own::
     emitter.report(findings)             # sender-side findings: count, log once per code, never raise
     emitter.flush_counts()               # push pending counts to the recorder now
 
-Cheap when repeated: the warning text of a finding is constant, so ``warnings.warn_explicit`` with
-the module's ``__warningregistry__`` returns at once (in C) for a line already shown, while an
-``"error"`` or ``"always"`` filter still acts on every call. Counts of findings already shown at a
-location are added in bulk (a dict increment; pushed to the recorder at most once a second by a
-small daemon thread, and on :meth:`flush_counts`), so every occurrence is counted in
-``customerio_pitfalls_total`` without paying a metric update per call.
+Cheap when repeated: the warning text of a finding is constant, so once Python recorded a line's
+warning as shown (its ``__warningregistry__``), a repeat there skips the warnings machinery while the
+filters stay unchanged; an ``"error"`` or ``"always"`` filter still acts on every call. Counts of
+findings already seen at a location are added in bulk (one atomic counter step; pushed to the
+recorder at most once a second by a small daemon thread, and on :meth:`flush_counts`), so every
+occurrence is counted in ``customerio_pitfalls_total`` without a metric update per call.
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import itertools
 import logging
 import threading
 import warnings
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 from typing import Any
 
@@ -55,7 +56,11 @@ class Emitter:
         self._filters: object = None
         self._filter_count = -1
         self._filter_first: object = None
-        self._pending: dict[str, int] = {}
+        #: code -> itertools.count(): next() is one atomic C call, so threads never lose an increment.
+        #: Every number a counter handed out is an occurrence, except the flush's own probes.
+        self._counters: dict[str, Iterator[int]] = {}
+        #: code -> numbers of its counter already accounted for (occurrences pushed + probes)
+        self._accounted: dict[str, int] = {}
         self._lock = threading.Lock()
         self._flusher: threading.Thread | None = None
         self._logged: set[str] = set()
@@ -66,7 +71,7 @@ class Emitter:
     def reset_after_fork(self) -> None:
         self._lock = threading.Lock()
         self._flusher = None
-        self._pending = {}
+        self._counters, self._accounted = {}, {}
 
     @property
     def recorder(self) -> Recorder:
@@ -74,10 +79,23 @@ class Emitter:
 
     # -- counting ---------------------------------------------------------------------------------
     def _count_later(self, code: str) -> None:
-        pending = self._pending
-        pending[code] = pending.get(code, 0) + 1  # a lost race only delays or merges a count
+        counter = self._counters.get(code)
+        if counter is None:
+            counter = self._counters.setdefault(code, itertools.count())
+        next(counter)
         if self._flusher is None:
             self._start_flusher()
+
+    def _pending(self) -> dict[str, int]:
+        """Occurrences counted since the last flush, per code (call under the lock)."""
+        pending: dict[str, int] = {}
+        for code, counter in list(self._counters.items()):
+            probe = next(counter)  # = every number handed out before this one
+            done = self._accounted.get(code, 0)
+            self._accounted[code] = probe + 1  # this probe is accounted for too
+            if probe > done:
+                pending[code] = probe - done
+        return pending
 
     def _start_flusher(self) -> None:
         with self._lock:
@@ -93,10 +111,12 @@ class Emitter:
     def flush_counts(self) -> None:
         """Push every pending count to the recorder now (and look at the log level again)."""
         self._debug = logger.isEnabledFor(logging.DEBUG)
-        if not self._pending:
+        if not self._counters:
             return
         with self._lock:
-            pending, self._pending = self._pending, {}
+            pending = self._pending()
+        if not pending:
+            return
         recorder = self.recorder
         bulk = _takes_count(type(recorder))
         # Typed loosely on purpose: recorders without the count parameter take the loop below.
@@ -138,8 +158,10 @@ class Emitter:
         for finding in findings:
             key = (finding.code, site, lineno)
             if key in shown:  # the hot path: a repeat at a line already shown
-                pending = self._pending
-                pending[finding.code] = pending.get(finding.code, 0) + 1
+                counter = self._counters.get(finding.code)
+                if counter is None:
+                    counter = self._counters.setdefault(finding.code, itertools.count())
+                next(counter)
                 if self._flusher is None:
                     self._start_flusher()
                 if debug:
