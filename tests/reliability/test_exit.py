@@ -186,23 +186,21 @@ def sigterm_run(
     handler: str, env: dict[str, str], count: int = SIGTERM_N
 ) -> tuple[subprocess.Popen[str], str, str, float]:
     """Start the app, SIGTERM it once it queued ``count`` events; (process, stdout, stderr, exit s)."""
-    process = subprocess.Popen(
-        [sys.executable, SIGTERM_APP, str(count), handler],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        lines = wait_line(process, "READY", 30)
-        began = time.monotonic()
-        process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=30)
-        return process, "\n".join([*lines, out]), err, time.monotonic() - began
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
+    argv = [sys.executable, SIGTERM_APP, str(count), handler]
+    # The with block closes the pipes even when an assertion ends the test early.
+    with subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        try:
+            lines = wait_line(process, "READY", 30)
+            began = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            out, err = process.communicate(timeout=30)
+            return process, "\n".join([*lines, out]), err, time.monotonic() - began
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(10)
 
 
 @pytest.mark.parametrize("handler", ["none", "before", "after", "chain"])
@@ -248,22 +246,20 @@ def test_sigterm_flush_is_bounded_on_a_dead_endpoint() -> None:
 def test_sigterm_during_the_exit_flush_lets_it_finish(fake: FakeCustomerIO) -> None:
     count = 200
     fake.stall_next(1, seconds=2.0)  # not applied: the connection is dropped after 2 s
-    process = subprocess.Popen(
-        [sys.executable, SIGTERM_APP, str(count), "none", "return"],
-        env=default_env(fake.track_url),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        wait_line(process, "READY", 30)
-        time.sleep(0.5)  # inside the 2 s stall of the exit flush
-        process.send_signal(signal.SIGTERM)
-        _out, err = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
+    argv = [sys.executable, SIGTERM_APP, str(count), "none", "return"]
+    env = default_env(fake.track_url)
+    with subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        try:
+            wait_line(process, "READY", 30)
+            time.sleep(0.5)  # inside the 2 s stall of the exit flush
+            process.send_signal(signal.SIGTERM)
+            _out, err = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(10)
     got = delivered_keys(fake)
     assert process.returncode == -signal.SIGTERM, err
     assert set(got) == expected(count)
