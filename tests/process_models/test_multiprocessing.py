@@ -42,6 +42,7 @@ def run(fake: FakeCustomerIO, method: str, kind: str, **env: str) -> float:
         ("fork", "process"),
         ("fork", "pool"),
         ("fork", "pool-with"),
+        ("fork", "executor"),
         ("forkserver", "process"),
         ("forkserver", "pool"),
         ("spawn", "pool"),

@@ -3,8 +3,8 @@
 usage: mp_app.py START_METHOD KIND WORKERS PER_WORKER
 START_METHOD is fork, forkserver, spawn or billiard:fork (Celery's multiprocessing fork). KIND is
 ``process`` (one Process per worker, joined), ``pool`` (``Pool(2, maxtasksperchild=1)``: every task
-in a fresh child, closed and joined) or ``pool-with`` (``with Pool(2) as pool``: the workers are
-terminated by SIGTERM when the block ends).
+in a fresh child, closed and joined), ``pool-with`` (``with Pool(2) as pool``: the workers are
+terminated by SIGTERM when the block ends) or ``executor`` (``concurrent.futures.ProcessPoolExecutor``).
 Prints ``DONE <pids of the senders>``. Only ``cioguard.instrument()``: no flush anywhere.
 ``APP_WITHOUT_EXIT_HOOKS=1`` disables cioguard's exit hooks (the control run).
 """
@@ -51,6 +51,11 @@ def main() -> int:
         pids = pool.starmap(work.send, args, chunksize=1)
         pool.close()
         pool.join()
+    elif kind == "executor":
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(2, mp_context=ctx) as executor:
+            pids = list(executor.map(work.send, *zip(*args, strict=True)))
     else:
         with ctx.Pool(2) as pool:
             pids = pool.starmap(work.send, args, chunksize=1)
