@@ -142,12 +142,18 @@ def test_spool_recovery_after_sigkill(sink: Sink, endpoint: Endpoint, tmp_path: 
     try:
         assert engine.flush(15.0)
         stats = engine.stats()
+        assert (stats["delivered"], stats["queue_size"], stats["spilled"]) == (300, 0, 0)
+        # the spool's row count follows its writer thread's commit of the last acks
+        end = time.monotonic() + 5.0
+        while engine.stats()["spool_size"] and time.monotonic() < end:
+            time.sleep(0.01)
+        spool_size = engine.stats()["spool_size"]
     finally:
         engine.shutdown(2.0)
     ids = Counter(e["id"] for e in sink.entries())
     assert len(ids) == 300
     assert set(ids.values()) == {1}  # each exactly once
-    assert stats["spool_size"] == 0
+    assert spool_size == 0
     # per-person order survives the spill to disk and the restart
     seqs: dict[str, list[int]] = {}
     for entry in sink.entries():
