@@ -107,6 +107,26 @@ SCENARIOS: dict[str, list[Step]] = {
             {},
         ),
     ],
+    "realistic": [  # what apps send: nesting, None, datetimes, ISO strings, unicode, email lanes
+        ("identify", ("u7",), {"email": "Zoe@Example.com", "name": "Zoë Müller", "referrer": None}),
+        (
+            "track",
+            ("u7", "order_completed"),
+            {
+                "data": {
+                    "order_id": "A-10023",
+                    "total": 129.9,
+                    "coupon": None,
+                    "placed_at": "2024-05-01T10:20:30Z",
+                    "shipped_at": AT,
+                    "items": [{"sku": "sku-1", "name": "Café ☕", "qty": 2, "discount": None}],
+                    "shipping": {"address": {"city": "Zürich", "line2": None}},
+                }
+            },
+        ),
+        ("track", ("zoe@example.com", "by_email"), {"data": {"coupon": None, "at": AT}}),
+        ("pageview", ("u7", "/checkout"), {"items": [{"sku": "a", "discount": None}], "at": AT}),
+    ],
     "oversize": [
         ("identify", ("big",), {"blob": "x" * (V2_ENTRY_LIMIT + 100)}),
         ("track", ("big", "large"), {"data": {"blob": "y" * (V2_ENTRY_LIMIT + 100)}}),
