@@ -138,6 +138,7 @@ def test_anonymous_events_do_not_split_other_peoples_batches(fake: FakeCustomerI
     assert len(fake.events) == threads * per_thread
     assert drops == []
     requests = len(fake.requests)
+    print(f"anonymous={anonymous} others={others} requests={requests}")
     # Each anonymous event is a v1 request of its own; everything else rides in v2 batches of
     # hundreds (one per flush interval or per 2 000 entries), not cut short by the anonymous ones.
     assert requests <= anonymous + others // 100 + 5, requests
