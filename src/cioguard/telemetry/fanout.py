@@ -114,9 +114,9 @@ class FanoutRecorder:
             r.batch_operations(count)
 
     @never_raise
-    def pitfall(self, code: str) -> None:
+    def pitfall(self, code: str, count: int = 1) -> None:
         for r in self.recorders:
-            r.pitfall(code)
+            r.pitfall(code, count)
 
     @never_raise
     def spool_operations(self, count: int) -> None:
@@ -127,6 +127,11 @@ class FanoutRecorder:
     def http_request_blocked(self, seconds: float) -> None:
         for r in self.recorders:
             r.http_request_blocked(seconds)
+
+    @never_raise
+    def http_requests_blocked(self, seconds: Sequence[float]) -> None:
+        for r in self.recorders:
+            r.http_requests_blocked(seconds)
 
     @never_raise
     def webhook_event(self, metric: str) -> None:

@@ -283,8 +283,8 @@ class OTelMetricsRecorder:
         self._batch.record(count)
 
     @never_raise
-    def pitfall(self, code: str) -> None:
-        self._pitfalls.add(1, self._a("code", pitfall_label(code)))
+    def pitfall(self, code: str, count: int = 1) -> None:
+        self._pitfalls.add(count, self._a("code", pitfall_label(code)))
 
     @never_raise
     def spool_operations(self, count: int) -> None:
@@ -293,6 +293,11 @@ class OTelMetricsRecorder:
     @never_raise
     def http_request_blocked(self, seconds: float) -> None:
         self._blocked.record(seconds)
+
+    @never_raise
+    def http_requests_blocked(self, seconds: Sequence[float]) -> None:
+        for value in seconds:
+            self._blocked.record(value)
 
     @never_raise
     def webhook_event(self, metric: str) -> None:

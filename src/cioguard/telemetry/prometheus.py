@@ -157,9 +157,9 @@ class PrometheusRecorder:
         self.metrics.batch_operations.observe(count)
 
     @never_raise
-    def pitfall(self, code: str) -> None:
+    def pitfall(self, code: str, count: int = 1) -> None:
         c = pitfall_label(code)
-        self._child(("pitfalls", c), self.metrics.pitfalls, c).inc()
+        self._child(("pitfalls", c), self.metrics.pitfalls, c).inc(count)
 
     @never_raise
     def spool_operations(self, count: int) -> None:
@@ -168,6 +168,10 @@ class PrometheusRecorder:
     @never_raise
     def http_request_blocked(self, seconds: float) -> None:
         self.metrics.http_request_blocked.observe(seconds)
+
+    @never_raise
+    def http_requests_blocked(self, seconds: Sequence[float]) -> None:
+        observe_many(self.metrics.http_request_blocked, seconds)
 
     @never_raise
     def webhook_event(self, metric: str) -> None:

@@ -60,14 +60,17 @@ class Recorder(Protocol):
     def batch_operations(self, count: int) -> None:
         """Operations carried by one HTTP request."""
 
-    def pitfall(self, code: str) -> None:
-        """A pitfall rule fired (counted even when the warning itself is filtered)."""
+    def pitfall(self, code: str, count: int = 1) -> None:
+        """A pitfall rule fired ``count`` times (counted even when the warning itself is filtered)."""
 
     def spool_operations(self, count: int) -> None:
         """Operations currently held in the durable spool."""
 
     def http_request_blocked(self, seconds: float) -> None:
         """Time one web request spent blocked in Customer.io calls."""
+
+    def http_requests_blocked(self, seconds: Sequence[float]) -> None:
+        """Many :meth:`http_request_blocked` measurements at once (the middleware tallies them)."""
 
     def webhook_event(self, metric: str) -> None:
         """A verified reporting-webhook event (``metric`` from Customer.io's bounded set)."""
@@ -127,7 +130,7 @@ class NullRecorder:
     def batch_operations(self, count: int) -> None:
         pass
 
-    def pitfall(self, code: str) -> None:
+    def pitfall(self, code: str, count: int = 1) -> None:
         pass
 
     def spool_operations(self, count: int) -> None:
@@ -135,6 +138,11 @@ class NullRecorder:
 
     def http_request_blocked(self, seconds: float) -> None:
         pass
+
+    def http_requests_blocked(self, seconds: Sequence[float]) -> None:
+        # One by one, so a subclass that overrides only http_request_blocked sees every value.
+        for value in seconds:
+            self.http_request_blocked(value)
 
     def webhook_event(self, metric: str) -> None:
         pass
