@@ -35,11 +35,12 @@ App API sends (``send_email`` …) stay synchronous (callers read ``delivery_id`
 Spans
 -----
 
-A caller span per call (``PRODUCER`` in background mode, ``CLIENT`` in blocking mode) named
-``customerio <method>`` with ``customerio.*`` attributes; pitfalls are span events. The sender's
-``CLIENT`` span per HTTP request links to the caller spans of the operations it carries. Customer ids
-are recorded only with ``capture_customer_id=True``. Inside ``suppress_instrumentation()`` no spans
-are made.
+A caller span per call (``PRODUCER`` in background mode, made on the sender from the context and
+start time captured at the call; ``CLIENT`` in blocking mode) named ``customerio <method>``; pitfalls
+are span events. The sender's ``CLIENT`` span per HTTP request (``POST /api/v2/batch``, semantic
+conventions) links to the caller spans of the operations it carries. Customer ids are recorded only
+with ``capture_customer_id=True``; ``producer_spans=False`` drops the PRODUCER spans. Inside
+``suppress_instrumentation()`` no spans are made. The README's "Traces" section lists every attribute.
 
 API
 ---
