@@ -7,8 +7,12 @@ stale global.
 
 Two paths:
 
-- :meth:`Runtime.enqueue` (background mode): bind → pitfall rules → caller span → build operations
-  → submit; returns ``None``. Costs microseconds; nothing touches the network.
+- :meth:`Runtime.enqueue` (background mode): bind → pitfall rules (and the CIO011 queue check) →
+  trace capture → snapshot (``build`` with :class:`~cioguard.operations.deferred.Lanes`) → submit;
+  returns ``None``. Costs microseconds; nothing touches the network. The lane, the email → id map,
+  the event's ULID, the PRODUCER span and the metrics are done on the sender.
+- :meth:`Runtime.fallback` / :meth:`Runtime.stats`: calls the wrappers sent through the blocking
+  SDK after an internal error, counted per method (``cioguard.stats()["fallbacks"]``).
 - :meth:`Runtime.call_through` (blocking mode, ``synchronous()``, App API sends): the SDK's own
   method runs, wrapped in a CLIENT span, timed for CIO007 and the request scope.
 """
