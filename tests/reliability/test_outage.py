@@ -109,7 +109,7 @@ def test_outage_is_absorbed_bounded_and_drained(instrument: Any, spool: bool, tm
     # flush() is True only when nothing was dropped since the previous flush: the memory queue
     # overflowed (counted drops), the spool did not.
     assert drained == spool, stats
-    assert stats["queue_size"] == 0 and stats["in_flight"] == 0  # all the same, fully drained
+    assert (stats["queue_size"], stats["in_flight"]) == (0, 0)  # all the same, fully drained
     assert offered == stats["accepted"] + dropped["queue_full"]
     assert sum(dropped.values()) == dropped["queue_full"]
     assert stats["delivered"] == stats["accepted"] == sum(got.values())
