@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
+import signal
 import threading
 import uuid
+import warnings
 from typing import Any
 
 import orjson
@@ -150,3 +153,19 @@ def test_a_snapshot_keeps_no_monotonic_float_and_derives_it(endpoint: Endpoint) 
     assert op is not None
     assert op._enqueued_at is None
     assert time.monotonic() - op.enqueued_at == pytest.approx(2.0, abs=0.5)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_fork_while_an_operation_is_completed_leaves_the_child_a_free_lock(endpoint: Endpoint) -> None:
+    from cioguard.operations import model
+
+    op = _deferred(endpoint, Lanes(), "track", "u1", "clicked", {})
+    with model._lock, warnings.catch_warnings():  # as if a sender thread were completing one now
+        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork() in a threaded process
+        pid = os.fork()
+        if pid == 0:  # the child: completing must not wait for the parent's lock holder
+            signal.alarm(5)  # a deadlock ends the child by SIGALRM instead of hanging the test
+            ok = op.shard_key == "id:u1" and len(op.op_id) == 26
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -11,6 +11,7 @@ Nothing here imports the SDK, wrapt, the delivery engine or the web layer.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -89,7 +90,17 @@ class Resolver(Protocol):
 V2_REQUEST: tuple[Route, str, str] = ("v2", "POST", "/api/v2/batch")
 #: Marks ``op_id``/``event_id`` as "the ULID at ``body[7:33]``" (no second copy of the id kept).
 IN_BODY: Any = type("InBody", (), {"__repr__": lambda self: "IN_BODY", "__slots__": ()})()
+#: Serialises the completion of deferred operations (sender threads only; uncontended).
 _lock = threading.Lock()
+
+
+def _new_lock_in_child() -> None:
+    # A sender thread of the parent may hold the lock at fork time: the child gets a fresh one.
+    global _lock
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_in_child)
 
 
 class Operation:
