@@ -214,7 +214,8 @@ def _flush_on_sigterm() -> None:
 
 def _die_by(signum: int) -> None:
     signal.signal(signum, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
+    with contextlib.suppress(AttributeError, OSError, ValueError):  # no pthread_sigmask here
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
     os.kill(os.getpid(), signum)
     time.sleep(1.0)  # the default action terminates us before this returns
     os._exit(128 + signum)  # pragma: no cover - only if the signal could not be delivered
