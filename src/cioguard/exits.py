@@ -33,8 +33,8 @@ that the app does not import itself.
 Python runs signal handlers only in the main thread, and only when it executes bytecode: a
 background thread that takes a process-directed signal off the kernel's queue (while the main
 thread sleeps in a system call) delays every handler, ours and the app's (Ctrl-C included), until
-the main thread wakes on its own. cioguard's own threads therefore call :func:`mask_process_signals`
-first thing, so the kernel hands those signals to the main thread.
+the main thread wakes on its own. A background thread of cioguard's should therefore call
+:func:`mask_process_signals` first thing, so the kernel hands those signals to the main thread.
 """
 
 from __future__ import annotations
@@ -229,7 +229,7 @@ def _hook_multiprocessing(util: ModuleType) -> None:
     try:
         util.register_after_fork(_ANCHOR, _in_child)
         # This process may itself be a child (cioguard instrumented inside it): hook it too. In the
-        # main process the finalizer runs from atexit, where the engine's own hook would run anyway.
+        # main process it runs at atexit time like our own hook: exit_flush runs once either way.
         _register_finalizer(util)
     except Exception as exc:
         logger.warning("cioguard: could not hook multiprocessing children: %r", exc)
