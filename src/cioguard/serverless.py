@@ -67,7 +67,7 @@ def handler(
     """Decorate a ``(event, context)`` handler, sync or ``async``, to flush before it returns.
 
     ``safety_margin`` and ``timeout`` are seconds; a negative or NaN value raises ``ValueError``
-    here, when the module is imported.
+    here, at decoration time.
     """
     _check("safety_margin", safety_margin)
     if timeout is not None:
@@ -130,9 +130,11 @@ def _time_left(
     if runtime is None or runtime.stopped:
         return 0.0
     budget = runtime.options.exit_timeout if timeout is None else timeout
-    context = args[1] if len(args) > 1 else kwargs.get("context")
-    remaining = getattr(context, "get_remaining_time_in_millis", None)
-    if callable(remaining):
+    # Lambda passes (event, context); a method handler or keyword call moves the context.
+    remaining = next(
+        (found for found in map(_remaining_of, (*args, *kwargs.values())) if found is not None), None
+    )
+    if remaining is not None:
         try:
             left = float(remaining()) / 1000.0 - margin
         except Exception:  # a context that cannot tell: only the timeout bounds the flush
@@ -140,6 +142,11 @@ def _time_left(
         if not math.isnan(left):
             budget = min(budget, left)
     return max(0.0, budget)
+
+
+def _remaining_of(value: Any) -> Callable[[], Any] | None:
+    method = getattr(value, "get_remaining_time_in_millis", None)
+    return method if callable(method) else None
 
 
 def _flush(budget: float) -> None:

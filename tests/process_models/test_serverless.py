@@ -134,3 +134,10 @@ def test_not_instrumented_is_transparent() -> None:
 def test_invalid_options_raise_at_decoration(bad: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=r"cioguard\.serverless\.handler"):
         handler(**bad)
+
+
+def test_a_keyword_context_bounds_the_flush_too(instrumented: Any) -> None:
+    instrumented(f"http://127.0.0.1:{free_port()}")  # nobody listens: the API is down
+    began = time.monotonic()
+    assert sync_handler({"tag": "k"}, context=LambdaContext(800)) is RESULT
+    assert time.monotonic() - began < 0.8
