@@ -282,7 +282,7 @@ class Recording(NullRecorder):
     def dropped(self, reason: str, count: int = 1) -> None:
         self._add("dropped", reason, str(count))
 
-    def request(self, endpoint: str, status_code: str, seconds: float) -> None:
+    def request(self, endpoint: str, status_code: str, seconds: float, error_type: str | None = None) -> None:
         self._add("request", endpoint, status_code)
 
     def batch_operations(self, count: int) -> None:
@@ -328,3 +328,25 @@ def test_hook_calling_flush_and_shutdown_never_deadlocks(sink: Sink, endpoint: E
     assert outcomes == [False]
     assert not engine.submit(make_op(endpoint))  # the hook's shutdown took effect
     engine.shutdown(1.0)
+
+
+def test_on_drop_may_call_flush_without_deadlock(sink: Sink, endpoint: Endpoint) -> None:
+    sink.default = Reply(200, delay=0.3)
+    outcomes: list[bool] = []
+    holder: list[DeliveryEngine] = []
+
+    def on_drop(reason: str, count: int, methods: object) -> None:
+        outcomes.append(holder[0].flush(0.1))  # the caller's thread, engine lock not held
+
+    engine = DeliveryEngine(DeliveryConfig(max_queue_size=1, lanes=1, flush_interval=0.0, on_drop=on_drop))
+    holder.append(engine)
+    try:
+        began = time.monotonic()
+        results = [engine.submit(make_op(endpoint, seq=i)) for i in range(3)]
+        assert time.monotonic() - began < 2.0
+        assert results.count(False) >= 1
+        assert outcomes
+        assert outcomes[0] is False
+        assert engine.stats()["dropped"]["queue_full"] == results.count(False)
+    finally:
+        engine.shutdown(2.0)

@@ -158,27 +158,36 @@ class DeliveryEngine:
 
     def _overflow(self, core: Core, op: Operation) -> bool:
         """The slow path: a full queue, or spilled rows waiting on disk."""
-        with core.lock:
-            if core.closed:
-                return self._refuse(op, "shutdown")
-            full = len(core.inbox) + core.sched.size >= core.capacity
-            if core.link.on and (core.spilled or full):
-                # Rows are read back in insertion order: the inbox's rows must be written first.
-                core.intake(core.clock())
-            if core.link.on and (core.spilled or full) and core.link.spill(op):
+        try:
+            with core.lock:
+                if not self._admit(core, op):
+                    return False
+        finally:
+            core.out.run_hooks()  # on_drop never runs under the lock (it may call flush())
+        if core.idle or len(core.inbox) >= core.nudge_at:
+            core.wake()
+        return True
+
+    def _admit(self, core: Core, op: Operation) -> bool:
+        """Spill, make room or refuse (lock held); True when ``op`` was accepted."""
+        if core.closed:
+            return self._refuse(op, "shutdown", defer=True)
+        full = len(core.inbox) + core.sched.size >= core.capacity
+        if core.link.on and (core.spilled or full):
+            # Rows are read back in insertion order: the inbox's rows must be written first.
+            core.intake(core.clock())
+            if core.link.spill(op):
                 # Invariant: while anything is spilled new operations spill too, so a person's
                 # operations never overtake the ones waiting on disk.
                 core.spilled += 1
                 core.spill_in += 1
                 core.counters.add("accepted")
                 return True
-            if full and not self._make_room(core):
-                return self._refuse(op, "spool_error" if core.link.failing() else "queue_full")
-            if core.keep_on_caller:
-                core.link.keep(op)  # committed ("always") or queued for the group commit before we return
-            core.inbox.append(op)
-        if core.idle or len(core.inbox) >= core.nudge_at:
-            core.wake()
+        if full and not self._make_room(core):
+            return self._refuse(op, "spool_error" if core.link.failing() else "queue_full", defer=True)
+        if core.keep_on_caller:
+            core.link.keep(op)  # committed ("always") or queued for the group commit before we return
+        core.inbox.append(op)
         return True
 
     def _make_room(self, core: Core) -> bool:
@@ -186,19 +195,21 @@ class DeliveryEngine:
         policy = self._config.overflow
         if policy == "drop_oldest":
             victim: Operation | None = None
+            entry = None
             if core.inbox and type(core.inbox[0]) is not Mark:
                 victim = core.inbox.popleft()  # safe: senders pop only under this lock
             else:
                 entry = core.sched.oldest()
                 if entry is not None:
                     core.sched.remove(entry, core.clock())
-                    core.settle([entry])
                     victim = entry.op
             if victim is None:
                 return False
             self._recorder.call(victim.method, "background", victim.caller_seconds)
-            core.out.drop([victim], "queue_full")
+            core.out.drop([victim], "queue_full", defer=True)  # counted before a flush can end
             core.link.done([victim])
+            if entry is not None:
+                core.settle([entry])
             return True
         if policy == "block":
             end = time.monotonic() + self._config.block_timeout
@@ -215,9 +226,9 @@ class DeliveryEngine:
             return not core.closed
         return False
 
-    def _refuse(self, op: Operation, reason: str) -> bool:
+    def _refuse(self, op: Operation, reason: str, defer: bool = False) -> bool:
         self._recorder.call(op.method, "background", op.caller_seconds)
-        self._core.out.drop([op], reason)
+        self._core.out.drop([op], reason, defer=defer)
         return False
 
     def record_drop(self, reason: str, count: int = 1, detail: str = "", method: str = "") -> None:

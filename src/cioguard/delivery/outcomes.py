@@ -16,6 +16,7 @@ before it has finished.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Sequence
 
 from cioguard.delivery.config import DropHook
@@ -48,6 +49,7 @@ class Outcomes:
         self._counters = counters
         self._recorder = recorder
         self._on_drop = on_drop
+        self._deferred: deque[tuple[str, int, dict[str, int]]] = deque()
 
     def intake(self, ops: Sequence[Operation]) -> None:
         if not ops:
@@ -67,16 +69,38 @@ class Outcomes:
         if lags:
             self._recorder.delivery_lags(lags)
 
-    def drop(self, ops: Sequence[Operation], reason: str, detail: str = "") -> None:
+    def drop(self, ops: Sequence[Operation], reason: str, detail: str = "", defer: bool = False) -> None:
         if ops:
-            self.count(reason, len(ops), group_methods(ops), detail)
+            self.count(reason, len(ops), group_methods(ops), detail, defer)
 
-    def count(self, reason: str, count: int, methods: dict[str, int], detail: str = "") -> None:
-        """Count ``count`` lost operations (also those that never became an ``Operation``)."""
+    def count(
+        self, reason: str, count: int, methods: dict[str, int], detail: str = "", defer: bool = False
+    ) -> None:
+        """Count ``count`` lost operations (also those that never became an ``Operation``).
+
+        ``defer=True`` (a caller holding the engine's lock): ``on_drop`` runs at the next
+        :meth:`run_hooks`, so user code never runs under the lock (it may call ``flush()``)."""
         if count <= 0:
             return
         self._counters.drop(reason, count, detail)
         self._recorder.dropped(reason, count)
+        if self._on_drop is None:
+            return
+        if defer:
+            self._deferred.append((reason, count, methods))
+        else:
+            self._notify(reason, count, methods)
+
+    def run_hooks(self) -> None:
+        """Tell ``on_drop`` of the drops counted with ``defer=True`` (without the engine's lock)."""
+        while self._deferred:
+            try:
+                reason, count, methods = self._deferred.popleft()
+            except IndexError:  # another thread took the last one
+                return
+            self._notify(reason, count, methods)
+
+    def _notify(self, reason: str, count: int, methods: dict[str, int]) -> None:
         hook = self._on_drop
         if hook is not None:
             try:
