@@ -34,13 +34,14 @@ def broker_options(data: Path) -> dict[str, object]:
         "data_folder_in": queue,
         "data_folder_out": queue,
         "processed_folder": str(data / "processed"),
+        "control_folder": str(data / "control"),
         "store_processed": False,
     }
 
 
 @pytest.fixture
 def data(tmp_path: Path) -> Path:
-    for name in ("queue", "processed", "started"):
+    for name in ("queue", "processed", "control", "started"):
         (tmp_path / name).mkdir()
     return tmp_path
 

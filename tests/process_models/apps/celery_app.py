@@ -35,6 +35,7 @@ def broker_options(data: Path) -> dict[str, object]:
         "data_folder_in": queue,
         "data_folder_out": queue,
         "processed_folder": str(data / "processed"),
+        "control_folder": str(data / "control"),  # not the current directory
         "store_processed": False,
         "polling_interval": 0.1,
     }
