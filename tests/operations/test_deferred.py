@@ -169,3 +169,16 @@ def test_a_fork_while_an_operation_is_completed_leaves_the_child_a_free_lock(end
             os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_person_calls_op_id_is_made_on_the_sender(endpoint: Endpoint) -> None:
+    from cioguard.operations.model import LATER
+
+    call = bind("identify", ("u1",), {"plan": "pro"})
+    [queued] = build(call, endpoint, now=1_700_000_000.0, lanes=Lanes())
+    assert queued._op_id is LATER  # nothing made on the caller
+    assert decode_ms(queued.op_id) == 1_700_000_000_000
+    assert queued.op_id == queued.op_id  # made once
+    [plain] = build(call, endpoint, now=1_700_000_000.0)  # no sender to complete it: made at once
+    assert isinstance(plain._op_id, str)
+    assert len(plain._op_id) == 26

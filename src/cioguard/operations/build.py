@@ -39,7 +39,7 @@ from cioguard.operations.construct import make_operation
 from cioguard.operations.deferred import Identify, Lanes, snapshot_event
 from cioguard.operations.endpoints import app_endpoint, origin, track_endpoint
 from cioguard.operations.errors import OperationTooLarge
-from cioguard.operations.model import Call, Endpoint, Operation, Resolver
+from cioguard.operations.model import LATER, Call, Endpoint, Operation, Resolver
 from cioguard.operations.routes import (
     _V2_PATH,
     EVENT_DATA_LIMIT,
@@ -84,7 +84,7 @@ def build(
 
     With ``lanes`` (the instrumentation's hot path) an event is only snapshotted here and every
     operation is completed on the sender by ``lanes`` (:mod:`cioguard.operations.deferred`): its
-    email → id lane, and the event's ULID.
+    email → id lane, and its ULID (the event id, or the op id of a person call's v2 entry).
     """
     if now is None:
         now = time.time()
@@ -98,9 +98,12 @@ def build(
             return [op]
     if mono is None:
         mono = time.monotonic()
-    if lanes is None:
-        return _BUILDERS[method](call, endpoint, span_context, now, mono)
     operations = _BUILDERS[method](call, endpoint, span_context, now, mono)
+    if lanes is None:
+        for op in operations:
+            if op._op_id is LATER:  # no sender to complete it: the id is made here
+                op._op_id = new_ulid(now)
+        return operations
     resolver: Resolver = lanes
     if method == "identify":
         email = call.data.get("email") if isinstance(call.data, dict) else None
@@ -200,7 +203,8 @@ def _person(entry_for: Callable[[Call, str, str], dict[str, Any] | None], labels
         if entry is not None:
             body = dumps_parts(entry, labels)
             if len(body) <= V2_ENTRY_LIMIT:
-                return [operation(call, endpoint, span_context, now, mono, body, shard_key)]
+                # The op id (a ULID) is made on the sender, by the resolver (see build()).
+                return [operation(call, endpoint, span_context, now, mono, body, shard_key, op_id=LATER)]
         return single(call, endpoint, span_context, now, mono, shard_key, mapping.v1_request(call))
 
     return build_person

@@ -31,7 +31,7 @@ from typing import Any
 from orjson import dumps as _orjson_dumps
 
 from cioguard.operations.calls import backfill_timestamp, event_timestamp
-from cioguard.operations.model import IN_BODY, V2_REQUEST, Call, Endpoint, Operation
+from cioguard.operations.model import IN_BODY, LATER, V2_REQUEST, Call, Endpoint, Operation
 from cioguard.operations.routes import V2_ENTRY_LIMIT
 from cioguard.operations.serialize import _OPTIONS, _UUID_TEXT, _default, plain
 from cioguard.operations.ulid import new_ulid
@@ -140,6 +140,8 @@ class Lanes:
                 op._op_id = IN_BODY
             else:
                 op._op_id = ulid
+        elif op._op_id is LATER:  # a person call's v2 entry: its op id is made here, not on the caller
+            op._op_id = new_ulid(op.created_at)
         if self.emails and key.startswith("email:"):
             key = self.emails.get(key.lower(), key)
         op._shard_key = key

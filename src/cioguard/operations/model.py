@@ -90,6 +90,9 @@ class Resolver(Protocol):
 V2_REQUEST: tuple[Route, str, str] = ("v2", "POST", "/api/v2/batch")
 #: Marks ``op_id``/``event_id`` as "the ULID at ``body[7:33]``" (no second copy of the id kept).
 IN_BODY: Any = type("InBody", (), {"__repr__": lambda self: "IN_BODY", "__slots__": ()})()
+#: Marks ``op_id`` as "made by the resolver on the sender" (never seen by a reader: reading
+#: ``op_id`` runs the resolver first).
+LATER: Any = type("Later", (), {"__repr__": lambda self: "LATER", "__slots__": ()})()
 #: Serialises the completion of deferred operations (sender threads only; uncontended).
 _lock = threading.Lock()
 

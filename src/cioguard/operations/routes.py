@@ -45,7 +45,7 @@ def operation(
     event_id: Any = None,
     op_id: str | None = None,
 ) -> Operation:
-    if op_id is None:
+    if op_id is None:  # (model.LATER instead: the sender's resolver makes it)
         op_id = new_ulid(now)
     return make_operation(
         endpoint,
