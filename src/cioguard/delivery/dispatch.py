@@ -34,6 +34,7 @@ class Core(CoreState):
         while True:
             try:
                 job = self._next()
+                self.out.run_hooks()  # on_drop of intake/sweep drops, outside the lock
                 if job is None:
                     return
                 self.send(*job)
@@ -103,7 +104,7 @@ class Core(CoreState):
         gone = self.sched.expire(too_old, now)
         if gone:
             ops = [entry.op for batch in gone for entry in batch]
-            self.out.drop(ops, "expired")
+            self.out.drop(ops, "expired", defer=True)
             self.link.done(ops)
             self.settle([entry for batch in gone for entry in batch])
             self.room()

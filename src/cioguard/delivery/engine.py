@@ -254,6 +254,7 @@ class DeliveryEngine:
             elif core.pending():
                 done = False
             core.count_spool_losses()
+            core.out.run_hooks()
             total = sum(core.counters.snapshot()["dropped"].values())
             clean, self._drops_seen = total == self._drops_seen, total
             return done and clean
@@ -309,6 +310,7 @@ class DeliveryEngine:
         core.counters.log_unlogged()  # drops held back by the once-a-minute log: none stays silent
         core.link.close(max(0.0, end - time.monotonic()))
         core.count_spool_losses()  # what the spool could not keep at close is counted too
+        core.out.run_hooks()
         if self._own_transport and core.inflight == 0:
             close = getattr(self._transport, "close", None)
             if callable(close):

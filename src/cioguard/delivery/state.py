@@ -136,7 +136,8 @@ class CoreState:
         self.out.intake(accepted)
         if oversize:
             self.out.intake(oversize)
-            self.out.drop(oversize, "oversize", f"over max_batch_bytes={config.max_batch_bytes}")
+            detail = f"over max_batch_bytes={config.max_batch_bytes}"
+            self.out.drop(oversize, "oversize", detail, defer=True)
 
     def _place_mark(self, mark: Mark) -> None:
         """A flush marker: it completes when everything accepted before it is finished."""
@@ -164,7 +165,7 @@ class CoreState:
     def count_spool_losses(self) -> None:
         """What the spool dropped on its own (expired rows, failures) is counted like any drop."""
         for reason, count in self.link.losses().items():
-            self.out.count(reason, count, {})
+            self.out.count(reason, count, {}, defer=True)
 
     # -- spill reload --------------------------------------------------------------------------
 
