@@ -10,11 +10,17 @@
     engine.shutdown(timeout=10.0)
     engine.stats()
 
-``v2`` operations are joined into ``POST {base_url}/api/v2/batch`` requests (at most
-``max_batch_bytes`` and ``max_batch_operations``); ``single`` operations are sent alone. Lanes
-(``hash(shard_key) % lanes``) keep several requests in flight without reordering one person's
-operations. 2xx delivers, 207 rejects only the listed entries, other 4xx reject, and
-408/429/5xx/timeouts/resets are retried with full-jitter backoff (``Retry-After`` as a floor).
+``submit`` is a lock-free append; sender threads (``lanes``) take operations in, keep a FIFO per
+person (and per anonymous id) and join ``v2`` operations of many people into
+``POST {base_url}/api/v2/batch`` requests (at most ``max_batch_bytes`` and
+``max_batch_operations``), while v1-only operations go alone; a person is never in flight twice,
+so their operations arrive in order. 2xx delivers (entries listed under ``errors`` are rejected),
+other 4xx reject, 429 waits ``Retry-After`` without counting an attempt, and 408/5xx/timeouts/
+resets/refusals are retried with full-jitter backoff until ``delivery_timeout``; after repeated
+failures an endpoint goes into outage mode (one probe at a time). Modules: ``engine`` (API and
+lifecycle), ``state``/``dispatch`` (intake and sender threads), ``scheduler``/``entries``
+(per-person scheduling), ``policy`` (pure retry/outage rules), ``sender``/``wire``/``transport``
+(requests), ``outcomes`` (counters, metrics, ``on_drop``), ``durable`` (the spool glue).
 This package knows nothing of the SDK: it only takes :class:`~cioguard.operations.model.Operation`.
 """
 

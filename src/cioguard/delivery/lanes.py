@@ -1,5 +1,8 @@
 """A lane: one FIFO of operations and the sender thread that drains it in order.
 
+Used by the Redis scale-out consumer (:mod:`cioguard.scaleout.consumer`); the in-process engine
+schedules per person instead (:mod:`cioguard.delivery.scheduler`).
+
 Operations are spread over lanes by ``hash(shard_key) % lanes``; a lane sends one request at a
 time and finishes (retries included) each batch before taking the next, so operations with the
 same shard key are never reordered while the lanes together keep several requests in flight.
