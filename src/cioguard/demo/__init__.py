@@ -22,7 +22,9 @@ from pathlib import Path
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="cioguard demo", description=__doc__.split("\n\n")[0] if __doc__ else ""
+        prog="cioguard demo",
+        # --help is plain text: the docstring's first paragraph without its RST markup
+        description=(__doc__.split("\n\n")[0] if __doc__ else "").replace("``", ""),
     )
     parser.add_argument("--requests", type=int, default=240, help="web requests per phase (default 240)")
     parser.add_argument("--duration", type=float, default=30.0, help="at most this many seconds per phase")

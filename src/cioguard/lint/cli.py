@@ -18,13 +18,14 @@ from collections.abc import Sequence
 
 from cioguard.lint.engine import lint_paths
 from cioguard.lint.output import FORMATTERS
-from cioguard.lint.rules import RULES, RUNTIME_ONLY, parse_codes, unknown_codes
+from cioguard.lint.rules import DOCS_URL, RULES, RUNTIME_ONLY, parse_codes, unknown_codes
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cioguard lint",
-        description="Statically audit Python code for Customer.io pitfalls (codes as in docs/pitfalls.md).",
+        # a pip user has no docs/ directory: point at the published catalogue
+        description=f"Statically audit Python code for Customer.io pitfalls (catalogue: {DOCS_URL}).",
         epilog="rules: "
         + ", ".join(f"{r.code} {r.name}" for r in RULES.values())
         + f". Runtime only (no static check): {', '.join(RUNTIME_ONLY)}."
