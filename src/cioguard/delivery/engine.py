@@ -264,7 +264,14 @@ class DeliveryEngine:
 
     def shutdown(self, timeout: float = 10.0) -> None:
         """Flush within ``timeout``, then stop; idempotent. What is left is counted as dropped
-        ``shutdown`` (or, with a spool, kept on disk for the next process: never deleted)."""
+        ``shutdown`` (or, with a spool, kept on disk for the next process: never deleted).
+        Never raises (it runs in finalizers and signal handlers)."""
+        try:
+            self._shutdown(timeout)
+        except Exception as exc:
+            logger.error("cioguard delivery: shutdown failed: %r", exc)
+
+    def _shutdown(self, timeout: float) -> None:
         core = self._core
         end = time.monotonic() + max(0.0, timeout)
         with core.lock:

@@ -119,6 +119,9 @@ class Scheduler:
                     continue
                 batch = self._take_v2(group, now)
             if batch:
+                # Fairness between workspaces: the group that just sent goes to the back.
+                gkey = _gkey(batch[0])
+                self.groups[gkey] = self.groups.pop(gkey)
                 return batch, 0.0
         return None, wait
 
@@ -199,6 +202,7 @@ class Scheduler:
         self.size -= len(batch)
         if first.barrier and group.barrier is first:
             self.inflight_barriers.discard(id(first))
+            group.busy.discard(first.key)  # (remove() marks it busy; a barrier is in no queue)
             group.barrier = None
             while group.held and group.barrier is None:
                 self._place(group, gkey, group.held.popleft(), now)

@@ -138,6 +138,7 @@ class CoreState:
             self.out.intake(oversize)
             detail = f"over max_batch_bytes={config.max_batch_bytes}"
             self.out.drop(oversize, "oversize", detail, defer=True)
+            self.link.done(oversize)  # a final drop: its spool row (if any) goes too
 
     def _place_mark(self, mark: Mark) -> None:
         """A flush marker: it completes when everything accepted before it is finished."""

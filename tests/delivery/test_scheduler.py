@@ -1,0 +1,107 @@
+"""Per-person scheduling without threads or clocks: what may go next, and with whom."""
+
+from __future__ import annotations
+
+from sink import make_op
+
+from cioguard.delivery.config import DeliveryConfig
+from cioguard.delivery.scheduler import Entry, Group, Scheduler
+from cioguard.operations.model import Endpoint
+
+EP = Endpoint(api="track", base_url="http://127.0.0.1:9", auth_header="Basic eDp5")
+OTHER = Endpoint(api="track", base_url="http://127.0.0.1:10", auth_header="Basic eDp5")
+
+
+def allow(group: Group, now: float) -> tuple[bool, float | None]:
+    return True, None
+
+
+def fill(sched: Scheduler, *ops: object) -> list[Entry]:
+    entries = []
+    for seq, op in enumerate(ops):
+        entry = Entry(op, seq, 0.0)  # type: ignore[arg-type]
+        sched.add(entry, 0.0)
+        entries.append(entry)
+    return entries
+
+
+def test_a_single_goes_alone_without_cutting_the_v2_batch() -> None:
+    sched = Scheduler(DeliveryConfig(flush_interval=0.0))
+    ops = [make_op(EP, person=f"p{i}", seq=i, route="single" if i == 2 else "v2") for i in range(6)]
+    fill(sched, *ops)
+    first, _ = sched.take(0.0, allow)
+    second, _ = sched.take(0.0, allow)
+    assert first is not None
+    assert second is not None
+    assert [e.op for e in first] == [ops[2]]  # the v1-only operation, on its own
+    assert [e.op for e in second] == [op for i, op in enumerate(ops) if i != 2]  # one whole batch
+
+
+def test_a_person_is_never_in_flight_twice_and_keeps_order() -> None:
+    sched = Scheduler(DeliveryConfig(flush_interval=0.0))
+    a1, a2 = make_op(EP, person="a", seq=1, route="single"), make_op(EP, person="a", seq=2)
+    b1 = make_op(EP, person="b", seq=3)
+    fill(sched, a1, a2, b1)
+    batch, _ = sched.take(0.0, allow)
+    assert batch is not None
+    assert [e.op for e in batch] == [a1]
+    batch2, _ = sched.take(0.0, allow)
+    assert batch2 is not None
+    assert [e.op for e in batch2] == [b1]  # a2 waits for a1
+    assert sched.take(0.0, allow)[0] is None
+    sched.retry(batch, 5.0, 0.0)  # a1 failed: due again at t=5
+    assert sched.take(1.0, allow) == (None, 4.0)
+    again, _ = sched.take(5.0, allow)
+    assert again is not None
+    assert [e.op for e in again] == [a1]
+    sched.finish(again, 5.0)
+    last, _ = sched.take(5.0, allow)
+    assert last is not None
+    assert [e.op for e in last] == [a2]
+
+
+def test_merge_is_a_barrier_of_its_endpoint() -> None:
+    sched = Scheduler(DeliveryConfig(flush_interval=0.0))
+    before = make_op(EP, person="s", seq=1)
+    merge = make_op(EP, person="p", seq=2, method="merge_customers")
+    after = make_op(EP, person="p", seq=3)
+    elsewhere = make_op(OTHER, person="x", seq=4)
+    fill(sched, before, merge, after, elsewhere)
+    first, _ = sched.take(0.0, allow)
+    second, _ = sched.take(0.0, allow)
+    assert first is not None
+    assert second is not None
+    assert {e.op.op_id for e in first + second} == {before.op_id, elsewhere.op_id}
+    assert sched.take(0.0, allow)[0] is None  # the merge waits for `before`; `after` for the merge
+    sched.finish(first if first[0].op is before else second, 0.0)
+    batch, _ = sched.take(0.0, allow)
+    assert batch is not None
+    assert [e.op for e in batch] == [merge]
+    sched.finish(batch, 0.0)
+    batch, _ = sched.take(0.0, allow)
+    assert batch is not None
+    assert [e.op for e in batch] == [after]
+
+
+def test_an_expired_merge_releases_what_waited_behind_it() -> None:
+    sched = Scheduler(DeliveryConfig(flush_interval=0.0))
+    merge = make_op(EP, person="p", seq=1, method="merge_customers")
+    after = make_op(EP, person="p", seq=2)
+    entries = fill(sched, merge, after)
+    batch, _ = sched.take(0.0, allow)
+    assert batch is not None
+    sched.retry(batch, 0.0, 0.0)
+    sched.remove(entries[0], 0.0)  # given up (expired)
+    batch, _ = sched.take(0.0, allow)
+    assert batch is not None
+    assert [e.op for e in batch] == [after]  # the person is not left busy
+    assert sched.size == 1
+
+
+def test_partial_batches_wait_for_the_flush_interval_unless_flushed() -> None:
+    sched = Scheduler(DeliveryConfig(flush_interval=1.0))
+    fill(sched, make_op(EP, person="a", seq=1))
+    assert sched.take(0.5, allow) == (None, 0.5)
+    sched.flush_upto = 10
+    batch, _ = sched.take(0.5, allow)
+    assert batch is not None
