@@ -19,6 +19,7 @@ from cioguard.telemetry import (
     build_recorder,
 )
 from cioguard.telemetry.fanout import choose_backends
+from cioguard.telemetry.labels import DROP_REASONS, SPOOL_ERROR_KINDS
 from cioguard.telemetry.otel_metrics import (
     HTTP_CLIENT_DURATION_BUCKETS,
     SCHEMA_URL,
@@ -46,6 +47,7 @@ EXPECTED = {
     "customerio.http_request.blocked": set(),
     "customerio.webhook.events": {"metric"},
     "customerio.webhook.rejected": {"reason"},
+    "customerio.spool.errors": {"kind"},  # exported from 0, like the drops
 }
 
 
@@ -218,3 +220,18 @@ def test_metrics_option_chooses_backends_so_nothing_doubles(
     assert choose_backends(metrics, registry, readers[provider]) == expected
     if provider == "prometheus":  # the exporter's registry is not cioguard's: no clash
         assert choose_backends(metrics, CollectorRegistry(), readers[provider])[0] == (metrics != "otel")
+
+
+def test_drop_reasons_and_spool_error_kinds_are_exported_from_zero() -> None:
+    # As on the Prometheus side: the drop alerts use increase(), which cannot see the first
+    # increment of a series that did not exist before, and CustomerIOMetricsAbsent watches
+    # customerio_events_dropped_total as the sign that a target exports cioguard's metrics at all.
+    reader = InMemoryMetricReader()
+    OTelMetricsRecorder(MeterProvider(metric_readers=[reader]))
+    metrics = collect(reader)
+    for name, key, values in (
+        ("customerio.events.dropped", "reason", DROP_REASONS),
+        ("customerio.spool.errors", "kind", SPOOL_ERROR_KINDS),
+    ):
+        points = {point.attributes[key]: point.value for point in metrics[name][1]}
+        assert points == dict.fromkeys(values, 0), name

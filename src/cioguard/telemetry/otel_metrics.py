@@ -60,6 +60,8 @@ from opentelemetry.metrics import CallbackOptions, Histogram, Meter, MeterProvid
 
 from cioguard.telemetry import buckets
 from cioguard.telemetry.labels import (
+    DROP_REASONS,
+    SPOOL_ERROR_KINDS,
     drop_reason_label,
     endpoint_label,
     error_type_label,
@@ -195,6 +197,12 @@ class OTelMetricsRecorder:
         )
         # Attribute dicts cached by normalised values (a bounded set): no allocation per call.
         self._attrs: dict[tuple[str, ...], Attributes] = {}
+        # Exported from 0, as on the Prometheus side: the drop alerts use increase(), blind to the
+        # first increment of a new series, and CustomerIOMetricsAbsent watches this family.
+        for reason in sorted(DROP_REASONS):
+            self._dropped.add(0, self._a("reason", reason))
+        for kind in sorted(SPOOL_ERROR_KINDS):
+            self._spool_errors.add(0, self._a("kind", kind))
 
     def _observer(self, name: str) -> Any:
         def observe(options: CallbackOptions) -> Iterable[Observation]:
