@@ -54,7 +54,11 @@ def main() -> int:
     print("READY", flush=True)
     if sys.argv[3:] == ["return"]:
         return 0
-    time.sleep(60)
+    # Short sleeps: Python runs a handler only when the main thread executes bytecode, and a
+    # delivery thread that takes SIGTERM off the kernel's queue would leave one long sleep
+    # unwoken (see test_delivery_threads_leave_process_signals_to_the_main_thread).
+    for _ in range(600):
+        time.sleep(0.1)
     return 3  # the signal never came
 
 
