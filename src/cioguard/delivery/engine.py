@@ -35,6 +35,7 @@ from cioguard.delivery.counters import Counters, logger
 from cioguard.delivery.dispatch import Core
 from cioguard.delivery.durable import SpoolLink, open_spool
 from cioguard.delivery.outcomes import Mark
+from cioguard.delivery.overflow import admit, refuse
 from cioguard.delivery.sender import BatchSender, ResponseHook
 from cioguard.delivery.spool import Spool
 from cioguard.delivery.transport import RequestsTransport, Transport
@@ -157,10 +158,10 @@ class DeliveryEngine:
         return True
 
     def _overflow(self, core: Core, op: Operation) -> bool:
-        """The slow path: a full queue, or spilled rows waiting on disk."""
+        """The slow path: a full queue, or spilled rows waiting on disk (:mod:`.overflow`)."""
         try:
             with core.lock:
-                if not self._admit(core, op):
+                if not admit(core, op):
                     return False
         finally:
             core.out.run_hooks()  # on_drop never runs under the lock (it may call flush())
@@ -168,68 +169,8 @@ class DeliveryEngine:
             core.wake()
         return True
 
-    def _admit(self, core: Core, op: Operation) -> bool:
-        """Spill, make room or refuse (lock held); True when ``op`` was accepted."""
-        if core.closed:
-            return self._refuse(op, "shutdown", defer=True)
-        full = len(core.inbox) + core.sched.size >= core.capacity
-        if core.link.on and (core.spilled or full):
-            # Rows are read back in insertion order: the inbox's rows must be written first.
-            core.intake(core.clock())
-            if core.link.spill(op):
-                # Invariant: while anything is spilled new operations spill too, so a person's
-                # operations never overtake the ones waiting on disk.
-                core.spilled += 1
-                core.spill_in += 1
-                core.counters.add("accepted")
-                return True
-        if full and not self._make_room(core):
-            return self._refuse(op, "spool_error" if core.link.failing() else "queue_full", defer=True)
-        if core.keep_on_caller:
-            core.link.keep(op)  # committed ("always") or queued for the group commit before we return
-        core.inbox.append(op)
-        return True
-
-    def _make_room(self, core: Core) -> bool:
-        """Apply the overflow policy (lock held); True when there is room now."""
-        policy = self._config.overflow
-        if policy == "drop_oldest":
-            victim: Operation | None = None
-            entry = None
-            if core.inbox and type(core.inbox[0]) is not Mark:
-                victim = core.inbox.popleft()  # safe: senders pop only under this lock
-            else:
-                entry = core.sched.oldest()
-                if entry is not None:
-                    core.sched.remove(entry, core.clock())
-                    victim = entry.op
-            if victim is None:
-                return False
-            self._recorder.call(victim.method, "background", victim.caller_seconds)
-            core.out.drop([victim], "queue_full", defer=True)  # counted before a flush can end
-            core.link.done([victim])
-            if entry is not None:
-                core.settle([entry])
-            return True
-        if policy == "block":
-            end = time.monotonic() + self._config.block_timeout
-            core.space_waiters += 1
-            try:
-                while len(core.inbox) + core.sched.size >= core.capacity and not core.closed:
-                    left = end - time.monotonic()
-                    if left <= 0:
-                        return False
-                    core.wake()
-                    core.space.wait(left)
-            finally:
-                core.space_waiters -= 1
-            return not core.closed
-        return False
-
-    def _refuse(self, op: Operation, reason: str, defer: bool = False) -> bool:
-        self._recorder.call(op.method, "background", op.caller_seconds)
-        self._core.out.drop([op], reason, defer=defer)
-        return False
+    def _refuse(self, op: Operation, reason: str) -> bool:
+        return refuse(self._core, op, reason)
 
     def record_drop(self, reason: str, count: int = 1, detail: str = "", method: str = "") -> None:
         """Count operations lost before they reached the engine (an oversize call refused by the
