@@ -61,6 +61,10 @@ def check_call(c: Checker, node: ast.Call) -> None:
     # (a call of a class runs its __init__)
     if isinstance(func, ast.Name):
         c.calls.setdefault(current, set()).update((func.id, f"{func.id}.__init__"))
+        holder = c.index.client_holders.get(func.id)
+        if holder is not None:  # another module's class whose __init__ builds a client
+            c.via[id(node)] = func.id
+            c.ctors.append((current, node, holder, bool(c.scopes[-1].loops)))
     elif (
         isinstance(func, ast.Attribute)
         and isinstance(func.value, ast.Name)

@@ -105,6 +105,8 @@ class Checker(ast.NodeVisitor):
         self.classes: list[str | None] = [None]
         self.stored: set[int] = set()  # ids of constructor calls assigned to a global or attribute
         self.ctors: list[tuple[str | None, ast.Call, str, bool]] = []
+        #: ids of ctors that instantiate another module's client-holding class -> that class's name
+        self.via: dict[int, str] = {}
         self.handlers: set[str] = set()
         self.calls: dict[str | None, set[str]] = {}
         self.cached: set[str] = set()
@@ -353,6 +355,22 @@ class Checker(ast.NodeVisitor):
                     f"timestamp {key!r} is in milliseconds ({text}); Customer.io expects Unix seconds: "
                     "use int(time.time())",
                 )
+
+    def holder_classes(self) -> dict[str, str]:
+        """Classes whose ``__init__`` builds a client kept on ``self``: {class: SDK class}.
+
+        Another module that instantiates one per request, per item or per task builds a client each
+        time (CIO009 there); within this module the call graph already links ``Cls()`` to it.
+        """
+        return {
+            func.rsplit(".", 1)[0]: cls
+            for func, node, cls, _in_loop in self.ctors
+            if func is not None
+            and func.count(".") == 1
+            and func.endswith(".__init__")
+            and id(node) not in self.stored
+            and id(node) not in self.via
+        }
 
     # ----------------------------------------------------------------- end of module
     def finish(self) -> None:

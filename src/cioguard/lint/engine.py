@@ -123,7 +123,12 @@ def analyse(
         diag = Diagnostic(path, 1, 1, "CIO000", "could not audit file: expressions nested too deeply")
         return FileResult(path, [diag], instrumented, {}, imported)
     # factories travel with a "factory:" prefix, so an importer calls them rather than uses them
-    exported = {**index.client_globals, **{n: f"factory:{k}" for n, k in index.client_factories.items()}}
+    # client-holding classes travel as "holder:": an importer that instantiates one builds a client
+    exported = {
+        **{n: f"holder:{k}" for n, k in checker.holder_classes().items()},
+        **index.client_globals,
+        **{n: f"factory:{k}" for n, k in index.client_factories.items()},
+    }
     names = [
         (getattr(n, "lineno", 1), getattr(n, "col_offset", 0) + 1, name) for n, name in checker.event_names
     ]

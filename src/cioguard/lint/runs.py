@@ -91,10 +91,16 @@ def report_runs(c: Checker) -> None:
                 where = f"per request in {func}()"
             else:
                 where = f"per task in {func}() (run once per item)"
+            via = c.via.get(id(node))
+            built = (
+                f"{via}() builds a {cls} client in its __init__ and is instantiated"
+                if via
+                else (f"{cls}() client is constructed")
+            )
             c.report(
                 node,
                 "CIO009",
-                f"{cls}() client is constructed {where}; create one client at module level "
+                f"{built} {where}; create one client at module level "
                 "(or use cioguard.track_client()) and reuse it",
             )
     for func, node, kind, method in c.sync_calls:

@@ -78,6 +78,9 @@ class ModuleIndex:
     client_globals: dict[str, str] = field(default_factory=dict)
     client_attrs: dict[str, str] = field(default_factory=dict)
     client_factories: dict[str, str] = field(default_factory=dict)
+    #: classes imported from another linted module whose ``__init__`` builds an SDK client (kept on
+    #: ``self``): {class name: "CustomerIO" | "APIClient"}; instantiating one builds a client
+    client_holders: dict[str, str] = field(default_factory=dict)
     #: event names given to ``declare_events`` in this module (CIO013 across the project)
     declared_events: set[str] = field(default_factory=set)
     declares_events: bool = False
@@ -133,6 +136,8 @@ class ModuleIndex:
                     kind = external_clients[name]
                     if kind.startswith("factory:"):
                         index.client_factories.setdefault(name, kind.split(":", 1)[1])
+                    elif kind.startswith("holder:"):
+                        index.client_holders.setdefault(name, kind.split(":", 1)[1])
                     else:
                         index.client_globals.setdefault(name, kind)
         find_factories(index, functions, assigns)

@@ -1,0 +1,90 @@
+"""CIO009 through a wrapper class defined in another module: ``class CustomerIOService`` whose
+``__init__`` builds the SDK client, instantiated per request, per item or per task elsewhere (the
+shape of many real integrations: a service class in ``cio.py``, used from ``views.py``/``tasks.py``)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from cioguard.lint import lint_paths
+
+SERVICE = """
+    from customerio import CustomerIO
+
+
+    class CustomerIOService:
+        def __init__(self):
+            self.client = CustomerIO("site", "key")
+
+        def signed_up(self, user_id, email):
+            self.client.identify(user_id, email=email)
+
+
+    class Shared:
+        client = CustomerIO("site", "key")  # a class attribute: built once at import
+"""
+
+USERS = """
+    from django.http import JsonResponse
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app.cio import CustomerIOService, Shared
+
+    SERVICE = CustomerIOService()  # once per process: fine
+
+
+    def signup(request):
+        CustomerIOService().signed_up(str(request.user.pk), request.user.email)
+        return JsonResponse({"ok": True})
+
+
+    def shared(request):
+        Shared().client.identify("u1", email="u1@example.com")
+        return JsonResponse({"ok": True})
+
+
+    def import_rows(rows):
+        for row in rows[:100]:
+            CustomerIOService().signed_up(row["id"], row["email"])
+
+
+    def push(user):
+        CustomerIOService().signed_up(user["id"], user["email"])
+
+
+    def sync(users):
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(push, users))
+"""
+
+
+def _write(root: Path, name: str, text: str) -> None:
+    path = root / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text))
+
+
+def test_a_client_holding_class_instantiated_per_request_item_or_task_is_cio009(tmp_path: Path) -> None:
+    _write(tmp_path, "app/__init__.py", "")
+    _write(tmp_path, "app/cio.py", SERVICE)
+    _write(tmp_path, "app/users.py", USERS)
+    found = [
+        (Path(d.path).name, d.line, f"{d.code} {d.message.split(';')[0]}")
+        for d in lint_paths([str(tmp_path)], select=["CIO009"]).diagnostics
+    ]
+    assert found == [
+        ("users.py", 11, "CIO009 CustomerIOService() builds a CustomerIO client in its __init__ and is "
+         "instantiated per request in signup()"),
+        ("users.py", 22, "CIO009 CustomerIOService() builds a CustomerIO client in its __init__ and is "
+         "instantiated in a loop"),
+        ("users.py", 26, "CIO009 CustomerIOService() builds a CustomerIO client in its __init__ and is "
+         "instantiated per task in push() (run once per item)"),
+    ]  # fmt: skip
+
+
+def test_within_one_module_the_constructor_line_is_reported_once(tmp_path: Path) -> None:
+    view = "\n\ndef signup(request):\n    CustomerIOService().signed_up('1', 'a@b.c')\n"
+    _write(tmp_path, "one.py", textwrap.dedent(SERVICE) + view)
+    found = [(d.line, d.code) for d in lint_paths([str(tmp_path)], select=["CIO009"]).diagnostics]
+    assert found == [(7, "CIO009")]  # self.client = CustomerIO(...)
