@@ -30,6 +30,12 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+#: optional top-level package -> the extra that installs it
+EXTRAS: dict[str, str] = {
+    "redis": "redis", "starlette": "demo", "uvicorn": "demo", "httpx": "demo", "trustme": "testing"
+}  # fmt: skip
+
+
 def _usage() -> str:
     lines = ["usage: cioguard COMMAND [ARGS...]", "", "commands:"]
     lines += [f"  {name:<10} {text}" for name, (_, text) in SUBCOMMANDS.items()]
@@ -51,6 +57,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command not in SUBCOMMANDS:
         print(f"cioguard: unknown command {command!r}\n\n{_usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(SUBCOMMANDS[command][0])
+    try:
+        module = importlib.import_module(SUBCOMMANDS[command][0])
+    except ModuleNotFoundError as exc:  # an optional dependency of that command is not installed
+        extra = EXTRAS.get(exc.name or "", "")
+        hint = f": pip install 'cioguard[{extra}]'" if extra else ""
+        print(f"cioguard {command}: needs the {exc.name!r} package{hint}", file=sys.stderr)
+        return 2
     result: int = module.main(rest)
     return result

@@ -36,3 +36,19 @@ def test_help_is_plain_text_with_help_for_every_option(command: list[str]) -> No
         if line.startswith("  -") and "  " not in line.strip():
             following = options.splitlines()[options.splitlines().index(line) + 1]
             assert following.startswith(" " * 10), f"no help text for {line.strip()!r}"
+
+
+def test_a_command_whose_extra_is_missing_names_the_extra() -> None:
+    # `cioguard worker --help` without the redis extra: one line naming the extra, no traceback
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'redis': raise ModuleNotFoundError(\"No module named 'redis'\", name='redis')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from cioguard.cli import main\n"
+        "sys.exit(main(['worker', '--help']))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == "cioguard worker: needs the 'redis' package: pip install 'cioguard[redis]'"
