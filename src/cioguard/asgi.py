@@ -44,13 +44,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from cioguard.blocked import record as record_blocked
 from cioguard.scope import _current as _current_scope
 from cioguard.scope import asgi_route_template, blocked_seconds_of
+from cioguard.threads import daemon_thread
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -238,7 +238,7 @@ class CioGuardMiddleware:
 
         # A daemon thread, not the default executor: a hung delivery must not keep the process
         # alive past the deadline (asyncio.run joins executor threads on exit).
-        threading.Thread(target=run, name="cioguard-asgi-shutdown", daemon=True).start()
+        daemon_thread(run, "cioguard-asgi-shutdown").start()
         try:
             await asyncio.wait_for(asyncio.shield(finished), self.shutdown_timeout + 1.0)
         except asyncio.TimeoutError:

@@ -23,6 +23,7 @@ import threading
 from collections import deque
 
 from cioguard.telemetry.recorder import get_recorder
+from cioguard.threads import daemon_thread
 
 __all__ = ["INTERVAL", "drain", "record"]
 
@@ -76,7 +77,7 @@ def _start() -> None:
             return
         _started = True
         try:
-            threading.Thread(target=_run, name="cioguard-blocked-drain", daemon=True).start()
+            daemon_thread(_run, "cioguard-blocked-drain").start()
         except RuntimeError:  # no threads left (interpreter shutting down): scrapes and exit drain
             logger.warning("cioguard: could not start the blocked-time drain thread", exc_info=True)
 

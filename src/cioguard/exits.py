@@ -51,15 +51,9 @@ from typing import Any
 
 import wrapt
 
-logger = logging.getLogger("cioguard")
+from cioguard.threads import mask_process_signals
 
-#: Signals the kernel gives to whichever thread does not block them, whose Python handlers must run
-#: in the main thread. Synchronous faults (SIGSEGV, SIGPIPE …) go to the thread that caused them.
-PROCESS_SIGNALS = frozenset(
-    getattr(signal, name)
-    for name in ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGCHLD")
-    if hasattr(signal, name)
-)
+logger = logging.getLogger("cioguard")
 
 #: Extra seconds a waiter gives the exit flush beyond ``exit_timeout``.
 _SLACK = 1.0
@@ -129,15 +123,6 @@ def uninstall() -> None:
     with contextlib.suppress(ValueError, OSError):  # not the main interpreter
         if signal.getsignal(signal.SIGTERM) is _on_sigterm:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-def mask_process_signals() -> None:
-    """Block :data:`PROCESS_SIGNALS` in the calling thread (a background thread of cioguard's).
-
-    Call it first thing in the thread's target; the main thread then receives them. Never raises.
-    """
-    with contextlib.suppress(AttributeError, OSError, ValueError):  # no pthread_sigmask here
-        signal.pthread_sigmask(signal.SIG_BLOCK, PROCESS_SIGNALS)
 
 
 def exit_flush(where: str) -> None:

@@ -13,7 +13,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 import cioguard
-from cioguard import exits
+from cioguard import exits, threads
 from cioguard.testing import FakeCustomerIO
 
 
@@ -79,14 +79,14 @@ def test_mask_process_signals_blocks_them_in_the_calling_thread_only() -> None:
     seen: list[set[int]] = []
 
     def run() -> None:
-        exits.mask_process_signals()
+        threads.mask_process_signals()
         seen.append(set(signal.pthread_sigmask(signal.SIG_BLOCK, [])))
 
     thread = threading.Thread(target=run)
     thread.start()
     thread.join(10)
     assert seen
-    assert seen[0] >= exits.PROCESS_SIGNALS
+    assert seen[0] >= threads.PROCESS_SIGNALS
     assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
 
 
@@ -100,8 +100,8 @@ def blocked_signals(thread: threading.Thread) -> set[int]:
 # A sender thread that takes SIGTERM (or SIGINT …) off the kernel's queue while the main thread
 # sleeps in a system call delays the handler, cioguard's or the app's, until the main thread wakes:
 # seen as a script ignoring SIGTERM for 30 s. The delivery engine must call
-# cioguard.exits.mask_process_signals() first thing in its threads (asked of its owner).
-@pytest.mark.xfail(strict=True, reason="delivery threads do not call exits.mask_process_signals() yet")
+# cioguard.threads.mask_process_signals() first thing in its threads (asked of its owner).
+@pytest.mark.xfail(strict=True, reason="delivery threads do not call threads.mask_process_signals() yet")
 def test_delivery_threads_leave_process_signals_to_the_main_thread(fake: FakeCustomerIO) -> None:
     cioguard.instrument(track_url=fake.track_url, pitfalls="off", registry=CollectorRegistry())
     from customerio import CustomerIO
@@ -111,4 +111,4 @@ def test_delivery_threads_leave_process_signals_to_the_main_thread(fake: FakeCus
     senders = [t for t in threading.enumerate() if t.name.startswith("cioguard-delivery")]
     assert senders
     for thread in senders:
-        assert blocked_signals(thread) >= exits.PROCESS_SIGNALS, thread.name
+        assert blocked_signals(thread) >= threads.PROCESS_SIGNALS, thread.name

@@ -21,6 +21,7 @@ from cioguard.delivery.spool_owners import claim_dead, register
 from cioguard.delivery.spool_repair import SpoolRepair
 from cioguard.delivery.spool_store import INSERT, fault_kind, file_identity, op_to_row
 from cioguard.operations.model import Endpoint, Operation
+from cioguard.threads import daemon_thread
 
 logger = logging.getLogger("cioguard.delivery")
 
@@ -50,7 +51,7 @@ class SpoolWriter(SpoolRepair):
             with self._lock:
                 if self._thread is not None:
                     return
-                self._thread = threading.Thread(target=self._writer, name="cioguard-spool", daemon=True)
+                self._thread = daemon_thread(self._writer, "cioguard-spool")
             self._thread.start()
 
     def _writer(self) -> None:

@@ -32,6 +32,7 @@ from typing import Any
 from cioguard.pitfalls.categories import Finding, PitfallWarning
 from cioguard.pitfalls.location import Location, as_location
 from cioguard.telemetry.recorder import Recorder, get_recorder
+from cioguard.threads import daemon_thread
 
 logger = logging.getLogger("cioguard.pitfalls")
 
@@ -102,9 +103,7 @@ class Emitter:
             if self._flusher is not None:
                 return
             ref = weakref.ref(self)
-            thread = threading.Thread(
-                target=_flush_loop, args=(ref,), name="cioguard-pitfall-counts", daemon=True
-            )
+            thread = daemon_thread(_flush_loop, "cioguard-pitfall-counts", (ref,))
             self._flusher = thread
         thread.start()
 

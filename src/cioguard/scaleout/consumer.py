@@ -27,6 +27,7 @@ from cioguard.delivery.sender import BatchSender
 from cioguard.operations.model import Operation
 from cioguard.scaleout.codec import GROUP, EntryError, decode
 from cioguard.telemetry.recorder import Recorder
+from cioguard.threads import daemon_thread
 
 Entry = tuple[bytes, dict[bytes, bytes] | None]
 #: A consumer idle this long with nothing pending is removed from the group (ms).
@@ -71,9 +72,7 @@ class PartitionConsumer:
         self._clock = clock
         self._lease = None if lease is None else (lease[0], lease[1].encode())
         self._stopping = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name=f"cioguard-worker-{stream.decode()}", daemon=True
-        )
+        self._thread = daemon_thread(self._run, f"cioguard-worker-{stream.decode()}")
 
     def start(self) -> None:
         self._thread.start()

@@ -59,6 +59,7 @@ from cioguard.scaleout.codec import Keys, encode, partition_of
 from cioguard.scaleout.connection import Fallback, connect
 from cioguard.scaleout.persistence import safe_redis_url, warn_if_not_durable
 from cioguard.telemetry.recorder import NullRecorder, Recorder
+from cioguard.threads import daemon_thread
 
 
 class RedisProducer:
@@ -194,7 +195,7 @@ class RedisProducer:
 
     def _start(self) -> None:
         self._recorder.queue_capacity(self._max_buffer)
-        self._thread = threading.Thread(target=self._run, name="cioguard-redis-producer", daemon=True)
+        self._thread = daemon_thread(self._run, "cioguard-redis-producer")
         self._thread.start()
 
     # -- background thread ---------------------------------------------------------------------

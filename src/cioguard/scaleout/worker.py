@@ -46,6 +46,7 @@ from cioguard.scaleout.leases import Leases
 from cioguard.scaleout.persistence import safe_redis_url, warn_if_not_durable
 from cioguard.scaleout.ratelimit import RedisBatchSender
 from cioguard.telemetry.recorder import NullRecorder, Recorder
+from cioguard.threads import daemon_thread
 
 
 class Worker:
@@ -252,7 +253,7 @@ def _serve_metrics(host: str, port: int) -> Recorder:
 
     recorder = build_recorder()
     server = make_server(host, port, make_wsgi_app(), handler_class=_QuietHandler)
-    threading.Thread(target=server.serve_forever, name="cioguard-worker-metrics", daemon=True).start()
+    daemon_thread(server.serve_forever, "cioguard-worker-metrics").start()
     return recorder
 
 
