@@ -88,3 +88,41 @@ def test_within_one_module_the_constructor_line_is_reported_once(tmp_path: Path)
     _write(tmp_path, "one.py", textwrap.dedent(SERVICE) + view)
     found = [(d.line, d.code) for d in lint_paths([str(tmp_path)], select=["CIO009"]).diagnostics]
     assert found == [(7, "CIO009")]  # self.client = CustomerIO(...)
+
+
+SAME_MODULE_VIEWS = """
+    from customerio import CustomerIO
+
+
+    class CioService:
+        def __init__(self):
+            self.client = CustomerIO("site", "key")
+
+        def signed_up(self, user_id, email):
+            self.client.identify(user_id, email=email)
+
+        def nightly(self, user_id):
+            self.client.track(user_id, "nightly_report_sent")
+
+
+    SERVICE = CioService()
+
+
+    def signup(request):
+        SERVICE.signed_up(str(request.user.pk), request.user.email)
+
+
+    def cron():
+        SERVICE.nightly("u1")
+"""
+
+
+def test_a_method_of_a_module_level_service_called_from_a_view_is_cio007(tmp_path: Path) -> None:
+    _write(tmp_path, "views.py", SAME_MODULE_VIEWS)
+    found = [(d.line, d.code, d.message.split(",")[0]) for d in lint_paths([str(tmp_path)]).diagnostics]
+    # identify() runs per request through SERVICE.signed_up(); nightly() is not called from a view
+    assert found == [
+        (10, "CIO007", "synchronous Customer.io call identify() in CioService.signed_up()"),
+    ]
+    _write(tmp_path, "main.py", "import cioguard\ncioguard.instrument()\n")
+    assert lint_paths([str(tmp_path)]).diagnostics == []  # background delivery: nothing blocks

@@ -72,6 +72,11 @@ def check_call(c: Checker, node: ast.Call) -> None:
     ):
         owner = c.current_class()
         c.calls.setdefault(current, set()).add(f"{owner}.{func.attr}" if owner else func.attr)
+    elif isinstance(func, ast.Attribute):
+        # Service().method() or `SERVICE = Service()` ... SERVICE.method(): runs Service.method
+        target = c.deref(func.value) if isinstance(func.value, ast.Name) else func.value
+        if isinstance(target, ast.Call) and isinstance(target.func, ast.Name):
+            c.calls.setdefault(current, set()).add(f"{target.func.id}.{func.attr}")
     name = final_name(func)
     if isinstance(func, ast.Attribute) and name in POOL_METHODS and node.args:
         task = node.args[0]
