@@ -82,7 +82,7 @@ def stats() -> dict[str, Any]:
     runtime = active_runtime()
     if runtime is None:
         return {"instrumented": False}
-    result = dict(runtime.engine.stats())
+    result = runtime.stats()  # the sender's figures plus fallbacks
     result.update(instrumented=True, mode=runtime.options.mode)
     return result
 
