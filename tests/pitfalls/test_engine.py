@@ -277,3 +277,18 @@ def test_event_data_size_measured_by_the_caller(clock: FakeClock) -> None:
     assert engine.check_data_size("track", 100_000) == []
     measuring = PitfallEngine(PitfallConfig(track_before_identify=False), clock=clock)
     assert codes(measuring, Call("track", "u1", "doc_saved", big)) == ["CIO014"]
+
+
+def test_blocking_advice_fits_the_api(clock: FakeClock) -> None:
+    from cioguard.scope import request_scope
+
+    # App API sends stay synchronous in the default background mode: "use background mode" would
+    # send the user in a circle; they need background_transactional=True (or a worker).
+    engine = PitfallEngine(PitfallConfig(blocking_threshold_seconds=0.05), clock=clock)
+    with request_scope(method="POST", route="/checkout"):
+        (send,) = engine.check_blocking("send_email", 0.2)
+        (track,) = engine.check_blocking("track", 0.2)
+    assert "background_transactional=True" in send.message
+    assert "mode='background'" not in send.message
+    assert "background_transactional" not in track.message
+    assert "default background mode" in track.message

@@ -75,12 +75,26 @@ def rounded_ms(seconds: float) -> str:
 
 
 def blocking_finding(method: str, seconds: float, where: str, route: str | None = None) -> Finding:
-    """CIO007: a call that blocked ``where`` (a web request or an asyncio event loop)."""
+    """CIO007: a call that blocked ``where`` (a web request or an asyncio event loop).
+
+    The fix differs by API: App API sends (``send_email`` …) stay synchronous in cioguard's default
+    background mode (callers use the ``delivery_id``), so "use background mode" would be no advice.
+    """
+    if method.startswith("send_"):
+        fix = (
+            "App API sends stay synchronous by default (they return the delivery_id): pass "
+            "background_transactional=True if you do not read it, or send from a worker thread or "
+            "task queue."
+        )
+    else:
+        fix = (
+            "Leave cioguard in its default background mode (not mode='blocking' or "
+            "cioguard.synchronous()), or send from a worker thread or task queue."
+        )
     return Finding(
         "CIO007",
         f"CIO007 {method}() blocked {where}: Customer.io calls add network latency (seconds, under "
-        "retries) to every response. Use cioguard's background mode (mode='background'), or run App "
-        "API sends in a worker thread or task queue.",
+        f"retries) to every response. {fix}",
         f"blocked {rounded_ms(seconds)}" + (f" in {route}" if route else ""),
     )
 
