@@ -61,3 +61,6 @@ def test_line_chart_labels_name_the_value_at_their_height() -> None:
 
 def test_sender_findings_are_not_attributed_to_a_file() -> None:
     assert _relative("<cioguard>:0").startswith("(background sender")
+    # installed from the wheel, the instrument() line of a sender finding is the console script
+    assert _relative("/srv/venv/bin/cioguard:8").startswith("(background sender")
+    assert _relative("/srv/venv/lib/python3.11/site-packages/cioguard/demo/app.py:57").endswith("app.py:57")
