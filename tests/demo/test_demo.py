@@ -59,7 +59,8 @@ def test_demo_exits_zero_and_prints_the_comparison(
     assert "cioguard/pitfalls/" not in out
     assert "__main__.py" not in out
     # a pip user has neither examples/ nor dashboards/: point at what the wheel ships
-    assert "examples/" not in out and "dashboards/" not in out
+    assert "examples/" not in out
+    assert "dashboards/" not in out
     assert "cioguard dashboards export" in out
     bar = [line for line in completed.stderr.splitlines() if line.strip()]
     assert [line.split("[")[0].strip() for line in bar] == ["blocking SDK", "cioguard"]  # nothing cuts in
