@@ -156,3 +156,6 @@ def test_make_store_specs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
             WebhookReceiver("key", dedupe=bad)
     custom = MemoryDedupe(3)
     assert WebhookReceiver("key", dedupe=custom).dedupe is custom
+    # a SQLite path in a directory that does not exist is refused at start-up, not at the first webhook
+    with pytest.raises(ValueError, match="does not exist"):
+        WebhookReceiver("key", dedupe=f"sqlite:///{tmp_path}/no/such/dir/webhooks.sqlite")

@@ -96,6 +96,14 @@ class SQLiteDedupe:
     def __init__(
         self, path: str, *, ttl: float = DEFAULT_TTL, clock: Callable[[], float] = time.time
     ) -> None:
+        directory = os.path.dirname(os.path.abspath(path))
+        if path != ":memory:" and not os.path.isdir(directory):
+            # a typo in the URL would otherwise show only at the first webhook, as a logged failure
+            # with every redelivery acted on again
+            raise ValueError(
+                f"WebhookReceiver: the dedupe SQLite file's directory {directory} does not exist "
+                "(sqlite:///relative/path or sqlite:////absolute/path)"
+            )
         self.path = path
         self.ttl = ttl
         self._clock = clock
