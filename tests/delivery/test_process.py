@@ -54,7 +54,9 @@ def test_exit_is_bounded_on_a_hanging_endpoint(sink: Sink) -> None:
     proc, elapsed = run_child(sink.url, "100", "exit")
     assert proc.returncode == 0, proc.stderr
     assert elapsed < 1.5 + 4.0  # exit_timeout 1.5 s + interpreter start
-    assert "in flight at the shutdown deadline" in proc.stderr
+    # Every operation is accounted for: in flight at the deadline (logged as unknown), or, when
+    # the request never got through on a loaded machine, counted as dropped at shutdown.
+    assert "in flight at the shutdown deadline" in proc.stderr or "dropped 100" in proc.stderr
 
 
 @pytest.mark.slow
