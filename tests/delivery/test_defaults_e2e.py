@@ -111,6 +111,7 @@ def test_a_429_burst_then_a_500_loses_nothing(fake: FakeCustomerIO, drops: list[
     assert fake.stats()["faults"]["status_429"] == 6
 
 
+@pytest.mark.slow
 def test_anonymous_events_do_not_split_other_peoples_batches(fake: FakeCustomerIO, drops: list[Any]) -> None:
     instrument(fake, drops)
     cio = CustomerIO(SITE_ID, TRACK_KEY)
