@@ -56,6 +56,8 @@ class Core(CoreState):
         """One scheduling decision (lock held): ``(batch, is_probe)`` to send now, else how long
         until something may be due (None: only new work or a finished request can tell)."""
         self.intake(now)
+        if self.spilled:
+            self.room()  # rows claimed from a dead process, or spilled while nothing was sent
         if now >= self.next_sweep:
             self.next_sweep = now + SWEEP_EVERY
             self._sweep(now)

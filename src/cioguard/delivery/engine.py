@@ -130,7 +130,7 @@ class DeliveryEngine:
         with core.lock:
             core.spilled += count
             core.spill_in += count
-            core.room()
+        core.wake()  # a sender thread reloads them (never this spool thread: it may be mid-write)
 
     def _after_fork(self) -> None:
         # Nothing of the parent's is acquired or joined: its threads do not exist here.
