@@ -68,6 +68,14 @@ def test_label_sets_cover_the_names_other_modules_emit() -> None:
     from cioguard.webhooks import KNOWN_METRICS
 
     assert set(ENDPOINT_NAMES) - {labels.OTHER} <= labels.ENDPOINTS
+    # the outage gauge is labelled with the Endpoint's label (what stats()["outage"] lists)
+    from cioguard.operations.endpoints import app_endpoint, track_endpoint
+
+    for endpoint in (
+        track_endpoint("s", "k", "https://track.customer.io"),
+        app_endpoint("k", "api.customer.io"),
+    ):
+        assert labels.endpoint_label(endpoint.label) == endpoint.label
     assert set(DROP_REASONS) == labels.DROP_REASONS
     assert set(KNOWN_METRICS) <= labels.WEBHOOK_METRICS
 

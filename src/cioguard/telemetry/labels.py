@@ -77,6 +77,10 @@ ENDPOINTS: frozenset[str] = frozenset(
         "app_send_whatsapp",
         "app_send_inbox_message",
         "app_send_in_app",
+        # customerio_endpoint_outage{endpoint}: the engine's outage mode is per workspace endpoint,
+        # labelled by the API it serves (cioguard.operations.endpoints: "track" / "app")
+        "track",
+        "app",
     }
 )
 
