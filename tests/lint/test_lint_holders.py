@@ -126,3 +126,19 @@ def test_a_method_of_a_module_level_service_called_from_a_view_is_cio007(tmp_pat
     ]
     _write(tmp_path, "main.py", "import cioguard\ncioguard.instrument()\n")
     assert lint_paths([str(tmp_path)]).diagnostics == []  # background delivery: nothing blocks
+
+
+def test_an_app_api_client_per_task_points_at_app_client(tmp_path: Path) -> None:
+    task = """
+        from celery import shared_task
+        from customerio import APIClient
+
+
+        @shared_task
+        def welcome(email):
+            APIClient("app-key").send_email(None)
+    """
+    _write(tmp_path, "tasks.py", task)
+    (found,) = lint_paths([str(tmp_path)], select=["CIO009"]).diagnostics
+    assert "cioguard.app_client()" in found.message
+    assert "track_client" not in found.message

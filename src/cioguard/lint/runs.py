@@ -95,13 +95,13 @@ def report_runs(c: Checker) -> None:
             built = (
                 f"{via}() builds a {cls} client in its __init__ and is instantiated"
                 if via
-                else (f"{cls}() client is constructed")
+                else f"{cls}() client is constructed"
             )
+            shared = "cioguard.app_client()" if cls == "APIClient" else "cioguard.track_client()"
             c.report(
                 node,
                 "CIO009",
-                f"{built} {where}; create one client at module level "
-                "(or use cioguard.track_client()) and reuse it",
+                f"{built} {where}; create one client at module level (or use {shared}) and reuse it",
             )
     for func, node, kind, method in c.sync_calls:
         if func in per_request:
