@@ -3,7 +3,8 @@
 Every pitfall has a warning category (a :class:`PitfallWarning` subclass with ``.code``); the rules
 are small pure functions in the modules of this package; :class:`PitfallEngine` runs them for the
 instrumentation and warns at the user's line, raises (``pitfalls="error"``) or stays silent
-(``"off"``). See ``docs/pitfalls.md`` for each code with wrong and right examples.
+(``"off"``). Each code with wrong and right examples:
+https://github.com/cioguard/cioguard/blob/main/docs/pitfalls.md
 
 Public helpers for other parts of an application:
 
