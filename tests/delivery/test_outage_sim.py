@@ -128,3 +128,22 @@ def test_outage_policy_one_probe_at_a_time_capped_backoff() -> None:
     assert max(gaps) <= 30.0
     assert health.succeeded()  # the outage ends with the first success
     assert health.permit(now) == (True, None)
+
+
+def test_a_dead_endpoint_expires_operations_at_delivery_timeout() -> None:
+    clock = FakeClock()
+    transport = Outage(clock, clock.now, clock.now + 10_000.0)  # never comes back
+    config = DeliveryConfig(delivery_timeout=120.0)  # explicit opt-in: a short patience
+    rng = random.Random(3)
+
+    def sender(counters: Counters, deadline: object) -> BatchSender:
+        return BatchSender(config, transport, NullRecorder(), counters, clock, clock.sleep, rng, lambda: None)
+
+    core = Core(config, NullRecorder(), sender, lambda c: SpoolLink(None, c), clock, lambda: 0.0, rng)
+    ops = [(clock.now, make_op(EP, person=f"p{i % 5}", seq=i)) for i in range(50)]
+    run(core, clock, ops, clock.now + 119.0)
+    assert core.counters.snapshot()["dropped"]["expired"] == 0  # still patient
+    run(core, clock, [], clock.now + 5.0)
+    assert core.counters.snapshot()["dropped"]["expired"] == 50
+    assert core.sched.size == 0
+    assert transport.during < 30  # outage mode: the 2 minutes cost few requests
