@@ -142,3 +142,63 @@ def test_an_app_api_client_per_task_points_at_app_client(tmp_path: Path) -> None
     (found,) = lint_paths([str(tmp_path)], select=["CIO009"]).diagnostics
     assert "cioguard.app_client()" in found.message
     assert "track_client" not in found.message
+
+
+WRAPPER = """
+    from customerio import APIClient, CustomerIO
+
+
+    class CIOApi:
+        def __init__(self):
+            self.cio = CustomerIO("site", "key")
+            self.api = APIClient("app-key")
+
+        def identify(self, user_id, email):
+            self.cio.identify(user_id, email=email)
+
+        def mail(self, message):
+            self.api.send_email(message)
+
+        def helper(self):
+            return 1
+
+
+    cio_api = CIOApi()
+"""
+
+WRAPPER_VIEWS = """
+    from app.cio import cio_api
+
+
+    def signup(request):
+        cio_api.identify("1", "a@example.com")
+        cio_api.helper()
+
+
+    async def receipt(request):
+        cio_api.mail(None)
+
+
+    def nightly():
+        cio_api.identify("1", "a@example.com")
+"""
+
+
+def test_a_wrapper_instance_imported_from_another_module_is_cio007_in_views(tmp_path: Path) -> None:
+    _write(tmp_path, "app/__init__.py", "")
+    _write(tmp_path, "app/cio.py", WRAPPER)
+    _write(tmp_path, "app/views.py", WRAPPER_VIEWS)
+    found = [
+        (Path(d.path).name, d.line, d.message.split(";")[0].split(": every")[0])
+        for d in lint_paths([str(tmp_path)], select=["CIO007"]).diagnostics
+    ]
+    assert found == [
+        ("views.py", 6, "synchronous Customer.io call cio_api.identify() in signup(), which serves web "
+         "requests"),
+        ("views.py", 11, "synchronous Customer.io call cio_api.mail() inside async def receipt() blocks "
+         "the event loop"),
+    ]  # fmt: skip
+    # with cioguard configured, Track calls no longer block; the App API send still does
+    _write(tmp_path, "main.py", "import cioguard\ncioguard.instrument()\n")
+    still = [(d.line, d.code) for d in lint_paths([str(tmp_path)], select=["CIO007"]).diagnostics]
+    assert still == [(11, "CIO007")]

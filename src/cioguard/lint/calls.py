@@ -77,6 +77,12 @@ def check_call(c: Checker, node: ast.Call) -> None:
         target = c.deref(func.value) if isinstance(func.value, ast.Name) else func.value
         if isinstance(target, ast.Call) and isinstance(target.func, ast.Name):
             c.calls.setdefault(current, set()).add(f"{target.func.id}.{func.attr}")
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+        # `cio_api.identify(...)` on another module's instance whose method calls the SDK
+        methods = c.index.blocking_instances.get(func.value.id)
+        kind = methods.get(func.attr) if methods else None
+        if kind is not None and not any(func.value.id in s.values for s in c.scopes[1:]):
+            _blocking(c, node, kind, f"{func.value.id}.{func.attr}")
     name = final_name(func)
     if isinstance(func, ast.Attribute) and name in POOL_METHODS and node.args:
         task = node.args[0]
@@ -168,6 +174,12 @@ def _check_sdk_call(c: Checker, node: ast.Call, kind: str, method: str) -> None:
         stamp = argument(node, TIMESTAMP_ARG[method], "timestamp")
         if stamp is not None:
             c.check_timestamp("timestamp", stamp, force=True)
+    _blocking(c, node, kind, method)
+
+
+def _blocking(c: Checker, node: ast.Call, kind: str, method: str) -> None:
+    """A synchronous SDK call (directly or through an imported wrapper's method): CIO007 where it runs
+    per request, or at once inside ``async def``."""
     scope = c.scopes[-1]
     if isinstance(scope.func, ast.FunctionDef) and c.func_names:
         c.sync_calls.append((c.func_names[-1], node, kind, method))  # CIO007 if it runs per request

@@ -124,7 +124,12 @@ def analyse(
         return FileResult(path, [diag], instrumented, {}, imported)
     # factories travel with a "factory:" prefix, so an importer calls them rather than uses them
     # client-holding classes travel as "holder:": an importer that instantiates one builds a client
+    # ... and instances whose methods block as "calls:method=kind,...": CIO007 where a view calls one
     exported = {
+        **{
+            n: "calls:" + ",".join(f"{m}={k}" for m, k in sorted(ms.items()))
+            for n, ms in checker.blocking_instances().items()
+        },
         **{n: f"holder:{k}" for n, k in checker.holder_classes().items()},
         **index.client_globals,
         **{n: f"factory:{k}" for n, k in index.client_factories.items()},

@@ -81,6 +81,9 @@ class ModuleIndex:
     #: classes imported from another linted module whose ``__init__`` builds an SDK client (kept on
     #: ``self``): {class name: "CustomerIO" | "APIClient"}; instantiating one builds a client
     client_holders: dict[str, str] = field(default_factory=dict)
+    #: instances imported from another linted module whose methods call the SDK synchronously:
+    #: {instance name: {method: "track" | "app"}} (``cio_api = CIOApi()`` in ``cio.py``)
+    blocking_instances: dict[str, dict[str, str]] = field(default_factory=dict)
     #: event names given to ``declare_events`` in this module (CIO013 across the project)
     declared_events: set[str] = field(default_factory=set)
     declares_events: bool = False
@@ -138,6 +141,11 @@ class ModuleIndex:
                         index.client_factories.setdefault(name, kind.split(":", 1)[1])
                     elif kind.startswith("holder:"):
                         index.client_holders.setdefault(name, kind.split(":", 1)[1])
+                    elif kind.startswith("calls:"):
+                        methods = index.blocking_instances.setdefault(name, {})
+                        for pair in kind.split(":", 1)[1].split(","):
+                            method, _, client = pair.partition("=")
+                            methods[method] = client
                     else:
                         index.client_globals.setdefault(name, kind)
         find_factories(index, functions, assigns)
