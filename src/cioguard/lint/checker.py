@@ -356,36 +356,6 @@ class Checker(ast.NodeVisitor):
                     "use int(time.time())",
                 )
 
-    def holder_classes(self) -> dict[str, str]:
-        """Classes whose ``__init__`` builds a client kept on ``self``: {class: SDK class}.
-
-        Another module that instantiates one per request, per item or per task builds a client each
-        time (CIO009 there); within this module the call graph already links ``Cls()`` to it.
-        """
-        return {
-            func.rsplit(".", 1)[0]: cls
-            for func, node, cls, _in_loop in self.ctors
-            if func is not None
-            and func.count(".") == 1
-            and func.endswith(".__init__")
-            and id(node) not in self.stored
-            and id(node) not in self.via
-        }
-
-    def blocking_instances(self) -> dict[str, dict[str, str]]:
-        """Module-level instances (``cio_api = CIOApi()``) of classes whose methods call the SDK
-        synchronously: {name: {method: client kind}}, for CIO007 in the modules that import them."""
-        methods: dict[str, dict[str, str]] = {}
-        for func, _node, kind, _method in self.sync_calls:
-            if func.count(".") == 1:
-                cls, name = func.split(".")
-                methods.setdefault(cls, {})[name] = kind
-        return {
-            name: methods[value.func.id]
-            for name, value in self.scopes[0].values.items()
-            if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in methods
-        }
-
     # ----------------------------------------------------------------- end of module
     def finish(self) -> None:
         """Per-request and per-item findings (CIO007, CIO009): they need the whole module."""

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cioguard.lint.checker import Checker
+from cioguard.lint.exports import blocking_instances, holder_classes
 from cioguard.lint.rules import Diagnostic, code_enabled
 from cioguard.lint.symbols import ModuleIndex
 
@@ -128,9 +129,9 @@ def analyse(
     exported = {
         **{
             n: "calls:" + ",".join(f"{m}={k}" for m, k in sorted(ms.items()))
-            for n, ms in checker.blocking_instances().items()
+            for n, ms in blocking_instances(checker).items()
         },
-        **{n: f"holder:{k}" for n, k in checker.holder_classes().items()},
+        **{n: f"holder:{k}" for n, k in holder_classes(checker).items()},
         **index.client_globals,
         **{n: f"factory:{k}" for n, k in index.client_factories.items()},
     }
