@@ -13,10 +13,11 @@ From Python::
 As a flake8 plugin: ``cioguard.lint.flake8:CioGuardChecker`` (codes ``CIO``). The linter imports
 nothing from the runtime packages; it follows simple import aliases, client objects kept in module
 globals, locals, parameters annotated with an SDK class and attributes (``self.cio``), the app's own
-factories (``@lru_cache def get_cio(): ...``, lazy getters, properties, also across modules), and
-calls through them. CIO003 and CIO008 are runtime only (``RUNTIME_ONLY``); CIO013/CIO014 are checked
-where the data is literal. See ``engine`` for the project heuristic (CIO007/CIO011) and ``CIO000``
-(unparsable file).
+factories (``@lru_cache def get_cio(): ...``, lazy getters, properties, also across modules),
+wrapper classes whose ``__init__`` builds a client and their module-level instances (across
+modules, see ``exports``), and calls through them. CIO003 and CIO008 are runtime only
+(``RUNTIME_ONLY``); CIO013/CIO014 are checked where the data is literal. See ``engine`` for the
+project heuristic (CIO007/CIO011) and ``CIO000`` (unparsable file).
 """
 
 from __future__ import annotations
