@@ -202,3 +202,25 @@ def test_a_wrapper_instance_imported_from_another_module_is_cio007_in_views(tmp_
     _write(tmp_path, "main.py", "import cioguard\ncioguard.instrument()\n")
     still = [(d.line, d.code) for d in lint_paths([str(tmp_path)], select=["CIO007"]).diagnostics]
     assert still == [(11, "CIO007")]
+
+
+def test_a_helper_method_taking_an_sdk_request_is_not_a_view(tmp_path: Path) -> None:
+    source = """
+        from customerio import APIClient
+        from django.views import View
+
+        API = APIClient("app-key")
+
+
+        class Mailer:
+            def send(self, request):  # a SendEmailRequest, from a Celery task
+                API.send_email(request)
+
+
+        class ReceiptView(View):
+            def post(self, request):
+                API.send_email(None)
+    """
+    _write(tmp_path, "mail.py", source)
+    found = [(d.line, d.code) for d in lint_paths([str(tmp_path)], select=["CIO007"]).diagnostics]
+    assert found == [(15, "CIO007")]  # the class-based view's post(), not Mailer.send

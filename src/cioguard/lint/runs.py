@@ -31,6 +31,12 @@ VIEW_DECORATORS = frozenset(
     {"api_view", "require_http_methods", "require_GET", "require_POST", "csrf_exempt", "view_config",
      "login_required", "action"}
 )  # fmt: skip
+#: methods of class-based views (Django, DRF viewsets, Flask MethodView, Pyramid) that take the request
+VIEW_METHODS = frozenset(
+    {"get", "post", "put", "patch", "delete", "head", "options", "dispatch", "list", "create",
+     "retrieve", "update", "partial_update", "destroy", "form_valid", "perform_create",
+     "perform_update", "perform_destroy", "__call__"}
+)  # fmt: skip
 #: executor / pool methods whose first argument runs once per item (CIO009 for clients built there)
 POOL_METHODS = frozenset({"submit", "map", "imap", "imap_unordered", "starmap", "apply_async", "map_async"})
 TASK_DECORATORS = frozenset({"task", "shared_task", "actor", "job"})
@@ -51,6 +57,8 @@ def is_route_handler(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
         return False  # pytest's `request` fixture is not a web request
     params = [a.arg for a in [*node.args.posonlyargs, *node.args.args]]
     if params and params[0] in {"self", "cls"}:
+        if node.name not in VIEW_METHODS:
+            return False  # a helper like Mailer.send(self, request: SendEmailRequest), not a view
         params = params[1:]
     return bool(params) and params[0] in {"request", "req"}
 
