@@ -39,6 +39,7 @@ from cioguard.operations.deferred import Lanes
 from cioguard.operations.errors import OperationTooLarge
 from cioguard.operations.model import Call, Endpoint, Operation
 from cioguard.pitfalls import Finding, PitfallConfig, PitfallEngine
+from cioguard.pitfalls.location import Location, call_site
 from cioguard.scope import current_request
 from cioguard.telemetry import Recorder, build_recorder, set_recorder
 
@@ -165,10 +166,17 @@ class Runtime:
         started = time.perf_counter_ns()
         call = bind(method, args, kwargs)
         findings: list[Finding] = []
+        later = False  # the rules run on the sender, at the call site captured here
+        where: Location | None = None
         if self.pitfalls_on:
-            findings, call = self.pitfalls.check_call(call, mode="background")
-            if findings:
-                self.pitfalls.emit(findings)  # finds the user's line itself (cached per code object)
+            pitfalls = self.pitfalls
+            if pitfalls.defers():  # "warn" mode, filters that neither raise, hide nor record
+                later = True
+                where = call_site(1)  # one shared tuple per call site
+            else:
+                findings, call = pitfalls.check_call(call, mode="background")
+                if findings:
+                    pitfalls.emit(findings)  # finds the user's line itself (cached per code object)
             self._until_queue_check -= 1
             if self._until_queue_check <= 0:
                 self._check_queue()  # CIO011 may raise ("error" mode): before anything is queued
@@ -179,6 +187,8 @@ class Runtime:
         try:
             operations = build(call, endpoint, span_context=captured, lanes=self.lanes)
         except OperationTooLarge as exc:
+            if later:  # nothing will be queued: the rules run here
+                self._check_now(call, where)
             self._too_large(method, exc, started)
             return None
         if method == "merge_customers" and not getattr(self.engine, "orders_merges", False):
@@ -191,10 +201,19 @@ class Runtime:
         elapsed_us = (time.perf_counter_ns() - started) // 1000
         if captured is not None:
             captured.caller_seconds = elapsed_us / 1e6
+        if later and operations:
+            first = operations[0]
+            first._pending = self.pitfalls.check_later(call, where, first._pending, captured)
         for operation in operations:
             operation._caller_us = elapsed_us
-            submit(operation)
+            if not submit(operation) and later:
+                operation._complete()  # dropped at the door: its rules still run (and count)
         return None
+
+    def _check_now(self, call: Call, where: Location | None) -> None:
+        """A deferred call that will not be queued: its rules run here (after any still waiting)."""
+        check = self.pitfalls.check_later(call, where, None)
+        check.backlog.run(check)
 
     def _too_large(self, method: str, exc: OperationTooLarge, started_ns: int) -> None:
         """Count an oversize call as dropped, warn (CIO014) at the user's line, never send it."""

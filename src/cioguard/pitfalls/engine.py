@@ -37,6 +37,7 @@ from typing import Any, Literal
 from cioguard.operations.model import Call
 from cioguard.pitfalls.calls import CallRules
 from cioguard.pitfalls.categories import ALL_CODES, Finding
+from cioguard.pitfalls.deferral import Backlog, DeferralGate, DeferredRules
 from cioguard.pitfalls.emitter import Emitter
 from cioguard.pitfalls.limits import MAX_EVENT_DATA_BYTES, data_size_finding
 from cioguard.pitfalls.location import INTERNAL, Location, locate, origin, user_frame
@@ -135,12 +136,17 @@ class PitfallEngine:
         self._clients = ClientBook()
         # Built inside instrument(): the origin is the application line that called it.
         self._out = Emitter(config.mode, recorder, origin(1))
+        # Rules may wait for the sender only in "warn" mode, and only when they never change the call.
+        self._may_defer = config.mode == "warn" and not config.fix_timestamps and bool(enabled)
+        self._gate = DeferralGate()
+        self._backlog = Backlog()
         _engines.add(self)
 
     def _reset_after_fork(self) -> None:
         self._calls.reset_after_fork()
         self._clients.reset_after_fork()
         self._out.reset_after_fork()
+        self._backlog.reset_after_fork()
 
     # -- checks -----------------------------------------------------------------------------------
     def check_call(self, call: Call, mode: str = "background") -> tuple[list[Finding], Call]:
@@ -221,6 +227,31 @@ class PitfallEngine:
         if "CIO014" not in self.enabled or data_bytes <= MAX_EVENT_DATA_BYTES:
             return []
         return [data_size_finding(method, data_bytes)]
+
+    def defers(self) -> bool:
+        """Whether a background call's rules may run later on the sender (see :mod:`.deferral`).
+
+        True in "warn" mode (without ``fix_timestamps``) while no warning filter could raise or hide
+        a pitfall warning at the call and none is being recorded; cached on the filters' identity.
+        """
+        if self._may_defer and self._gate.open():
+            return True
+        if self._backlog:  # rules back on the caller: earlier calls' checks run first, in order
+            self._backlog.run()
+        return False
+
+    def check_later(
+        self, call: Call, where: Location | None, resolver: Any, capture: Any = None
+    ) -> DeferredRules:
+        """The resolver that runs ``call``'s rules where its operation is completed (the sender).
+
+        ``where`` is the call site captured at the call (:func:`.location.call_site`); ``resolver``
+        the operation's own (``op._pending``), run first; ``capture`` the call's trace capture
+        (its ``codes`` get the findings). Call it right before the operation is queued.
+        """
+        check = DeferredRules(resolver, self, call, where, capture, self._backlog)
+        self._backlog.add(check)
+        return check
 
     # -- output -----------------------------------------------------------------------------------
     def emit(self, findings: Sequence[Finding], stacklevel: int = 1) -> None:

@@ -1,0 +1,186 @@
+"""Pitfall rules run on the sender: when they may wait, and the resolver that runs them there.
+
+In ``pitfalls="warn"`` mode a background call does not need its findings before it returns: a
+warning only has to name the user's line and obey Python's filters. So the caller captures its
+call site (:func:`cioguard.pitfalls.location.call_site`, one shared tuple per line) and queues the
+call; the sender thread runs the rules in submission order (the order operations are completed)
+and warns with :func:`warnings.warn_explicit` against the user's module registry, so the
+once-per-location default, ``-W`` options and ``logging.captureWarnings`` behave as before::
+
+    gate = DeferralGate()
+    if gate.open():                                   # cheap: cached on the filters' identity
+        op._pending = DeferredRules(op._pending, engine, call, call_site(1))
+
+The rules stay on the caller (and raise there, before anything is queued) whenever waiting could
+change what the user sees: ``pitfalls="error"``, ``fix_timestamps`` (the rules change the call that
+is sent), a filter that could turn a :class:`PitfallWarning` into an exception (``-W error``,
+``simplefilter("error")``, pytest's ``filterwarnings=error``) or hide it (``"ignore"``: a
+``catch_warnings`` block around the call must still hide it), and while warnings are being
+recorded (``catch_warnings(record=True)``, ``pytest.warns``, ``recwarn``): a test that looks right
+after the call sees the warning.
+
+Known limits: the rules read the call's arguments when the sender gets to them (what is *sent* is
+the snapshot taken at the call; a dict changed right after the call may give a finding about the
+changed dict), and an operation dropped from a full queue by ``overflow="drop_oldest"`` is never
+checked.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import warnings
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from cioguard.pitfalls.categories import PitfallWarning
+
+if TYPE_CHECKING:
+    from cioguard.operations.model import Call, Operation, Resolver
+    from cioguard.pitfalls.engine import PitfallEngine
+    from cioguard.pitfalls.location import Location
+
+logger = logging.getLogger("cioguard.pitfalls")
+
+#: Filter actions that must act at the call itself (raise there, or hide inside a block).
+_AT_CALL = frozenset({"error", "ignore"})
+
+
+def filters_allow_deferral(filters: Any, show_impl: Any) -> bool:
+    """Whether warnings under ``filters`` (``warnings.filters``) may be issued later, elsewhere.
+
+    ``show_impl`` is ``warnings._showwarnmsg_impl``: ``catch_warnings(record=True)`` replaces it with
+    a list's ``append`` (the original is the warnings module's own function).
+    """
+    if getattr(show_impl, "__module__", None) != "warnings":
+        return False  # warnings are being recorded (or shown by something unknown): stay exact
+    for entry in filters:
+        try:
+            action, category = entry[0], entry[2]
+            if action in _AT_CALL and (
+                issubclass(PitfallWarning, category) or issubclass(category, PitfallWarning)
+            ):
+                return False
+        except (TypeError, IndexError):  # a malformed entry: stay exact
+            return False
+    return True
+
+
+class DeferralGate:
+    """:func:`filters_allow_deferral` for the current filters, recomputed only when they change.
+
+    The filters are identified by the list object, its length and its first entry (what
+    ``simplefilter``, ``filterwarnings`` and ``catch_warnings`` change) plus the recording hook.
+    """
+
+    __slots__ = ("_filters", "_first", "_impl", "_length", "_open")
+
+    def __init__(self) -> None:
+        self._filters: object = None
+        self._length = -1
+        self._first: object = None
+        self._impl: object = None
+        self._open = False
+
+    def open(self) -> bool:
+        filters = warnings.filters
+        impl = getattr(warnings, "_showwarnmsg_impl", None)
+        if (
+            filters is self._filters
+            and impl is self._impl
+            and len(filters) == self._length
+            and (not filters or filters[0] is self._first)
+        ):
+            return self._open
+        result = filters_allow_deferral(filters, impl)
+        self._filters, self._length, self._impl = filters, len(filters), impl
+        self._first = filters[0] if filters else None
+        self._open = result
+        return result
+
+
+class Backlog:
+    """Deferred checks in submission order; each runs once, oldest first, whoever gets there.
+
+    The sender runs a check when it completes its operation (and every older one still waiting);
+    a caller whose rules cannot wait (the filters changed) runs all waiting checks first, so the
+    rules' state (identified people, event names) always sees calls in the order they were made.
+    """
+
+    def __init__(self) -> None:
+        self._waiting: deque[DeferredRules] = deque()
+        # Reentrant: a warning hook on the sender may itself call the SDK (and drain).
+        self._lock = threading.RLock()
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+    def add(self, check: DeferredRules) -> None:
+        self._waiting.append(check)  # before the operation is queued: the sender always finds it
+
+    def run(self, until: DeferredRules | None = None) -> None:
+        """Run waiting checks oldest first, up to ``until`` (``None``: all of them)."""
+        with self._lock:
+            if until is not None and until.done:
+                return
+            waiting = self._waiting
+            while waiting:
+                check = waiting.popleft()
+                check.done = True
+                check.run()
+                if check is until:
+                    return
+
+    def reset_after_fork(self) -> None:
+        self._lock = threading.RLock()
+
+
+class DeferredRules:
+    """A :class:`~cioguard.operations.model.Resolver` that completes the operation, then runs the rules.
+
+    It wraps the operation's own resolver (lanes, ULID; ``None`` for operations that need none) and
+    runs on the thread that first reads the operation (the sender, in queue order), under the
+    operations' lock; the rules run once (see :class:`Backlog`). Never raises: an ``"error"``
+    filter installed since the call only logs.
+    """
+
+    __slots__ = ("backlog", "call", "capture", "done", "engine", "inner", "where")
+
+    def __init__(
+        self,
+        inner: Resolver | None,
+        engine: PitfallEngine,
+        call: Call,
+        where: Location | None,
+        capture: Any,
+        backlog: Backlog,
+    ) -> None:
+        self.inner = inner
+        self.engine = engine
+        self.call = call
+        self.where = where
+        self.capture = capture
+        self.backlog = backlog
+        self.done = False
+
+    def resolve(self, op: Operation) -> None:
+        inner = self.inner
+        if inner is not None:
+            inner.resolve(op)
+        if not self.done:
+            self.backlog.run(self)
+
+    def run(self) -> None:
+        """The rules over the call, warnings at the captured call site (nothing raised)."""
+        try:
+            findings, _ = self.engine.check_call(self.call)
+            if findings:
+                capture = self.capture
+                if capture is not None:
+                    capture.codes = tuple(finding.code for finding in findings)  # PRODUCER span events
+                self.engine.emit_at(findings, self.where)
+        except PitfallWarning as warning:  # the filters changed to "error" after the call
+            logger.warning("cioguard pitfall (not raised: found after the call): %s", warning)
+        except Exception:  # a rule or warning-hook failure must never reach the sender
+            logger.debug("deferred pitfall rules failed", exc_info=True)
+        self.call = self.capture = None  # type: ignore[assignment]  # nothing kept once checked

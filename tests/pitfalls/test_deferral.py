@@ -1,0 +1,188 @@
+"""Pitfall rules on the sender in "warn" mode: when they may wait, and what the user still sees.
+
+Under pytest every test records warnings (``catch_warnings(record=True)``) with
+``filterwarnings=error``, so in-process calls keep their rules on the caller; the deferred path is
+driven in a real child process, as an application runs it (Python's default filters).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import pytest
+
+import cioguard
+from cioguard.pitfalls.deferral import DeferralGate, filters_allow_deferral
+
+
+def _original_show() -> object:
+    """The warnings module's own ``_showwarnmsg_impl`` (pytest has replaced this module's copy)."""
+    spec = importlib.util.find_spec("warnings")
+    assert spec is not None
+    assert spec.loader is not None
+    fresh = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fresh)
+    return fresh._showwarnmsg_impl
+
+
+_ORIGINAL_SHOW = _original_show()
+_DEFAULTS = [
+    ("default", None, DeprecationWarning, "__main__", 0),
+    ("ignore", None, DeprecationWarning, None, 0),
+    ("ignore", None, ImportWarning, None, 0),
+]
+
+
+def test_python_defaults_and_default_or_always_filters_let_rules_wait() -> None:
+    assert getattr(_ORIGINAL_SHOW, "__module__", None) == "warnings"  # what record=True replaces
+    assert filters_allow_deferral(_DEFAULTS, _ORIGINAL_SHOW)
+    assert filters_allow_deferral([("default", None, Warning, None, 0), *_DEFAULTS], _ORIGINAL_SHOW)
+    assert filters_allow_deferral([("always", None, cioguard.PitfallWarning, None, 0)], _ORIGINAL_SHOW)
+    assert filters_allow_deferral([("error", None, DeprecationWarning, None, 0)], _ORIGINAL_SHOW)
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        ("error", None, Warning, None, 0),  # -W error, pytest filterwarnings=error
+        ("error", None, cioguard.PitfallWarning, None, 0),  # -W error::cioguard.PitfallWarning
+        ("error", None, cioguard.MillisecondTimestampWarning, None, 0),  # one code only
+        ("ignore", None, UserWarning, None, 0),  # a catch_warnings block hiding them
+        ("error", re.compile("CIO002"), Warning, None, 0),  # conservative: any message
+    ],
+)
+def test_filters_that_raise_or_hide_keep_rules_on_the_caller(entry: tuple[object, ...]) -> None:
+    assert not filters_allow_deferral([entry, *_DEFAULTS], _ORIGINAL_SHOW)
+
+
+def test_recording_warnings_keeps_rules_on_the_caller() -> None:
+    log: list[object] = []
+    assert not filters_allow_deferral(_DEFAULTS, log.append)  # catch_warnings(record=True)
+    with warnings.catch_warnings(record=True):
+        assert not DeferralGate().open()
+
+
+def test_the_gate_follows_filter_changes() -> None:
+    gate = DeferralGate()
+    with warnings.catch_warnings():
+        warnings._showwarnmsg_impl = _ORIGINAL_SHOW  # type: ignore[attr-defined]  # not recording
+        warnings.resetwarnings()
+        assert gate.open()
+        warnings.simplefilter("error", cioguard.PitfallWarning)
+        assert not gate.open()
+        warnings.simplefilter("default")
+        assert not gate.open()  # the error entry is still there, behind
+        warnings.resetwarnings()
+        assert gate.open()
+
+
+_APP = textwrap.dedent(
+    """
+    import threading, warnings
+    from prometheus_client import CollectorRegistry
+    import cioguard
+    from cioguard.instrumentation.instrumentor import active_runtime
+    from cioguard.testing import FakeCustomerIO
+
+    shown = []
+    original = warnings.showwarning
+    def show(message, category, filename, lineno, file=None, line=None):
+        shown.append((category.__name__, filename, lineno, threading.current_thread().name))
+    warnings.showwarning = show  # logging.captureWarnings does the same
+
+    DATA = {"placed_at": "2024-05-01T10:20:30Z", "note": None}
+    with FakeCustomerIO() as fake, fake.trust():
+        registry = CollectorRegistry()
+        cioguard.instrument(track_url=fake.track_url, api_url=fake.api_url, registry=registry)
+        client = fake.client()
+        client.identify("u1", email="u1@example.com")
+        try:
+            for _ in range(3):
+                client.track("u1", "order_placed", data=DATA)  # LINE-A
+            client.track("u1", "order_placed", data=DATA)  # LINE-B
+            print("returned")
+        except cioguard.PitfallWarning as exc:
+            print("raised", type(exc).__name__)
+        assert cioguard.flush(timeout=10)  # the sender has warned before the filters change
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            client.track("u1", "order_placed", data=DATA)  # LINE-C
+        assert cioguard.flush(timeout=10)
+        print("events", len(fake.events))
+        active_runtime().pitfalls.flush_counts()
+        print("CIO002", registry.get_sample_value("customerio_pitfalls_total", {"code": "CIO002"}))
+    for entry in shown:
+        print("shown", *entry)
+    """
+)
+
+
+def _run(tmp_path: object, *options: str) -> tuple[list[str], dict[str, int]]:
+    script = tmp_path / "app.py"  # type: ignore[operator]
+    script.write_text(_APP)
+    lines = {
+        tag: number
+        for number, text in enumerate(_APP.splitlines(), start=1)
+        for tag in ("LINE-A", "LINE-B", "LINE-C")
+        if tag in text
+    }
+    result = subprocess.run(
+        [sys.executable, *options, str(script)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines(), lines
+
+
+def test_warn_mode_warns_from_the_sender_at_the_users_line_once_per_line(tmp_path: object) -> None:
+    out, lines = _run(tmp_path)
+    assert "returned" in out
+    assert "events 5" in out  # five tracks: a warning, not a refusal
+    shown = [line.split() for line in out if line.startswith("shown ")]
+    timestamp = [entry for entry in shown if entry[1] == "MillisecondTimestampWarning"]
+    # Once per call site (Python's default filter), at the user's file and line, never cioguard's;
+    # the call inside the "ignore" block is never shown.
+    assert [(entry[2].endswith("app.py"), int(entry[3])) for entry in timestamp] == [
+        (True, lines["LINE-A"]),
+        (True, lines["LINE-B"]),
+    ]
+    assert all(entry[4] != "MainThread" for entry in timestamp)  # issued by the sender
+    assert "CIO002 5.0" in out  # every occurrence counted, shown or not
+
+
+def test_error_filter_raises_at_the_call_and_queues_nothing(tmp_path: object) -> None:
+    out, _ = _run(tmp_path, "-W", "error::cioguard.PitfallWarning")
+    assert "raised MillisecondTimestampWarning" in out
+    assert "returned" not in out
+    assert "events 1" in out  # the call inside the "ignore" block only
+
+
+_ORDER_APP = textwrap.dedent(
+    """
+    import warnings
+    import cioguard
+    from cioguard.testing import FakeCustomerIO
+
+    with FakeCustomerIO() as fake, fake.trust():
+        cioguard.instrument(track_url=fake.track_url, api_url=fake.api_url)
+        client = fake.client()
+        for n in range(200):
+            client.identify(f"u{n}", email=f"u{n}@example.com")  # checked later, on the sender
+        with warnings.catch_warnings(record=True) as record:
+            client.track("u199", "order_placed", data={})  # checked here: the identifies first
+        print("recorded", sorted({w.category.__name__ for w in record}))
+        assert cioguard.flush(timeout=10)
+    """
+)
+
+
+def test_rules_back_on_the_caller_see_earlier_calls_first(tmp_path: object) -> None:
+    script = tmp_path / "order.py"  # type: ignore[operator]
+    script.write_text(_ORDER_APP)
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "recorded []" in result.stdout  # no CIO003 "track before identify" for u199
