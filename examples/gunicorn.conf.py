@@ -5,7 +5,8 @@
 * Prometheus multiprocess mode: ``PROMETHEUS_MULTIPROC_DIR`` must be set before prometheus_client
   is imported — this file runs before the app is loaded, so it sets a default here and empties the
   directory once per master start. ``child_exit`` drops a dead worker's live gauges.
-* ``worker_exit``: a stopping worker delivers what it still has queued (within 5 s) before exiting.
+* ``worker_exit`` (optional: cioguard's exit hooks already flush a stopping worker within
+  ``exit_timeout``): an explicit flush of what the worker still has queued, within 5 s.
 
 Environment: ``PORT`` (default 8000), ``GUNICORN_BIND`` (default ``127.0.0.1:$PORT``; use
 ``0.0.0.0:8000`` in a container), ``GUNICORN_WORKERS`` (default 4).

@@ -101,9 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         for path in export(args.directory):
             print(path)
-    except OSError as exc:
+    except OSError as exc:  # exit 2, like the other commands' I/O and usage errors
         print(f"cioguard dashboards: {exc}", file=sys.stderr)
-        return 1
+        return 2
     return 0
 
 

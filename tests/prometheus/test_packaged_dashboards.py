@@ -66,7 +66,7 @@ def test_export_from_the_source_checkout(tmp_path: Path, capsys: pytest.CaptureF
 def test_export_into_a_file_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x", encoding="utf-8")
-    assert cli_main(["dashboards", "export", str(blocker)]) == 1
+    assert cli_main(["dashboards", "export", str(blocker)]) == 2
     assert "cioguard dashboards:" in capsys.readouterr().err
 
 

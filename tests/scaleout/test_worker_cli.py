@@ -43,6 +43,7 @@ def test_every_option_has_help_and_no_rst_markup() -> None:
     for action in parser._actions:
         assert action.help, f"{action.option_strings} has no help text"
     assert "(default: 600.0)" in text  # defaults are shown
+    assert "(default: None)" not in text  # … once, and only where there is one
 
 
 def test_describe_risk() -> None:
