@@ -7,9 +7,10 @@ stale global.
 
 Two paths:
 
-- :meth:`Runtime.enqueue` (background mode): bind → pitfall rules (and the CIO011 queue check) →
-  trace capture → snapshot (``build`` with :class:`~cioguard.operations.deferred.Lanes`) → submit;
-  returns ``None``. Costs microseconds; nothing touches the network. The lane, the email → id map,
+- :meth:`Runtime.enqueue` (background mode): bind → pitfall rules, or in "warn" mode only the call
+  site, the rules then running on the sender (:mod:`cioguard.pitfalls.deferral`) → the CIO011 queue
+  check → trace capture → snapshot (``build`` with :class:`~cioguard.operations.deferred.Lanes`) →
+  submit; returns ``None``. Costs microseconds; nothing touches the network. The lane, the email → id map,
   the event's ULID, the PRODUCER span and the metrics are done on the sender.
 - :meth:`Runtime.fallback` / :meth:`Runtime.stats`: calls the wrappers sent through the blocking
   SDK after an internal error, counted per method (``cioguard.stats()["fallbacks"]``).

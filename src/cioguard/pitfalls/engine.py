@@ -14,6 +14,10 @@ the call, ``"ignore"`` hides them); ``"error"`` raises the first finding's warni
 runs no rule at all. Every finding is counted with ``recorder.pitfall(code)`` even when a filter
 hides the warning (repeats at a line already shown are counted in bulk, see :mod:`.emitter`).
 
+A background call may leave its rules to the sender (:meth:`PitfallEngine.defers`,
+:meth:`PitfallEngine.check_later`, see :mod:`.deferral`): "warn" mode only, and only while no filter
+could raise or hide the warning at the call and none records it.
+
 Messages are constant per code and call site; what varies goes to ``Finding.detail`` (the debug
 log). Calls made by cioguard itself (webhook actions, replay, the worker, the demo's runner)
 are never findings: :mod:`.location` tells them apart while looking for the user's line.
