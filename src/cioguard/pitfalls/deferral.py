@@ -133,6 +133,7 @@ class Backlog:
 
     def reset_after_fork(self) -> None:
         self._lock = threading.RLock()
+        self._waiting.clear()  # the parent's calls: the parent checks them
 
 
 class DeferredRules:
