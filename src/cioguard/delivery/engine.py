@@ -271,9 +271,10 @@ class DeliveryEngine:
         """Counters for scripts and tests (see ``cioguard.stats()``)."""
         core = self._core
         out = core.counters.snapshot()
-        waiting = len(core.inbox)  # (a flush marker or two may be counted: never O(n) here)
+        held = core.sched.size  # read before the inbox: an operation moving between them is
+        waiting = len(core.inbox)  # never counted twice (a flush marker may be; never O(n) here)
         out["accepted"] += waiting
-        out["queue_size"] = core.sched.size + waiting
+        out["queue_size"] = held + waiting
         out["in_flight"] = core.inflight
         out["spilled"] = core.spilled
         out["queue_capacity"] = self._config.max_queue_size

@@ -116,14 +116,19 @@ class CoreState:
         wall = self.wall()
         accepted: list[Operation] = []
         oversize: list[Operation] = []
+        popleft = inbox.popleft
         for _ in range(taken):
-            item = inbox.popleft()
+            # Invariant: an operation leaves the inbox only after it is in the scheduler, so a
+            # caller's lock-free ``len(inbox) + sched.size`` never under-counts (the bound holds).
+            item = inbox[0]
             if type(item) is Mark:
                 self._place_mark(item)
+                popleft()
                 continue
             op: Operation = item
             if op.route == "v2" and op.size > limit:
                 oversize.append(op)
+                popleft()
                 continue
             accepted.append(op)
             if keep:
@@ -132,6 +137,7 @@ class CoreState:
             born = now - (wall - created) if created and wall > created else now
             sched.add(Entry(op, self.seq, born), now)
             self.seq += 1
+            popleft()
         self.counters.add("accepted", len(accepted))
         self.out.intake(accepted)
         if oversize:
