@@ -186,3 +186,17 @@ def test_rules_back_on_the_caller_see_earlier_calls_first(tmp_path: object) -> N
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "recorded []" in result.stdout  # no CIO003 "track before identify" for u199
+
+
+def test_call_site_is_one_shared_tuple_per_line() -> None:
+    from cioguard.pitfalls.location import call_site
+
+    def library_call() -> object:  # stands in for the wrapper: call_site(1) starts above it
+        return call_site(1)
+
+    line = sys._getframe().f_lineno + 1
+    sites = [library_call() for _ in range(3)]
+    other = library_call()
+    assert sites[0] is sites[1] is sites[2]  # cached: nothing allocated per call
+    assert sites[0][:3] == (__file__, line, __name__)  # type: ignore[index]
+    assert other[1] == line + 1  # type: ignore[index]

@@ -94,6 +94,8 @@ class Runtime:
             ),
             self.recorder,
         )
+        self._defers = self.pitfalls.defers
+        self._check_later = self.pitfalls.check_later
         self.tracing = CallerTracing(
             options.tracer_provider,
             producer_spans=options.producer_spans,
@@ -170,14 +172,15 @@ class Runtime:
         later = False  # the rules run on the sender, at the call site captured here
         where: Location | None = None
         if self.pitfalls_on:
-            pitfalls = self.pitfalls
-            if pitfalls.defers():  # "warn" mode, filters that neither raise, hide nor record
+            if self._defers():  # "warn" mode, filters that neither raise, hide nor record
                 later = True
-                where = call_site(1)  # one shared tuple per call site
+                # From the wrapper's caller: enqueue is only ever called by a wrapper (both are
+                # frames the walk passes over; skipping them saves making their frame objects).
+                where = call_site(2)  # one shared tuple per call site
             else:
-                findings, call = pitfalls.check_call(call, mode="background")
+                findings, call = self.pitfalls.check_call(call, mode="background")
                 if findings:
-                    pitfalls.emit(findings)  # finds the user's line itself (cached per code object)
+                    self.pitfalls.emit(findings)  # finds the user's line itself (cached per code object)
             self._until_queue_check -= 1
             if self._until_queue_check <= 0:
                 self._check_queue()  # CIO011 may raise ("error" mode): before anything is queued
@@ -204,7 +207,7 @@ class Runtime:
             captured.caller_seconds = elapsed_us / 1e6
         if later and operations:
             first = operations[0]
-            first._pending = self.pitfalls.check_later(call, where, first._pending, captured)
+            first._pending = self._check_later(call, where, first._pending, captured)
         for operation in operations:
             operation._caller_us = elapsed_us
             if not submit(operation) and later:

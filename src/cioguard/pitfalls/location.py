@@ -120,27 +120,41 @@ def as_location(frame: FrameType) -> Location:
     return frame.f_code.co_filename, frame.f_lineno, str(frame.f_globals.get("__name__", "")), frame.f_globals
 
 
-#: (id(code object), line) -> (the code object, its Location): one shared tuple per call site, so a
-#: call whose rules run later on the sender keeps no tuple of its own (bounded; the code object
-#: held guards against a reused id).
+#: (id(code object), instruction offset) -> (the code object, its Location): one shared tuple per
+#: call site, so a call whose rules run later on the sender keeps no tuple of its own (bounded; the
+#: code object held guards against a reused id).
 _sites: dict[tuple[int, int], tuple[CodeType, Location]] = {}
 
 
 def call_site(depth: int = 1) -> Location | None:
-    """Like :func:`locate` (``start`` 1), cached per call site: the same tuple for every call there."""
-    frame = user_frame(depth + 1)
-    if frame is None or isinstance(frame, tuple):  # nowhere, or INTERNAL
-        return frame
-    code = frame.f_code
-    key = (id(code), frame.f_lineno)
-    entry = _sites.get(key)
-    if entry is not None and entry[0] is code:
-        return entry[1]
-    where = as_location(frame)
-    if len(_sites) > 8192:  # bounded: call sites of a long-running app are few
-        _sites.clear()
-    _sites[key] = (code, where)
-    return where
+    """Like :func:`locate` (``start`` 1), cached per call site: the same tuple for every call there.
+
+    On the hot path of every background call in "warn" mode: the walk of :func:`user_frame` inlined.
+    """
+    try:
+        frame: FrameType | None = sys._getframe(depth + 1)
+    except ValueError:
+        return None
+    cache = _cache
+    while frame is not None:
+        code = frame.f_code
+        entry = cache.get(id(code))
+        kind = entry[1] if entry is not None and entry[0] is code else _kind(frame)
+        if kind == _USER:
+            # The instruction offset, not f_lineno: that one decodes the line table on every read.
+            key = (id(code), frame.f_lasti)
+            site = _sites.get(key)
+            if site is not None and site[0] is code:
+                return site[1]
+            where = as_location(frame)
+            if len(_sites) > 8192:  # bounded: call sites of a long-running app are few
+                _sites.clear()
+            _sites[key] = (code, where)
+            return where
+        if kind == _INTERNAL:
+            return INTERNAL
+        frame = frame.f_back
+    return None
 
 
 def locate(depth: int = 1, start: int = 1) -> Location | None:
