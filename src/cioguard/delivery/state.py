@@ -134,7 +134,8 @@ class CoreState:
             if keep:
                 link.keep(op)
             created = op.created_at
-            born = now - (wall - created) if created and wall > created else now
+            # One shared float for the whole intake unless the operation is old (24 B each).
+            born = now - (wall - created) if created and wall - created > 1.0 else now
             sched.add(Entry(op, self.seq, born), now)
             self.seq += 1
             popleft()
