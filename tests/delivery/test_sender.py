@@ -48,7 +48,7 @@ class Rec(NullRecorder):
     def rate_limited(self, endpoint: str) -> None:
         self.events.append(("rate_limited", endpoint))
 
-    def request(self, endpoint: str, status_code: str, seconds: float) -> None:
+    def request(self, endpoint: str, status_code: str, seconds: float, error_type: str | None = None) -> None:
         self.events.append(("request", endpoint, status_code))
 
 

@@ -231,7 +231,10 @@ class BatchSender:
             self._counters.error("transport", exc)
             error = "connection"
         self._counters.add("requests")
-        self._recorder.request(name, str(response.status) if response else "error", self._clock() - started)
+        if response is not None:
+            self._recorder.request(name, str(response.status), self._clock() - started)
+        else:
+            self._recorder.request(name, "error", self._clock() - started, error_type=error)
         if span is not None and self._spans is not None:
             self._spans.end(span, response.status if response else None, error)
         return response, error
