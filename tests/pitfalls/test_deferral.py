@@ -200,3 +200,38 @@ def test_call_site_is_one_shared_tuple_per_line() -> None:
     assert sites[0] is sites[1] is sites[2]  # cached: nothing allocated per call
     assert sites[0][:3] == (__file__, line, __name__)  # type: ignore[index]
     assert other[1] == line + 1  # type: ignore[index]
+
+
+_SPAN_APP = textwrap.dedent(
+    """
+    import cioguard
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind
+    from cioguard.testing import FakeCustomerIO
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with FakeCustomerIO() as fake, fake.trust():
+        cioguard.instrument(track_url=fake.track_url, api_url=fake.api_url, tracer_provider=provider)
+        client = fake.client()
+        client.identify("u1", email="u1@example.com")
+        client.track("u1", "order_placed", data={"placed_at": "2024-05-01T10:20:30Z"})
+        assert cioguard.flush(timeout=10)
+    for span in exporter.get_finished_spans():
+        if span.kind is SpanKind.PRODUCER:
+            codes = [event.attributes["customerio.pitfall.code"] for event in span.events]
+            print("producer", span.name, codes)
+    """
+)
+
+
+def test_findings_made_on_the_sender_are_events_of_the_producer_span(tmp_path: object) -> None:
+    script = tmp_path / "spans.py"  # type: ignore[operator]
+    script.write_text(_SPAN_APP)
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "producer customerio track ['CIO002']" in result.stdout
+    assert "producer customerio identify []" in result.stdout
