@@ -90,6 +90,9 @@ class _FailOpen:
             logger.warning("cioguard.webhooks: %s dedupe store works again", self._name)
 
 
+_CREATE = "CREATE TABLE IF NOT EXISTS seen (event_id TEXT PRIMARY KEY, at REAL NOT NULL)"
+
+
 class SQLiteDedupe:
     """Ids in a SQLite file shared by the processes of one machine (one connection per thread)."""
 
@@ -110,6 +113,31 @@ class SQLiteDedupe:
         self._local = threading.local()
         self._inserts = 0
         self._health = _FailOpen("sqlite")
+        self._prepared_pid = 0
+        self._prepare_lock = threading.Lock()
+
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        """WAL mode and the table, once per process. Switching the journal mode takes an exclusive
+        lock that SQLite's busy handler does not wait for, so concurrent first connections must not
+        all try it (they failed with "database is locked" and acted on the event twice)."""
+        if self.path == ":memory:":  # every connection is a database of its own
+            conn.execute(_CREATE)
+            return
+        with self._prepare_lock:
+            if self._prepared_pid == os.getpid():
+                return
+            deadline = time.monotonic() + 5.0
+            while True:
+                try:
+                    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                        conn.execute("PRAGMA journal_mode=WAL")
+                    conn.execute(_CREATE)
+                    break
+                except sqlite3.OperationalError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.01)  # another process is switching the mode right now
+            self._prepared_pid = os.getpid()
 
     def _connection(self) -> sqlite3.Connection:
         # Per thread and per process: a connection must never cross a fork or a thread.
@@ -117,8 +145,7 @@ class SQLiteDedupe:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None or getattr(self._local, "key", None) != key:
             conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("CREATE TABLE IF NOT EXISTS seen (event_id TEXT PRIMARY KEY, at REAL NOT NULL)")
+            self._prepare(conn)
             self._local.conn, self._local.key = conn, key
         return conn
 
