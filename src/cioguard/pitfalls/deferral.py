@@ -73,30 +73,27 @@ class DeferralGate:
     ``simplefilter``, ``filterwarnings`` and ``catch_warnings`` change) plus the recording hook.
     """
 
-    __slots__ = ("_filters", "_first", "_impl", "_length", "_open")
+    __slots__ = ("_state",)
 
     def __init__(self) -> None:
-        self._filters: object = None
-        self._length = -1
-        self._first: object = None
-        self._impl: object = None
-        self._open = False
+        #: (filters, their length, their first entry, the recording hook, the answer): replaced as
+        #: one tuple, so a thread never reads one filter list's signature with another's answer.
+        self._state: tuple[object, int, object, object, bool] = (None, -1, None, None, False)
 
     def open(self) -> bool:
         filters = warnings.filters
         impl = getattr(warnings, "_showwarnmsg_impl", None)
+        known, length, first, known_impl, answer = self._state
         if (
-            filters is self._filters
-            and impl is self._impl
-            and len(filters) == self._length
-            and (not filters or filters[0] is self._first)
+            filters is known
+            and impl is known_impl
+            and len(filters) == length
+            and (not filters or filters[0] is first)
         ):
-            return self._open
-        result = filters_allow_deferral(filters, impl)
-        self._filters, self._length, self._impl = filters, len(filters), impl
-        self._first = filters[0] if filters else None
-        self._open = result
-        return result
+            return answer
+        answer = filters_allow_deferral(filters, impl)
+        self._state = (filters, len(filters), filters[0] if filters else None, impl, answer)
+        return answer
 
 
 class Backlog:
