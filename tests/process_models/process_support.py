@@ -23,7 +23,11 @@ BIN = Path(sys.executable).parent
 
 def child_env(track_url: str, **extra: str) -> dict[str, str]:
     """The environment of an app process: the emulator's URL, default options otherwise."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CIOGUARD_", "PROMETHEUS_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CIOGUARD_", "PROMETHEUS_")) and k != "DJANGO_SETTINGS_MODULE"
+    }
     env.update(
         CIOGUARD_TRACK_URL=track_url,
         CIOGUARD_PITFALLS="off",  # the apps' synthetic ids would trip CIO003; not what is tested
