@@ -104,11 +104,17 @@ def test_kill_worker_rate_limit_and_order(redis_server: RedisServer, fake: FakeC
         assert sum(client.xlen(f"cioguard:stream:{i}") for i in range(8)) == 0
     assert "customerio_events_delivered_total" in metrics
     assert_exactly_once_in_order(fake, [f"{t}-{i}" for t in tags for i in range(people)], events)
-    # The global limit: in every one-second window, at most rate + burst requests.
+    # The global limit: tokens are granted on Redis' clock, arrivals counted on the emulator's. In
+    # every one-second window at most rate + burst requests were granted; a request granted just
+    # before a window starts may arrive in it, one per consumer at most (8 partitions).
     arrivals = sorted(r.arrived_at for r in fake.requests)
     assert len(arrivals) >= total / 10
     windows = Counter(int(t - arrivals[0]) for t in arrivals)
-    assert max(windows.values()) <= rate + burst, windows
+    in_flight = 8
+    assert max(windows.values()) <= rate + burst + in_flight, windows
+    # Over the whole run the bucket bounds the total tightly: burst + rate per elapsed second.
+    elapsed = arrivals[-1] - arrivals[0]
+    assert len(arrivals) <= burst + rate * elapsed + in_flight, (len(arrivals), elapsed)
 
 
 @pytest.mark.parametrize("crash", [False, True], ids=["sigterm", "sigkill"])
