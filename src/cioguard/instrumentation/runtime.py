@@ -276,6 +276,7 @@ class Runtime:
             except Exception:  # the SDK itself raises the right error below
                 call = None
         if call is not None and self.pitfalls_on:
+            self.pitfalls.catch_up()  # background calls made before this one are checked first
             findings, _ = self.pitfalls.check_call(call, mode="blocking")
             if findings:
                 self.pitfalls.emit(findings, stacklevel=user_stacklevel())

@@ -240,9 +240,13 @@ class PitfallEngine:
         """
         if self._may_defer and self._gate.open():
             return True
-        if self._backlog:  # rules back on the caller: earlier calls' checks run first, in order
-            self._backlog.run()
+        self.catch_up()  # rules back on the caller: earlier calls' checks run first, in order
         return False
+
+    def catch_up(self) -> None:
+        """Run every check still waiting for the sender, oldest first (before a check made now)."""
+        if self._backlog:
+            self._backlog.run()
 
     def check_later(
         self, call: Call, where: Location | None, resolver: Any, capture: Any = None
