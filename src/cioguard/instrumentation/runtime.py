@@ -25,12 +25,11 @@ import threading
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any, Protocol
+from typing import Any
 
 from cioguard.config import Options
-from cioguard.delivery import DeliveryConfig, DeliveryEngine
-from cioguard.delivery.spool import endpoint_resolver
 from cioguard.instrumentation.endpoint_cache import EndpointCache
+from cioguard.instrumentation.senders import Sender, build_sender
 from cioguard.instrumentation.spans import client_span, record_failure
 from cioguard.instrumentation.stack import user_stacklevel
 from cioguard.instrumentation.tracing import CallerTracing
@@ -38,25 +37,13 @@ from cioguard.operations.build import build
 from cioguard.operations.calls import bind
 from cioguard.operations.deferred import Lanes
 from cioguard.operations.errors import OperationTooLarge
-from cioguard.operations.model import Call, Endpoint, Operation
+from cioguard.operations.model import Call, Endpoint
 from cioguard.pitfalls import Finding, PitfallConfig, PitfallEngine
 from cioguard.pitfalls.location import Location, call_site
 from cioguard.scope import current_request
 from cioguard.telemetry import Recorder, build_recorder, set_recorder
 
 logger = logging.getLogger("cioguard")
-
-
-class Sender(Protocol):
-    """What the runtime hands operations to: the local engine or the Redis producer."""
-
-    def submit(self, op: Operation) -> bool: ...
-
-    def flush(self, timeout: float = ...) -> bool: ...
-
-    def shutdown(self, timeout: float = ...) -> None: ...
-
-    def stats(self) -> dict[str, Any]: ...
 
 
 #: Set while a call runs through the SDK on behalf of cioguard (``synchronous()`` or blocking mode),
@@ -101,22 +88,9 @@ class Runtime:
             producer_spans=options.producer_spans,
             capture_customer_id=options.capture_customer_id,
         )
-        delivery_config = DeliveryConfig(
-            max_queue_size=options.max_queue_size,
-            overflow=options.overflow,
-            flush_interval=options.flush_interval,
-            max_batch_bytes=options.max_batch_bytes,
-            delivery_timeout=options.delivery_timeout,
-            max_retries=options.max_retries,
-            spool_max_age=options.spool_max_age,
-            on_drop=options.on_drop,
-            rate_limit=options.rate_limit,
-            request_timeout=options.request_timeout,
-            exit_timeout=options.exit_timeout,
-            spool_path=options.spool_path,
-            spool_sync=options.spool_sync,
+        self.engine: Sender = build_sender(
+            options, self.recorder, self.tracing.send_tracer(), self._on_send_response
         )
-        self.engine: Sender = self._build_sender(delivery_config)
         endpoints = EndpointCache(options.track_url, options.api_url)
         #: ``track_endpoint_for(client)`` / ``app_endpoint_for(client)``: the client's Endpoint.
         self.track_endpoint_for = endpoints.track
@@ -130,30 +104,6 @@ class Runtime:
         self.lanes = Lanes()
         #: Set by :meth:`shutdown`; ``instrument()`` then builds a fresh runtime.
         self.stopped = False
-
-    def _build_sender(self, config: DeliveryConfig) -> Sender:
-        """The local delivery engine, or a Redis Streams producer when ``queue_url`` is set."""
-        if self.options.queue_url is None:
-            return DeliveryEngine(
-                config,
-                recorder=self.recorder,
-                tracer=self.tracing.send_tracer(),
-                on_response=self._on_send_response,
-                # Spooled rows of earlier processes go where this process is configured to send.
-                resolve_endpoint=endpoint_resolver(self.options.track_url, self.options.api_url),
-            )
-        # Imported only here: the scale-out needs the optional `redis` package.
-        from cioguard.scaleout.factory import build_producer
-
-        return build_producer(
-            self.options.queue_url,
-            partitions=self.options.queue_partitions,
-            fallback=self.options.queue_fallback,
-            config=config,
-            recorder=self.recorder,
-            tracer=self.tracing.send_tracer(),
-            on_response=self._on_send_response,
-        )
 
     # -- background path --------------------------------------------------------------------------
 
