@@ -13,6 +13,8 @@ Enable it with ``DeliveryConfig(spool_path="/var/lib/app/cio.spool")``. The engi
     spool.persist(ops) -> list[Operation]      # at shutdown: rows for these; returns the non-durable
     spool.failing() -> bool                    # a fault keeps new operations out (memory only)
     spool.count() -> int; spool.health() -> dict; spool.take_losses() -> {reason: n}
+    spool.commit_pending(timeout) -> bool      # queued writes (deletions) on disk now, bounded
+    commit_all(timeout) -> bool                # the same for every spool open in this process
     spool.after_fork(); spool.close(timeout) -> bool
 
 Invariants:
@@ -45,6 +47,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -62,6 +65,7 @@ __all__ = [
     "HEARTBEAT_SECONDS",
     "LEASE_SECONDS",
     "Spool",
+    "commit_all",
     "endpoint_resolver",
     "open_db",
     "pid_alive",
@@ -72,6 +76,19 @@ FORK_WAIT_SECONDS = 1.0
 DEFAULT_MAX_AGE = 7 * 24 * 3600.0
 #: Writes queued for the writer thread at most (group mode); beyond, add() says "not durable".
 MAX_PENDING = 100_000
+
+#: Every spool handle open in this process (what ``commit_all`` commits).
+_open: weakref.WeakSet[Spool] = weakref.WeakSet()
+
+
+def commit_all(timeout: float) -> bool:
+    """Commit the queued writes of every spool open in this process within ``timeout`` s in all
+    (``flush()`` calls it so delivered rows are deleted on disk before it returns)."""
+    end = time.monotonic() + max(0.0, timeout)
+    done = True
+    for spool in list(_open):
+        done = spool.commit_pending(end - time.monotonic()) and done
+    return done
 
 
 def endpoint_resolver(track_url: str | None, api_url: str | None) -> Callable[[Endpoint], Endpoint]:
@@ -110,6 +127,7 @@ class Spool(SpoolCore):
         with self._lock:
             self._usable()
         self._start_writer()
+        _open.add(self)
         ref = weakref.ref(self)
         os.register_at_fork(
             before=lambda: _hook(ref, "_before_fork"),

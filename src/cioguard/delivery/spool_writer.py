@@ -19,7 +19,7 @@ from typing import Any
 
 from cioguard.delivery.spool_owners import claim_dead, register
 from cioguard.delivery.spool_repair import SpoolRepair
-from cioguard.delivery.spool_store import INSERT, fault_kind, file_identity, op_to_row
+from cioguard.delivery.spool_store import BUSY_TIMEOUT_SECONDS, INSERT, fault_kind, file_identity, op_to_row
 from cioguard.operations.model import Endpoint, Operation
 from cioguard.threads import daemon_thread
 
@@ -90,6 +90,43 @@ class SpoolWriter(SpoolRepair):
                     self._fault(exc)
             self._keep_failed(commands)
             return False
+
+    def commit_pending(self, timeout: float) -> bool:
+        """Commit the queued writes now, waiting at most ``timeout`` s for a file another process
+        keeps busy; True when nothing is left queued. Never raises.
+
+        ``flush()`` calls it: the deletions of what was just delivered must be on disk before a
+        caller that leaves without the exit hooks (``os._exit`` in a forked child, a SIGKILL, a
+        frozen serverless instance) is told True, or the next process sends those rows again.
+        A failing spool is not waited for (its rows are resent at worst, never lost).
+        """
+        try:
+            self._check_pid()
+            end = time.monotonic() + max(0.0, timeout)
+            while self._pending and not self._closed and not self._failing_now():
+                # No SQLite busy wait: its growing sleeps miss the short gaps between another
+                # process's group commits (a forked child waited 4 s); poll every millisecond.
+                self._set_busy_timeout(0.0)
+                try:
+                    self.drain()
+                finally:
+                    self._set_busy_timeout(BUSY_TIMEOUT_SECONDS)
+                if not self._pending or time.monotonic() >= end:
+                    break
+                time.sleep(0.001)  # "locked": retried, bounded by ``timeout``
+            return not self._pending
+        except Exception as exc:
+            logger.debug("cioguard spool commit_pending: %r", exc)
+            return False
+
+    def _failing_now(self) -> bool:
+        return self._health.state not in (None, "locked")
+
+    def _set_busy_timeout(self, seconds: float) -> None:
+        with self._lock:
+            conn = self._conn
+            if conn is not None:
+                conn.execute(f"PRAGMA busy_timeout = {int(max(0.0, seconds) * 1000)}")
 
     def _after_success(self, wrote_rows: bool = True) -> None:
         """A transaction committed. Only one that wrote operation rows ends a disk_full or

@@ -28,6 +28,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from cioguard.config import Options
+from cioguard.delivery.spool import commit_all
 from cioguard.instrumentation.endpoint_cache import EndpointCache
 from cioguard.instrumentation.senders import Sender, build_sender
 from cioguard.instrumentation.spans import client_span, record_failure
@@ -295,7 +296,13 @@ class Runtime:
         return result
 
     def flush(self, timeout: float | None) -> bool:
-        return self.engine.flush(timeout=10.0 if timeout is None else timeout)
+        budget = 10.0 if timeout is None else timeout
+        end = time.monotonic() + max(0.0, budget)
+        done = self.engine.flush(timeout=budget)
+        # The spool's deletions of what was delivered reach the disk before True is returned (a
+        # caller may os._exit right after); it does not change the answer, which is about delivery.
+        commit_all(end - time.monotonic())
+        return done
 
     def shutdown(self, timeout: float) -> None:
         self.stopped = True
