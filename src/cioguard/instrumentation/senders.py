@@ -52,6 +52,18 @@ def delivery_config(options: Options) -> DeliveryConfig:
     )
 
 
+def preload_send_path() -> None:
+    """Import now, before any sender thread runs, what the send path imports on first use.
+
+    ``requests`` imports ``netrc`` inside every request (``trust_env``); the ``idna`` codec is
+    looked up for the first host name. Invariant: no sender thread is inside an import when the
+    app forks — a child would inherit that module's import lock, held by a thread it does not
+    have, and every request of the child would wait for it forever.
+    """
+    import encodings.idna  # noqa: F401
+    import netrc  # noqa: F401
+
+
 def build_sender(
     options: Options,
     recorder: Recorder,
@@ -59,6 +71,7 @@ def build_sender(
     on_response: Callable[[Endpoint, int], None],
 ) -> Sender:
     """The local delivery engine, or a Redis Streams producer when ``queue_url`` is set."""
+    preload_send_path()
     config = delivery_config(options)
     if options.queue_url is None:
         return DeliveryEngine(
