@@ -70,30 +70,33 @@ class SpoolWriter(SpoolRepair):
         """Commit everything queued so far; False when it failed (rows kept or held in memory)."""
         self._check_pid()
         with self._lock:
-            commands: list[Command] = []
-            while self._pending:
-                commands.append(self._pending.popleft())
-            if not commands:
+            return self._drain_locked()
+
+    def _drain_locked(self) -> bool:
+        commands: list[Command] = []
+        while self._pending:
+            commands.append(self._pending.popleft())
+        if not commands:
+            return True
+        conn = self._usable()
+        if conn is not None:
+            try:
+                self._execute(conn, commands)
+                self._after_success()
                 return True
-            conn = self._usable()
-            if conn is not None:
-                try:
-                    self._execute(conn, commands)
-                    self._after_success()
-                    return True
-                except Exception as exc:
-                    if conn.in_transaction:
-                        conn.rollback()
-                    if fault_kind(exc) == "locked":
-                        self._pending.extendleft(reversed(commands))  # retried next round, in order
-                        return False
-                    self._fault(exc)
-            self._keep_failed(commands)
-            return False
+            except Exception as exc:
+                if conn.in_transaction:
+                    conn.rollback()
+                if fault_kind(exc) == "locked":
+                    self._pending.extendleft(reversed(commands))  # retried next round, in order
+                    return False
+                self._fault(exc)
+        self._keep_failed(commands)
+        return False
 
     def commit_pending(self, timeout: float) -> bool:
-        """Commit the queued writes now, waiting at most ``timeout`` s for a file another process
-        keeps busy; True when nothing is left queued. Never raises.
+        """Commit the queued writes now, waiting at most ``timeout`` s for the writer thread or a
+        file another process keeps busy; True when nothing is left queued. Never raises.
 
         ``flush()`` calls it: the deletions of what was just delivered must be on disk before a
         caller that leaves without the exit hooks (``os._exit`` in a forked child, a SIGKILL, a
@@ -103,15 +106,18 @@ class SpoolWriter(SpoolRepair):
         try:
             self._check_pid()
             end = time.monotonic() + max(0.0, timeout)
-            while self._pending and not self._closed and not self._failing_now():
-                # No SQLite busy wait: its growing sleeps miss the short gaps between another
-                # process's group commits (a forked child waited 4 s); poll every millisecond.
-                self._set_busy_timeout(0.0)
+            while not self._closed and not self._failing_now():
+                # Holding the lock means no commit is in flight: the writer pops the queue and
+                # commits it under this lock, so an empty queue seen here is on disk.
+                if not self._lock.acquire(timeout=max(0.0, end - time.monotonic())):
+                    return False
                 try:
-                    self.drain()
+                    if not self._pending:
+                        return True
+                    self._drain_polling()
                 finally:
-                    self._set_busy_timeout(BUSY_TIMEOUT_SECONDS)
-                if not self._pending or time.monotonic() >= end:
+                    self._lock.release()
+                if time.monotonic() >= end:
                     break
                 time.sleep(0.001)  # "locked": retried, bounded by ``timeout``
             return not self._pending
@@ -119,14 +125,20 @@ class SpoolWriter(SpoolRepair):
             logger.debug("cioguard spool commit_pending: %r", exc)
             return False
 
+    def _drain_polling(self) -> None:
+        """``_drain_locked`` without SQLite's busy wait (lock held): its growing sleeps miss the
+        short gaps between another process's group commits (a forked child waited 4 s)."""
+        conn = self._conn
+        if conn is not None:
+            conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            self._drain_locked()
+        finally:
+            if conn is not None and self._conn is conn:
+                conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+
     def _failing_now(self) -> bool:
         return self._health.state not in (None, "locked")
-
-    def _set_busy_timeout(self, seconds: float) -> None:
-        with self._lock:
-            conn = self._conn
-            if conn is not None:
-                conn.execute(f"PRAGMA busy_timeout = {int(max(0.0, seconds) * 1000)}")
 
     def _after_success(self, wrote_rows: bool = True) -> None:
         """A transaction committed. Only one that wrote operation rows ends a disk_full or
