@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -45,8 +46,12 @@ def test_replay_keeps_what_it_cannot_deliver_then_delivers_each_once(tmp_path: P
     assert f"total: {N} operation(s)" in inspect.stdout
     assert "columns:" in inspect.stdout
 
-    dead = replay(spool, "--track-url", f"http://127.0.0.1:{free_port()}", "--timeout", "3")
+    began = time.monotonic()
+    dead = replay(spool, "--track-url", f"http://127.0.0.1:{free_port()}", "--timeout", "4")
+    took = time.monotonic() - began
     assert dead.returncode == 1, dead.stdout + dead.stderr
+    # --timeout bounds the whole run (it used to try as long again in the shutdown: 8 s + start).
+    assert took < 7.0, took
     assert f"{N} rows remain" in dead.stdout
     assert rows(spool) == N  # nothing deleted for a transient failure
 

@@ -106,8 +106,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         DeliveryConfig(spool_path=args.spool, spool_sync="always", flush_interval=0.0),
         resolve_endpoint=endpoint_resolver(args.track_url, args.api_url),
     )
+    end = time.monotonic() + max(0.0, args.timeout)
     ok = engine.flush(max(0.0, args.timeout))
-    engine.shutdown(min(5.0, max(0.0, args.timeout)))
+    # ``--timeout`` bounds the whole run: after a flush that used it up, stop at once (the rows
+    # still undelivered stay in the file; shutdown never deletes them).
+    engine.shutdown(min(5.0, max(0.0, end - time.monotonic())))
     stats = engine.stats()
     dropped = {reason: n for reason, n in stats["dropped"].items() if n}
     try:
