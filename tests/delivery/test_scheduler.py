@@ -33,8 +33,8 @@ def test_a_single_goes_alone_without_cutting_the_v2_batch() -> None:
     second, _ = sched.take(0.0, allow)
     assert first is not None
     assert second is not None
-    assert [e.op for e in first] == [ops[2]]  # the v1-only operation, on its own
-    assert [e.op for e in second] == [op for i, op in enumerate(ops) if i != 2]  # one whole batch
+    assert [e.op for e in first] == [op for i, op in enumerate(ops) if i != 2]  # one whole batch
+    assert [e.op for e in second] == [ops[2]]  # the v1-only operation, on its own
 
 
 def test_a_person_is_never_in_flight_twice_and_keeps_order() -> None:
@@ -42,12 +42,12 @@ def test_a_person_is_never_in_flight_twice_and_keeps_order() -> None:
     a1, a2 = make_op(EP, person="a", seq=1, route="single"), make_op(EP, person="a", seq=2)
     b1 = make_op(EP, person="b", seq=3)
     fill(sched, a1, a2, b1)
+    batch2, _ = sched.take(0.0, allow)
+    assert batch2 is not None
+    assert [e.op for e in batch2] == [b1]  # the due v2 batch first; a2 waits for a1
     batch, _ = sched.take(0.0, allow)
     assert batch is not None
     assert [e.op for e in batch] == [a1]
-    batch2, _ = sched.take(0.0, allow)
-    assert batch2 is not None
-    assert [e.op for e in batch2] == [b1]  # a2 waits for a1
     assert sched.take(0.0, allow)[0] is None
     sched.retry(batch, 5.0, 0.0)  # a1 failed: due again at t=5
     assert sched.take(1.0, allow) == (None, 4.0)
@@ -105,3 +105,25 @@ def test_partial_batches_wait_for_the_flush_interval_unless_flushed() -> None:
     sched.flush_upto = 10
     batch, _ = sched.take(0.5, allow)
     assert batch is not None
+
+
+def test_v2_batches_go_first_and_singles_leave_one_lane_for_them() -> None:
+    sched = Scheduler(DeliveryConfig(flush_interval=0.0, lanes=3))  # singles take 2 lanes at most
+    singles = [make_op(EP, person=f"anon{i}", seq=i, route="single") for i in range(4)]
+    fill(sched, *singles)
+    one, _ = sched.take(0.0, allow)
+    two, _ = sched.take(0.0, allow)
+    assert one is not None
+    assert two is not None
+    assert sched.take(0.0, allow)[0] is None  # the third lane is kept for v2 batches
+    later = make_op(EP, person="u", seq=9)
+    sched.add(Entry(later, 9, 0.0), 0.0)
+    batch, _ = sched.take(0.0, allow)
+    assert batch is not None
+    assert [e.op for e in batch] == [later]
+    sched.retry(one, 0.0, 0.0)  # a failed single frees its share (and is due again)
+    sched.finish(two, 0.0)
+    assert sched.singles_out == 0
+    again, _ = sched.take(0.0, allow)
+    assert again is not None
+    assert again[0].op in (singles[0], singles[2])  # singles may use both lanes again

@@ -42,6 +42,9 @@ from cioguard.delivery.transport import RequestsTransport, Transport
 from cioguard.operations.model import Endpoint, Operation
 from cioguard.telemetry.recorder import NullRecorder, Recorder
 
+#: ``time.sleep(0)`` releases the GIL: what a caller does when the queue is over its high water.
+_pause = time.sleep
+
 
 class DeliveryEngine:
     """Queues operations and delivers them in the background, in order per person. Thread-safe."""
@@ -148,13 +151,19 @@ class DeliveryEngine:
         if core.closed:
             return self._refuse(op, "shutdown")
         inbox = core.inbox
-        if core.spilled or len(inbox) + core.sched.size >= core.capacity:
+        queued = len(inbox) + core.sched.size
+        if core.spilled or queued >= core.capacity:
             return self._overflow(core, op)
         if core.keep_on_caller:
             core.link.keep(op)  # spool (opt-in): the row is written or queued before we return
         inbox.append(op)
         if core.idle or len(inbox) >= core.nudge_at:
             core.wake()
+        if queued >= core.high_water:
+            # Backpressure instead of loss: callers outpacing the sender (a burst from many
+            # threads) hand it the GIL once per call above half full, and pause 1 to 10 ms
+            # when nearly full, so batches drain the queue before it overflows.
+            _pause(core.brake(queued))
         return True
 
     def _overflow(self, core: Core, op: Operation) -> bool:

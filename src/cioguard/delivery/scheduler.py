@@ -46,6 +46,11 @@ class Scheduler:
         #: Everything is due now (shutdown).
         self.closing = False
         self.inflight_barriers: set[int] = set()
+        #: v1-only operations in flight. Invariant: at most ``singles_max``, so one sender thread
+        #: is always left for v2 batches (hundreds of operations per request, never starved by
+        #: anonymous events that spend the request budget one operation at a time).
+        self.singles_out = 0
+        self.singles_max = max(1, config.lanes - 1)
 
     # -- adding ------------------------------------------------------------------------------
 
@@ -111,13 +116,16 @@ class Scheduler:
             if not allowed:
                 wait = _sooner(wait, until)
                 continue
-            batch = self._take_barrier(group, now) or self._take_single(group)
+            # A due v2 batch first (it drains the queue), then a single within its share.
+            batch = self._take_barrier(group, now)
             if batch is None and group.ready_v2:
                 due = self._due(group, now)
                 if due > 0:
                     wait = _sooner(wait, due)
-                    continue
-                batch = self._take_v2(group, now)
+                else:
+                    batch = self._take_v2(group, now)
+            if batch is None and group.ready_single and self.singles_out < self.singles_max:
+                batch = self._take_single(group)
             if batch:
                 # Fairness between workspaces: the group that just sent goes to the back.
                 gkey = _gkey(batch[0])
@@ -144,6 +152,7 @@ class Scheduler:
             if queue and key not in group.busy and queue[0].single:
                 group.busy.add(key)
                 queue[0].inflight = True
+                self.singles_out += 1
                 return [queue[0]]
         return None
 
@@ -207,6 +216,8 @@ class Scheduler:
             while group.held and group.barrier is None:
                 self._place(group, gkey, group.held.popleft(), now)
             return
+        if first.single and first.inflight:
+            self.singles_out -= 1
         keys: dict[str, None] = {}
         for entry in batch:
             queue = group.people[entry.key]
@@ -228,6 +239,8 @@ class Scheduler:
         first = batch[0]
         gkey = _gkey(first)
         group = self.groups[gkey]
+        if first.single and first.inflight and not (first.barrier and group.barrier is first):
+            self.singles_out -= 1
         for entry in batch:
             entry.not_before = not_before
             entry.inflight = False
