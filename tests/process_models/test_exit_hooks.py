@@ -101,7 +101,6 @@ def blocked_signals(thread: threading.Thread) -> set[int]:
 # sleeps in a system call delays the handler, cioguard's or the app's, until the main thread wakes:
 # seen as a script ignoring SIGTERM for 30 s. The delivery engine must call
 # cioguard.threads.mask_process_signals() first thing in its threads (asked of its owner).
-@pytest.mark.xfail(strict=True, reason="delivery threads do not call threads.mask_process_signals() yet")
 def test_delivery_threads_leave_process_signals_to_the_main_thread(fake: FakeCustomerIO) -> None:
     cioguard.instrument(track_url=fake.track_url, pitfalls="off", registry=CollectorRegistry())
     from customerio import CustomerIO

@@ -18,8 +18,10 @@ the endpoint's single probe succeeds. ``step`` needs no thread, so tests drive i
 
 from __future__ import annotations
 
-from cioguard.delivery.policy import EndpointHealth, backoff_delay, expired, retry_reason
+from cioguard.delivery.counters import logger
+from cioguard.delivery.policy import EndpointHealth, backoff_delay, expired, outage_cause, retry_reason
 from cioguard.delivery.scheduler import Entry, Group
+from cioguard.delivery.sender import Attempt
 from cioguard.delivery.state import CoreState
 from cioguard.operations.model import Operation
 
@@ -163,6 +165,7 @@ class Core(CoreState):
         label = self.labels.get(ops[0].endpoint.base_url, ops[0].endpoint.label)
         if began or ended:
             self.recorder.endpoint_outage(label, began)
+            self._log_outage(label, began, outcome)
         if delivered:
             self.out.delivered(delivered, now)
         for reason, lost in dropped.items():
@@ -178,6 +181,20 @@ class Core(CoreState):
         self.recorder.queue_size(self.pending())
         if self.link.on:
             self.recorder.spool_operations(self.link.count())
+
+    def _log_outage(self, label: str, began: bool, outcome: Attempt) -> None:
+        """One warning with the cause and the fix when an endpoint goes quiet; info when back."""
+        if not began:
+            logger.info("cioguard: the %s endpoint answers again; delivery resumes", label)
+            return
+        what, fix = outage_cause(outcome.status, outcome.error, outcome.cause)
+        logger.warning(
+            "cioguard: the %s endpoint keeps failing (%s): operations wait in the queue and one "
+            "probe request at a time checks for recovery. Fix: %s.",
+            label,
+            what,
+            fix,
+        )
 
     def _failed(self, batch: list[Entry], retry_after: float | None, outage: bool, now: float) -> list[Entry]:
         """A transient failure: expired entries leave, the rest wait (lock held)."""

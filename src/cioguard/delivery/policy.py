@@ -41,6 +41,7 @@ __all__ = [
     "expired",
     "group_methods",
     "join_v2",
+    "outage_cause",
     "parse_retry_after",
     "retry_reason",
 ]
@@ -103,12 +104,28 @@ def parse_retry_after(headers: Mapping[str, str], maximum: float, now: float | N
 def retry_reason(status: int | None, error_kind: str | None) -> str:
     """The ``retry`` metric reason: status_429|status_5xx|status_408|timeout|connection."""
     if status is None:
-        return error_kind or "connection"
+        return "timeout" if error_kind == "timeout" else "connection"  # (tls is a connection)
     if status == 429:
         return "status_429"
     if status == 408:
         return "status_408"
     return "status_5xx"
+
+
+def outage_cause(status: int | None, error_kind: str | None, cause: str) -> tuple[str, str]:
+    """(what failed, how to fix it) for the warning logged when an endpoint enters outage mode."""
+    if status is not None:
+        return f"HTTP {status}", "Customer.io is failing; delivery resumes by itself when it recovers"
+    if error_kind == "tls":
+        return cause or "TLS error", (
+            "trust the server's CA (REQUESTS_CA_BUNDLE or the system store) and check for a "
+            "TLS-intercepting proxy; track_url/api_url must be the https:// address"
+        )
+    if error_kind == "timeout":
+        return "timeout", "check the network path and proxy (HTTPS_PROXY) to Customer.io"
+    return cause or "connection failed", (
+        "check track_url/api_url (and region), DNS, firewall and proxy settings (HTTPS_PROXY)"
+    )
 
 
 class EndpointHealth:

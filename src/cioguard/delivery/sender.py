@@ -47,6 +47,8 @@ class Attempt:
     retry_after: float | None
     #: The request never started: the shutdown deadline passed first.
     stopped: bool = False
+    #: Why no response arrived, in words (``certificate verify failed``, ``connection refused``).
+    cause: str = ""
     name: str = "other"
     #: index → (reason, field) of entries a 2xx body rejected.
     rejected: dict[int, tuple[str, str]] = field(default_factory=dict)
@@ -142,7 +144,7 @@ class BatchSender:
         self._recorder.batch_operations(len(ops))
         timeout = self._config.request_timeout if left is None else min(self._config.request_timeout, left)
         url = endpoint.base_url.rstrip("/") + path
-        response, error = self._attempt(method, url, path, body, headers, timeout, ops, attempt, name)
+        response, error, cause = self._attempt(method, url, path, body, headers, timeout, ops, attempt, name)
         status = response.status if response is not None else None
         if status is not None and self._on_response is not None:
             try:
@@ -153,7 +155,7 @@ class BatchSender:
         retry_after = None
         if response is not None and verdict != "ok":
             retry_after = parse_retry_after(response.headers, self._config.retry_after_max)
-        result = Attempt(verdict, status, error, retry_after, name=name)
+        result = Attempt(verdict, status, error, retry_after, name=name, cause=cause)
         if verdict == "ok" and response is not None and first.route == "v2" and b'"errors"' in response.body:
             result.rejected = PartialFailure(response.body, len(ops)).rejected
             if result.rejected:
@@ -217,19 +219,20 @@ class BatchSender:
         ops: Sequence[Operation],
         attempt: int,
         name: str,
-    ) -> tuple[TransportResponse | None, str | None]:
+    ) -> tuple[TransportResponse | None, str | None, str]:
         span = self._spans.start(method, url, path, ops, attempt) if self._spans is not None else None
         started = self._clock()
         response: TransportResponse | None = None
         error: str | None = None
+        cause = ""
         try:
             with suppressed():  # no second span from an HTTP-library instrumentation
                 response = self._transport.send(method, url, body, headers, timeout)
         except TransportError as exc:
-            error = exc.kind
+            error, cause = exc.kind, str(exc)
         except Exception as exc:  # a broken transport must not kill the lane
             self._counters.error("transport", exc)
-            error = "connection"
+            error, cause = "connection", type(exc).__name__
         self._counters.add("requests")
         if response is not None:
             self._recorder.request(name, str(response.status), self._clock() - started)
@@ -237,7 +240,7 @@ class BatchSender:
             self._recorder.request(name, "error", self._clock() - started, error_type=error)
         if span is not None and self._spans is not None:
             self._spans.end(span, response.status if response else None, error)
-        return response, error
+        return response, error, cause
 
     @property
     def last_rejection(self) -> str:

@@ -1,8 +1,9 @@
 """How the sender puts bytes on the wire: a tiny :class:`Transport` protocol.
 
 The engine calls ``transport.send(method, url, body, headers, timeout)`` and gets a
-:class:`TransportResponse` or a :class:`TransportError` (``kind`` is ``timeout`` or
-``connection``). Retries belong to the engine alone: the default :class:`RequestsTransport`
+:class:`TransportResponse` or a :class:`TransportError` (``kind`` is ``timeout``, ``tls`` or
+``connection``; ``str(error)`` is a short cause such as ``certificate verify failed`` or
+``connection refused``). Retries belong to the engine alone: the default :class:`RequestsTransport`
 mounts ``HTTPAdapter(max_retries=0)`` so one engine attempt is exactly one HTTP request.
 It honours ``REQUESTS_CA_BUNDLE`` and proxy variables (``trust_env``). Tests may pass any object
 with a ``send`` method; a ``close()`` method, when present, is called at shutdown and after fork.
@@ -21,6 +22,31 @@ from cioguard.version import __version__
 
 USER_AGENT = f"cioguard/{__version__} (+background delivery for customerio)"
 
+ErrorKind = Literal["timeout", "tls", "connection"]
+
+#: Phrases of a failure's text that name its cause, first match wins (lower-case).
+_CAUSES = (
+    ("certificate verify failed", "certificate verify failed"),
+    ("wrong version number", "TLS handshake failed (plain HTTP on an https:// URL?)"),
+    ("connection refused", "connection refused"),
+    ("connection reset", "connection reset"),
+    ("name or service not known", "host name not found"),
+    ("temporary failure in name resolution", "host name not found"),
+    ("nodename nor servname", "host name not found"),
+    ("remotedisconnected", "connection closed without a response"),
+    ("remote end closed", "connection closed without a response"),
+)
+
+
+def describe(exc: BaseException) -> str:
+    """A short cause for a failed request (no URL, no credentials): the first known phrase of its
+    text, else the exception's class name."""
+    text = f"{type(exc).__name__}: {exc}".lower()
+    for phrase, cause in _CAUSES:
+        if phrase in text:
+            return cause
+    return type(exc).__name__
+
 
 @dataclass(frozen=True)
 class TransportResponse:
@@ -32,11 +58,11 @@ class TransportResponse:
 
 
 class TransportError(Exception):
-    """The request got no response: ``kind`` is ``timeout`` or ``connection``."""
+    """The request got no response: ``kind`` is ``timeout``, ``tls`` or ``connection``."""
 
-    def __init__(self, kind: Literal["timeout", "connection"], message: str = "") -> None:
+    def __init__(self, kind: ErrorKind, message: str = "") -> None:
         super().__init__(message or kind)
-        self.kind: Literal["timeout", "connection"] = kind
+        self.kind: ErrorKind = kind
 
 
 class Transport(Protocol):
@@ -67,11 +93,13 @@ class RequestsTransport:
             response = self._session.request(
                 method, url, data=body, headers=dict(headers), timeout=max(timeout, 0.001)
             )
+        except requests.exceptions.SSLError as exc:  # (a ConnectionError too: test it first)
+            raise TransportError("tls", describe(exc)) from None
         except requests.Timeout as exc:
             raise TransportError("timeout", type(exc).__name__) from None
         except requests.RequestException as exc:
-            # Connection refused/reset, TLS and proxy failures: all retryable.
-            raise TransportError("connection", type(exc).__name__) from None
+            # Connection refused/reset and proxy failures: all retryable.
+            raise TransportError("connection", describe(exc)) from None
         headers_out = {k.lower(): v for k, v in response.headers.items()}
         return TransportResponse(response.status_code, headers_out, response.content)
 
