@@ -22,8 +22,10 @@ import time
 from pathlib import Path
 
 import pytest
+from customerio import CustomerIO
 from spool_helpers import spool_env
 
+import cioguard
 from cioguard.testing import FakeCustomerIO
 
 pytestmark = pytest.mark.slow
@@ -93,3 +95,35 @@ def test_no_delivered_row_survives_a_flush_then_os_exit(tmp_path: Path) -> None:
         assert line.startswith("FLUSH True"), line
         assert len(fake.events) == COUNT
         assert rows(spool) == 0  # nothing the next process would send a second time
+
+
+def test_flush_is_not_kept_waiting_by_calls_made_meanwhile(tmp_path: Path) -> None:
+    """The barrier commits what was queued before ``flush()``: another thread that keeps calling
+    (a busy web app) must not hold it until the timeout (it did: 4 s of ``flush(4)``)."""
+    with FakeCustomerIO(https=False) as fake:
+        cioguard.instrument(track_url=fake.track_url, spool_path=str(tmp_path / "cio.spool"), pitfalls="off")
+        stop = threading.Event()
+
+        def keep_calling() -> None:
+            cio = CustomerIO("site-id", "track-key")
+            for i in range(2_000_000):  # bounded; stopped long before
+                if stop.is_set():
+                    return
+                cio.track(f"busy{i % 20}", "meanwhile", data={"seq": i})
+                if i % 50 == 49:
+                    time.sleep(0.0005)
+
+        caller = threading.Thread(target=keep_calling)
+        caller.start()
+        try:
+            time.sleep(0.5)
+            took = []
+            for _ in range(3):
+                began = time.monotonic()
+                assert cioguard.flush(4)
+                took.append(time.monotonic() - began)
+        finally:
+            stop.set()
+            caller.join(10)
+            cioguard.uninstrument(timeout=10)
+    assert max(took) < 2.0, took

@@ -95,8 +95,8 @@ class SpoolWriter(SpoolRepair):
         return False
 
     def commit_pending(self, timeout: float) -> bool:
-        """Commit the queued writes now, waiting at most ``timeout`` s for the writer thread or a
-        file another process keeps busy; True when nothing is left queued. Never raises.
+        """Commit the writes queued before this call, waiting at most ``timeout`` s for the writer
+        thread or a file another process keeps busy; True once they are on disk. Never raises.
 
         ``flush()`` calls it: the deletions of what was just delivered must be on disk before a
         caller that leaves without the exit hooks (``os._exit`` in a forked child, a SIGKILL, a
@@ -112,9 +112,10 @@ class SpoolWriter(SpoolRepair):
                 if not self._lock.acquire(timeout=max(0.0, end - time.monotonic())):
                     return False
                 try:
-                    if not self._pending:
+                    # One successful drain commits everything queued before this call (FIFO), so
+                    # calls other threads keep making cannot keep us here.
+                    if not self._pending or self._drain_polling():
                         return True
-                    self._drain_polling()
                 finally:
                     self._lock.release()
                 if time.monotonic() >= end:
@@ -125,14 +126,14 @@ class SpoolWriter(SpoolRepair):
             logger.debug("cioguard spool commit_pending: %r", exc)
             return False
 
-    def _drain_polling(self) -> None:
+    def _drain_polling(self) -> bool:
         """``_drain_locked`` without SQLite's busy wait (lock held): its growing sleeps miss the
         short gaps between another process's group commits (a forked child waited 4 s)."""
         conn = self._conn
         if conn is not None:
             conn.execute("PRAGMA busy_timeout = 0")
         try:
-            self._drain_locked()
+            return self._drain_locked()
         finally:
             if conn is not None and self._conn is conn:
                 conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
