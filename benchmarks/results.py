@@ -61,7 +61,7 @@ class Row:
             p999=stats.p999_us,
             payload=payload,
             baseline=baseline,
-            extra={"window_us": stats.window_us, **extra},
+            extra={"window_us": stats.window_us, "mean_us": stats.mean_ns / 1000, **extra},
         )
         return row.with_calls(stats.calls)
 

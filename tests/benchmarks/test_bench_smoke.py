@@ -109,8 +109,9 @@ def test_caller_rows_are_per_call_tails_with_the_flush_in_the_window(quick_run: 
             continue
         assert row["median"] <= row["p99"] <= row["p999"], row
         if row["group"] in ("cioguard", "peer"):
-            # The window holds the calls and the client's own flushes: never below the median call.
-            assert row["extra"]["window_us"] >= row["median"], row
+            # The window holds every call and the client's own flushes: never below the mean call
+            # (the median may sit above the mean when a few calls are fast).
+            assert row["extra"]["window_us"] >= row["extra"]["mean_us"], row
 
 
 @pytest.mark.slow

@@ -194,18 +194,25 @@ def test_flask_example_under_gunicorn_aggregates_workers_and_flushes_on_exit(tmp
         env = example_env(fake.url, CIOGUARD_FLUSH_INTERVAL="3600", PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
         with run_server(gunicorn(port), port, env, tmp_path / "gunicorn.log", ready_timeout=60) as server:
             with httpx.Client(base_url=server.url, timeout=10) as http:
-                # Concurrent requests: sync workers serve one at a time, so several workers answer.
+                # Concurrent requests: sync workers serve one at a time, so several workers answer;
+                # on a busy machine one fast worker may take a whole round, so go on (bounded) until
+                # two have answered.
+                responses: list[httpx.Response] = []
+                pids: set[int] = set()
                 with ThreadPoolExecutor(max_workers=8) as pool:
-                    responses = list(pool.map(lambda n: _signup(http, n), range(24)))
-                assert [r.status_code for r in responses] == [201] * 24
-                pids = {r.json()["pid"] for r in responses}
+                    while len(pids) < 2 and len(responses) < 120:
+                        start = len(responses)
+                        responses += pool.map(lambda n: _signup(http, n), range(start, start + 24))
+                        pids = {r.json()["pid"] for r in responses}
+                sent = len(responses)
+                assert [r.status_code for r in responses] == [201] * sent
                 assert _bounce(http, "1000").status_code == 200
-                metrics = scrape_until(http, "customerio_http_request_blocked_seconds_count", 25)
+                metrics = scrape_until(http, "customerio_http_request_blocked_seconds_count", sent + 1)
             took = server.stop(timeout=30)
             assert server.process.returncode == 0, server.output()
         assert took < 20
-        assert _sample(metrics, "customerio_http_request_blocked_seconds_count") >= 25
+        assert _sample(metrics, "customerio_http_request_blocked_seconds_count") >= sent + 1
         assert _sample(metrics, "customerio_webhook_events_total", '{metric="bounced"}') == 1
-        # Every worker's queue was delivered by its worker_exit hook (flush interval: an hour).
-        assert len(fake.events) == 24, server.output()
+        # Every worker's queue was delivered at its exit (flush interval: an hour).
+        assert len(fake.events) == sent, server.output()
         assert len(pids) >= 2  # so the one scrape above merged several workers' files
