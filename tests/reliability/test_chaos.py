@@ -8,7 +8,7 @@ applied but answered with an error: the case that makes duplicates in real life)
 
 No tuned option and no throttle: the threads call as fast as the SDK goes (tens of thousands of
 calls/s here), so the 10 000-operation queue only holds because v2 batches drain it while the
-callers run (the sender gets the GIL from callers above half full, and they pause 1-10 ms when it
+callers run (the sender gets the GIL from callers above half full, and they pause 1-50 ms when it
 is nearly full), and anonymous events (one request each) use the rest of the 100 requests/s.
 ``CIOGUARD_CHAOS_OPS`` scales the run (default 4 000 operations; the issue's 20 000 takes ~100 s:
 ``CIOGUARD_CHAOS_OPS=20000 pytest -o timeout=300 …``); ``CIOGUARD_CHAOS_RATE`` (calls/s, 0 =

@@ -14,7 +14,10 @@
 person (and per anonymous id) and join ``v2`` operations of many people into
 ``POST {base_url}/api/v2/batch`` requests (at most ``max_batch_bytes`` and
 ``max_batch_operations``), while v1-only operations go alone; a person is never in flight twice,
-so their operations arrive in order. 2xx delivers (entries listed under ``errors`` are rejected),
+so their operations arrive in order. A due batch goes before v1-only operations, which leave one
+sender free for batches; callers outpacing the sender give it the GIL above half full and pause
+1-50 ms from 7/8 full unless an endpoint is in outage mode (backpressure before
+``overflow``). 2xx delivers (entries listed under ``errors`` are rejected),
 other 4xx reject, 429 waits ``Retry-After`` without counting an attempt, and 408/5xx/timeouts/
 resets/refusals are retried with full-jitter backoff until ``delivery_timeout``; after repeated
 failures an endpoint goes into outage mode (one probe at a time). Modules: ``engine`` (API and

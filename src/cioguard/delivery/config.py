@@ -56,7 +56,7 @@ class DeliveryConfig:
     rate_burst: int = 20
     #: Sender threads (requests in flight at once). One person's operations are never in flight
     #: twice at the same time, so they arrive in the order they were accepted.
-    lanes: int = 8
+    lanes: int = 6
     request_timeout: float = 10.0
     #: Deadline of the flush at interpreter exit.
     exit_timeout: float = 5.0

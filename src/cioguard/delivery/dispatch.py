@@ -131,6 +131,7 @@ class Core(CoreState):
                 self.sched.retry(batch, now, now)
             elif verdict in ("ok", "final"):
                 ended = health.succeeded()  # any answer but 408/429/5xx proves the endpoint is up
+                self.outages -= ended
                 if ended:
                     self.sched.release_waits(health_key(ops[0]), now)
                 self.sched.finish(batch, now)
@@ -150,6 +151,7 @@ class Core(CoreState):
                     self.sched.retry(batch, now, now)
                 else:
                     began = health.failed(now, probe)
+                    self.outages += began
                     finished = self._failed(batch, outcome.retry_after, health.outage, now)
                     if finished:
                         dropped["expired"] = [entry.op for entry in finished]

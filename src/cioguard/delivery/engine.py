@@ -161,7 +161,7 @@ class DeliveryEngine:
             core.wake()
         if queued >= core.high_water:
             # Backpressure instead of loss: callers outpacing the sender (a burst from many
-            # threads) hand it the GIL once per call above half full, and pause 1 to 10 ms
+            # threads) hand it the GIL once per call above half full, and pause 1 to 50 ms
             # when nearly full, so batches drain the queue before it overflows.
             _pause(core.brake(queued))
         return True

@@ -32,9 +32,9 @@ NEVER = 1 << 62
 INTAKE_SLICE = 64
 #: ``time.sleep(0)`` releases the GIL (callers append without the engine lock meanwhile).
 _release_gil = time.sleep
-#: A caller's pause when the queue is nearly full: 1 ms at ``brake_at``, 10 ms at capacity.
+#: A caller's pause when the queue is nearly full: 1 ms at ``brake_at``, 50 ms at capacity.
 BRAKE_MIN = 0.001
-BRAKE_MAX = 0.010
+BRAKE_MAX = 0.050
 
 
 class CoreState:
@@ -77,6 +77,8 @@ class CoreState:
         self.keep_on_caller = self.link.on
         self.patience = config.spool_max_age if self.link.on else config.delivery_timeout
         self.health: dict[str, EndpointHealth] = {}
+        #: Endpoints in outage mode now (written under the lock, read lock-free by callers).
+        self.outages = 0
         self.labels: dict[str, str] = {}
         self.threads: list[threading.Thread] = []
         self.closed = False
@@ -119,9 +121,10 @@ class CoreState:
 
     def brake(self, queued: int) -> float:
         """A caller's pause at ``queued`` (from ``high_water``): 0 (a GIL hand-off) below
-        ``brake_at``, then 1 ms rising to :data:`BRAKE_MAX` at capacity (far below a request)."""
-        if queued < self.brake_at:
-            return 0.0
+        ``brake_at``, then 1 ms rising to :data:`BRAKE_MAX` at capacity; none while an endpoint
+        is in outage mode."""
+        if queued < self.brake_at or self.outages:
+            return 0.0  # (in outage mode nothing drains: pausing would only slow the app)
         room = max(1, self.capacity - self.brake_at)
         return BRAKE_MIN + (BRAKE_MAX - BRAKE_MIN) * min(1.0, (queued - self.brake_at) / room)
 
