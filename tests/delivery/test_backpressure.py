@@ -1,0 +1,49 @@
+"""Backpressure before loss, and short intake slices: the caller's pause by queue depth, and the
+sender's GIL hand-offs while it takes the caller queue in (no threads, no sleeps)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sink import make_op
+
+from cioguard.delivery import DeliveryConfig, DeliveryEngine
+from cioguard.delivery import state as state_module
+from cioguard.operations.model import Endpoint
+
+EP = Endpoint(api="track", base_url="http://127.0.0.1:9", auth_header="Basic eDp5")
+
+
+@pytest.fixture
+def engine() -> Iterator[DeliveryEngine]:
+    made = DeliveryEngine(DeliveryConfig(max_queue_size=800))
+    yield made
+    made.shutdown(0.2)
+
+
+def test_callers_pause_only_when_the_queue_is_nearly_full_and_draining(engine: DeliveryEngine) -> None:
+    core = engine._core
+    assert (core.high_water, core.brake_at) == (400, 700)
+    assert core.brake(400) == 0.0  # above half full: a GIL hand-off only
+    assert core.brake(699) == 0.0
+    assert core.brake(700) == pytest.approx(state_module.BRAKE_MIN)
+    assert core.brake(750) == pytest.approx((state_module.BRAKE_MIN + state_module.BRAKE_MAX) / 2)
+    assert core.brake(800) == pytest.approx(state_module.BRAKE_MAX)
+    core.outages = 1  # nothing drains in outage mode: callers are not slowed for nothing
+    assert core.brake(800) == 0.0
+
+
+def test_intake_hands_over_the_gil_between_slices(
+    engine: DeliveryEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handoffs: list[float] = []
+    monkeypatch.setattr(state_module, "_release_gil", handoffs.append)
+    core = engine._core
+    ops = [make_op(EP, person=f"p{i}") for i in range(200)]
+    core.inbox.extend(ops)  # what 200 submits leave behind (no sender thread started)
+    with core.lock:
+        core.intake(core.clock())
+    assert handoffs == [0, 0, 0]  # after 64, 128 and 192 operations
+    assert core.sched.size == 200
+    assert not core.inbox
