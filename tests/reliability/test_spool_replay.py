@@ -91,3 +91,23 @@ def test_replay_rejects_corrupt_foreign_and_missing_files_in_one_line(tmp_path: 
             assert done.stderr.startswith("cioguard replay: ")
             assert done.stdout == ""
     assert text.read_text() == "not a spool\n" * 50  # never modified
+
+
+@pytest.mark.slow
+def test_replay_says_how_many_rows_running_processes_keep(tmp_path: Path) -> None:
+    """Rows of a live process are left to it, and the summary says so (it said "0 rows remain"
+    with exit 0 while the file held them, which reads as "the spool is empty")."""
+    spool = str(tmp_path / "cio.spool")
+    sender = start_sender(spool_env(spool, f"http://127.0.0.1:{free_port()}"), N, "live")
+    try:
+        wait_rows(spool, N)
+        with FakeCustomerIO(https=False) as fake:
+            done = replay(spool, "--track-url", fake.track_url, "--timeout", "3")
+            delivered = len(fake.events)
+    finally:
+        kill9(sender)
+    assert delivered == 0  # never taken from a running owner
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 rows remain" in done.stdout
+    assert f"{N} rows belong to running processes, which deliver them" in done.stdout
+    assert rows(spool) == N

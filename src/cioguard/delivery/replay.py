@@ -77,14 +77,18 @@ def inspect(path: str) -> str:
         conn.close()
 
 
-def remaining(path: str) -> int:
-    """Rows left that no live process owns (what the next replay would take)."""
+def remaining(path: str) -> tuple[int, int]:
+    """Rows left that no live process owns (what the next replay would take), and rows of live
+    processes (left alone: they deliver them themselves)."""
     conn = open_existing(path, read_only=True)
     try:
         live = [owner for owner, state in describe(conn, path).items() if state == "live"]
+        total = int(conn.execute("SELECT COUNT(*) FROM ops").fetchone()[0])
+        if not live:
+            return total, 0
         marks = ",".join("?" * len(live))
-        where = f" WHERE owner NOT IN ({marks})" if live else ""
-        return int(conn.execute("SELECT COUNT(*) FROM ops" + where, live).fetchone()[0])
+        owned = int(conn.execute(f"SELECT COUNT(*) FROM ops WHERE owner IN ({marks})", live).fetchone()[0])
+        return total - owned, owned
     finally:
         conn.close()
 
@@ -114,11 +118,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     stats = engine.stats()
     dropped = {reason: n for reason, n in stats["dropped"].items() if n}
     try:
-        left = remaining(args.spool)
+        left, live = remaining(args.spool)
     except (sqlite3.Error, OSError) as exc:
         print(f"cioguard replay: could not count what remains ({exc})", file=sys.stderr)
         return 1
     lost = ", ".join(f"{n} {reason}" for reason, n in dropped.items()) or "none"
     hint = " (run replay again once the endpoint is reachable)" if left else ""
-    print(f"delivered {stats['delivered']} operation(s), dropped: {lost}; {left} rows remain{hint}")
+    others = f"; {live} rows belong to running processes, which deliver them" if live else ""
+    print(f"delivered {stats['delivered']} operation(s), dropped: {lost}; {left} rows remain{hint}{others}")
     return 0 if ok and not dropped and left == 0 else 1
