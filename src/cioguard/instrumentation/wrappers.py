@@ -23,6 +23,7 @@ from customerio import APIClient, CustomerIOException
 from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 
 from cioguard.endpoints import endpoint_name
+from cioguard.instrumentation.privacy import scrub_sdk_exception
 from cioguard.instrumentation.runtime import Runtime, force_synchronous
 from cioguard.instrumentation.spans import annotate_sdk_request
 from cioguard.telemetry.labels import transport_error_type
@@ -135,6 +136,7 @@ def send_request(runtime: Runtime) -> Wrapper:
     """Wrapper for ``ClientBase.send_request``: reroute, time and observe every SDK HTTP exchange."""
     track_url = runtime.options.track_url
     api_url = runtime.options.api_url
+    capture_customer_id = runtime.options.capture_customer_id
     recorder = runtime.recorder
 
     def wrapper(
@@ -161,6 +163,8 @@ def send_request(runtime: Runtime) -> Wrapper:
             return response
         except CustomerIOException as exc:
             status, failure = _status_from_exception(exc), exc
+            if not capture_customer_id:
+                scrub_sdk_exception(exc, url, status)  # the caller's logs see no ids or payloads
             raise
         finally:
             if status is None:  # no response: say why (timeout/connection/tls) from the SDK's cause
