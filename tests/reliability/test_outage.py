@@ -9,9 +9,10 @@
   (default 20 s to keep the suite short; the issue's 60 s: ``CIOGUARD_OUTAGE_SECONDS=60``). The
   same 60 s outage is proven on an injected clock in ``tests/delivery/test_outage_sim.py``.
 - ``test_outage_is_absorbed_bounded_and_drained``: explicit opt-ins ``max_queue_size=1000`` (so the
-  queue overflows in 10 s) and the suite's ``flush_interval=0.05``: memory stays bounded (RSS sampled every 0.2 s), drops beyond the bound
-  are counted as ``queue_full``; with a spool everything beyond the queue spills to disk and nothing
-  is dropped. After recovery everything accepted is delivered, once.
+  queue overflows in 10 s) and the suite's ``flush_interval=0.05``: memory stays bounded (RSS
+  sampled every 0.2 s), drops beyond the bound are counted as ``queue_full``; with a spool
+  everything beyond the queue spills to disk and nothing is dropped. After recovery everything
+  accepted is delivered, once.
 """
 
 from __future__ import annotations
