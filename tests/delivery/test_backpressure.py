@@ -47,3 +47,30 @@ def test_intake_hands_over_the_gil_between_slices(
     assert handoffs == [0, 0, 0]  # after 64, 128 and 192 operations
     assert core.sched.size == 200
     assert not core.inbox
+
+
+def test_callers_on_an_event_loop_never_pause(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A pause on an event loop's thread would stall every coroutine: there only the GIL hand-off.
+    import asyncio
+
+    from cioguard.delivery import engine as engine_module
+
+    pauses: list[float] = []
+    monkeypatch.setattr(engine_module, "_pause", pauses.append)
+    made = DeliveryEngine(DeliveryConfig(max_queue_size=800))
+    try:
+        monkeypatch.setattr(made._core, "wake", lambda: None)  # no sender: the queue stays
+        for i in range(760):  # past brake_at (700): a plain thread pauses
+            made.submit(make_op(EP, person=f"t{i}"))
+        assert max(pauses) > 0
+        pauses.clear()
+
+        async def from_a_coroutine() -> None:
+            for i in range(30):
+                made.submit(make_op(EP, person=f"a{i}"))
+
+        asyncio.run(from_a_coroutine())
+        assert len(pauses) == 30
+        assert set(pauses) == {0.0}
+    finally:
+        made.shutdown(0.2)

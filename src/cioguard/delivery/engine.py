@@ -21,6 +21,7 @@ bounded waits, never raise).
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import os
 import random as _random
@@ -44,6 +45,8 @@ from cioguard.telemetry.recorder import NullRecorder, Recorder
 
 #: ``time.sleep(0)`` releases the GIL: what a caller does when the queue is over its high water.
 _pause = time.sleep
+#: The asyncio loop running in this thread, or None (a C function: cheap enough per call).
+_running_loop = asyncio._get_running_loop
 
 
 class DeliveryEngine:
@@ -162,8 +165,10 @@ class DeliveryEngine:
         if queued >= core.high_water:
             # Backpressure instead of loss: callers outpacing the sender (a burst from many
             # threads) hand it the GIL once per call above half full, and pause 1 to 50 ms
-            # when nearly full, so batches drain the queue before it overflows.
-            _pause(core.brake(queued))
+            # when nearly full, so batches drain the queue before it overflows. Never on an
+            # event loop's thread: a pause there would stall every coroutine, not one caller.
+            delay = core.brake(queued)
+            _pause(0.0 if delay and _running_loop() is not None else delay)
         return True
 
     def _overflow(self, core: Core, op: Operation) -> bool:
