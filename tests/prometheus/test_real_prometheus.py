@@ -124,10 +124,13 @@ def traffic_phase(app_url: str, emulator: FakeCustomerIO) -> None:
     400 (not retryable: that request's operations are dropped as ``rejected``) and a connection
     reset. The sender runs several lanes concurrently, so which batch meets which fault varies; the
     totals do not."""
-    emulator.fail_next(1, status=429, retry_after=1)
-    emulator.fail_next(1, status=500)
-    emulator.fail_next(1, status=400)
-    emulator.reset_next(1)  # no response at all: status_code="error", error_type="connection"
+    # Only on the sender's batch path: a /blocking call (the SDK, whose urllib3 retries a 429 with
+    # Retry-After by itself, unseen) must not use them up, in whichever worker it runs.
+    batch = "/api/v2/batch"
+    emulator.fail_next(1, status=429, retry_after=1, path=batch)
+    emulator.fail_next(1, status=500, path=batch)
+    emulator.fail_next(1, status=400, path=batch)
+    emulator.reset_next(1, path=batch)  # no response at all: status_code="error", error_type="connection"
     assert http("GET", f"{app_url}/work?n=10") == 200
     assert http("POST", f"{app_url}/flush") == 200
     assert http("GET", f"{app_url}/work?n=10") == 200
