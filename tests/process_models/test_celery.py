@@ -87,7 +87,9 @@ def test_prefork_children_deliver_while_running_and_at_warm_shutdown(
         assert wait_delivered(fake, RUNNING_TASKS * PER_TASK, timeout=45), log.read_text()
         assert worker.poll() is None, log.read_text()
         for w in range(RUNNING_TASKS, RUNNING_TASKS + SHUTDOWN_TASKS):
-            producer.send_task("celery_app.send", args=(w, PER_TASK, 1.0))
+            producer.send_task(
+                "celery_app.send", args=(w, PER_TASK, 4.0)
+            )  # asleep at SIGTERM, even on a busy box
         wait_started(data, RUNNING_TASKS + SHUTDOWN_TASKS, timeout=30)
         before = len(fake.events)
         worker.send_signal(signal.SIGTERM)

@@ -86,6 +86,11 @@ def serve(
         if mode == "recycle":
             wait_delivered(fake, REQUESTS * PER_REQUEST, timeout=15)
         before = len(fake.events)
+        if server == "gunicorn":
+            # gunicorn's own race: a worker forked by the last recycle that gets SIGTERM before its
+            # init_signals() runs the arbiter's inherited handler, ignores it and lives until the
+            # master is gone. Give a freshly forked worker a moment to boot (seen on a busy box).
+            time.sleep(1.0)
         process.send_signal(signal.SIGTERM)
         process.wait(30)
     finally:
