@@ -107,8 +107,9 @@ def test_file_deleted_while_running_is_recreated(app: Any, fake: FakeCustomerIO,
     while not path.exists() and time.monotonic() < deadline:
         time.sleep(0.1)  # the spool checks its file every heartbeat (2 s)
     assert path.exists(), "the spool file was not recreated"
+    # The file appears first; the rows go in and the fault is reported right after (same thread).
+    assert fake.wait_for(lambda: spool_errors(registry, "deleted") == 1, timeout=5)
     assert cioguard.stats()["spool_size"] == 300
-    assert spool_errors(registry, "deleted") == 1
     fake.reset()  # the endpoint is back
     send(100, "g")
     assert cioguard.flush(timeout=30)

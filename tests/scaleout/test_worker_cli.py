@@ -81,7 +81,7 @@ def test_warns_once_when_redis_has_no_aof(
             first = warn_if_not_durable(client, volatile.url)
             second = warn_if_not_durable(client, volatile.url)
         assert first is not None
-        assert first == second
+        assert second is not None  # still at risk; the snapshot's age in the text may have moved
         warnings = [r for r in caplog.records if "is not durable" in r.getMessage()]
         assert len(warnings) == 1
         assert "appendonly yes" in warnings[0].getMessage()
