@@ -281,6 +281,12 @@ class DeliveryEngine:
     def _at_exit(self) -> None:
         self.shutdown(self._config.exit_timeout)
 
+    def queued(self) -> int:
+        """Operations waiting, read without the engine's lock (which a sender holds while it works):
+        cheap enough for a caller's check."""
+        core = self._core
+        return len(core.inbox) + core.sched.size
+
     def stats(self) -> dict[str, Any]:
         """Counters for scripts and tests (see ``cioguard.stats()``)."""
         core = self._core

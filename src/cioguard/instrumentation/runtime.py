@@ -189,18 +189,9 @@ class Runtime:
         self._until_queue_check = _QUEUE_CHECK_EVERY
         if not self.pitfalls_on:
             return
-        findings = self.pitfalls.check_queue(self._queue_size(), self.options.max_queue_size)
+        findings = self.pitfalls.check_queue(self.engine.queued(), self.options.max_queue_size)
         if findings:
             self.pitfalls.emit(findings, stacklevel=user_stacklevel())
-
-    def _queue_size(self) -> int:
-        """Operations waiting: two lengths on the local engine (its ``stats()`` takes the engine's
-        lock, which the sender holds while it works: a caller would wait for it)."""
-        core = getattr(self.engine, "_core", None)
-        try:
-            return len(core.inbox) + int(core.sched.size)  # type: ignore[union-attr]
-        except Exception:  # another sender (Redis), or the engine's inside changed: ask it
-            return int(self.engine.stats().get("queue_size", 0))
 
     # -- synchronous path -------------------------------------------------------------------------
 

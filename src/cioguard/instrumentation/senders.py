@@ -32,6 +32,8 @@ class Sender(Protocol):
 
     def stats(self) -> dict[str, Any]: ...
 
+    def queued(self) -> int: ...
+
 
 def delivery_config(options: Options) -> DeliveryConfig:
     """The delivery settings among ``instrument()``'s options."""

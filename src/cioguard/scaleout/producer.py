@@ -362,6 +362,10 @@ class RedisProducer:
         if self._pid == os.getpid():
             self.shutdown(self._exit_timeout)
 
+    def queued(self) -> int:
+        """Operations buffered, not yet handed to Redis."""
+        return len(self._buffer)
+
     def stats(self) -> dict[str, Any]:
         """``accepted``, ``handed_over``, ``fallback``, ``not_handed_over``, ``dropped`` by reason,
         ``queue_size`` (buffered), ``redis_up``, ``redis_errors``, ``reconnects``; with a fallback
