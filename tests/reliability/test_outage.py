@@ -152,7 +152,9 @@ def test_outage_is_absorbed_bounded_and_drained(
     assert peak - baseline < 2 * QUEUE * len(PAYLOAD) / 1024 + 12 * 1024 < offered_kib
     # Once the queue is full (2.5 s in), the second half of the outage offers ~16 MB more: memory
     # must stay flat (independent of what earlier tests left in this process's heap).
-    assert peak - full_peak < offered_kib / 2 / 4
+    # With a spool, SQLite's page caches (about 2 MiB per connection, bounded) may still be filling.
+    sqlite_caches = 6 * 1024 if spool else 0
+    assert peak - full_peak < offered_kib / 2 / 4 + sqlite_caches
     if spool:
         assert dropped["queue_full"] == 0
         assert during["spilled"] > 0
