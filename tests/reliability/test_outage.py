@@ -152,9 +152,10 @@ def test_outage_is_absorbed_bounded_and_drained(
     assert peak - baseline < 2 * QUEUE * len(PAYLOAD) / 1024 + 12 * 1024 < offered_kib
     # Once the queue is full (2.5 s in), the second half of the outage offers ~16 MB more: memory
     # must stay flat (independent of what earlier tests left in this process's heap).
-    # With a spool, SQLite's page caches (about 2 MiB per connection, bounded) may still be filling.
-    sqlite_caches = 6 * 1024 if spool else 0
-    assert peak - full_peak < offered_kib / 2 / 4 + sqlite_caches
+    # Allocator arenas and (with a spool) SQLite's page caches, both bounded, may still be filling in
+    # a fresh interpreter: 6 MiB, well below the ~16 MB the second half offers.
+    warming = 6 * 1024
+    assert peak - full_peak < offered_kib / 2 / 4 + warming < offered_kib / 2
     if spool:
         assert dropped["queue_full"] == 0
         assert during["spilled"] > 0
