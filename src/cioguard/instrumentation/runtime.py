@@ -30,6 +30,7 @@ from typing import Any
 from cioguard.config import Options
 from cioguard.delivery.spool import commit_all
 from cioguard.instrumentation.endpoint_cache import EndpointCache
+from cioguard.instrumentation.express import EVENT_METHODS, Enqueue, make_express
 from cioguard.instrumentation.senders import Sender, build_sender
 from cioguard.instrumentation.spans import client_span, record_failure
 from cioguard.instrumentation.stack import user_stacklevel
@@ -105,6 +106,8 @@ class Runtime:
         self.lanes = Lanes()
         #: Set by :meth:`shutdown`; ``instrument()`` then builds a fresh runtime.
         self.stopped = False
+        #: The fast path of ``track``/``pageview``/``backfill`` (:mod:`.express`; falls back here).
+        self.express: Enqueue = make_express(self)
 
     # -- background path --------------------------------------------------------------------------
 
@@ -140,7 +143,7 @@ class Runtime:
         if captured is not None and findings:
             captured.codes = tuple(finding.code for finding in findings)
         try:
-            operations = build(call, endpoint, span_context=captured, lanes=self.lanes)
+            operations = build(call, endpoint, span_context=captured, lanes=self.lanes, exact=not later)
         except OperationTooLarge as exc:
             if later:  # nothing will be queued: the rules run here
                 self._check_now(call, where)
@@ -158,7 +161,10 @@ class Runtime:
             captured.caller_seconds = elapsed_us / 1e6
         if later and operations:
             first = operations[0]
-            first._pending = self._check_later(call, where, first._pending, captured)
+            check = self._check_later(call, where, first._pending, captured)
+            if method in EVENT_METHODS:  # the snapshot left its values to the sender's rules
+                check.body = first._body
+            first._pending = check
         for operation in operations:
             operation._caller_us = elapsed_us
             if not submit(operation) and later:

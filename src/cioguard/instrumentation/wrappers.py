@@ -23,6 +23,7 @@ from customerio import APIClient, CustomerIOException
 from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 
 from cioguard.endpoints import endpoint_name
+from cioguard.instrumentation.express import EVENT_METHODS
 from cioguard.instrumentation.privacy import scrub_sdk_exception
 from cioguard.instrumentation.runtime import Runtime, force_synchronous
 from cioguard.instrumentation.spans import annotate_sdk_request
@@ -59,7 +60,7 @@ def _split_instance(instance: Any, args: tuple[Any, ...]) -> tuple[Any, tuple[An
 
 def track_method(runtime: Runtime, method: str) -> Wrapper:
     """Wrapper for a ``CustomerIO`` Track method: queue it, or run it through in blocking mode."""
-    enqueue = runtime.enqueue
+    enqueue = runtime.express if method in EVENT_METHODS else runtime.enqueue
     endpoint_for = runtime.track_endpoint_for
     blocking = runtime.blocking
     synchronous = force_synchronous.get

@@ -75,6 +75,7 @@ def build(
     now: float | None = None,
     mono: float | None = None,
     lanes: Lanes | None = None,
+    exact: bool = True,
 ) -> list[Operation]:
     """The operations for ``call`` (usually one; one per entry for ``batch``).
 
@@ -85,6 +86,9 @@ def build(
     With ``lanes`` (the instrumentation's hot path) an event is only snapshotted here and every
     operation is completed on the sender by ``lanes`` (:mod:`cioguard.operations.deferred`): its
     email → id lane, and its ULID (the event id, or the op id of a person call's v2 entry).
+    ``exact=False`` when the pitfall rules run on the sender: an event whose JSON holds ``null``
+    skips the caller's type walk, and the rules check its data there (see
+    :func:`~cioguard.operations.deferred.snapshot_event`).
     """
     if now is None:
         now = time.time()
@@ -93,7 +97,7 @@ def build(
     if check is not None:
         check(call)
     if lanes is not None and method in _SNAPSHOT_EVENTS:
-        op = snapshot_event(call, endpoint, span_context, now, mono, lanes)
+        op = snapshot_event(call, endpoint, span_context, now, mono, lanes, exact)
         if op is not None:
             return [op]
     if mono is None:

@@ -49,9 +49,21 @@ _new_operation = Operation.__new__
 
 
 def snapshot_event(
-    call: Call, endpoint: Endpoint, span_context: Any, now: float, mono: float | None, lanes: Lanes
+    call: Call,
+    endpoint: Endpoint,
+    span_context: Any,
+    now: float,
+    mono: float | None,
+    lanes: Lanes,
+    exact: bool = True,
 ) -> Operation | None:
-    """The deferred operation for an event call, or ``None`` when build()'s exact path must run."""
+    """The deferred operation for an event call, or ``None`` when build()'s exact path must run.
+
+    ``exact=False`` (the rules run on the sender): a ``null`` or a UUID-shaped string in the JSON
+    does not send the caller through the type walk; the sender's rules look behind them instead
+    (an ``inf``, which orjson writes as ``null``, or a ``UUID`` object is then reported at the call
+    site as CIO014 rather than raised: :mod:`cioguard.pitfalls.values`).
+    """
     customer_id = call.customer_id
     value = customer_id if type(customer_id) is str else str(customer_id)
     # mapping.person_identifier, inlined (tests hold the two equal).
@@ -83,9 +95,11 @@ def snapshot_event(
         body = _orjson_dumps(entry, _default, _OPTIONS)
     except TypeError:  # orjson.JSONEncodeError included: build() names the place
         return None
-    # A "null" may hide an inf, a UUID-shaped string a UUID object: the type walk decides.
+    # A "null" may hide an inf, a UUID-shaped string a UUID object: the type walk decides (here
+    # when exact, else in the sender's rules: cioguard.pitfalls.values).
     if (
-        (body.find(b"null") >= 0 or (body.count(b"-") >= 4 and _UUID_TEXT.search(body) is not None))
+        exact
+        and (body.find(b"null") >= 0 or (body.count(b"-") >= 4 and _UUID_TEXT.search(body) is not None))
         and not plain(data)
     ) or len(body) > V2_ENTRY_LIMIT:
         return None
@@ -93,8 +107,9 @@ def snapshot_event(
     op.endpoint = endpoint
     op.method = method
     op._request = V2_REQUEST
-    # A compact copy (~0.1 µs): orjson's result keeps a 4 KB buffer alive while it waits in the queue.
-    op._body = bytes(memoryview(body))
+    # orjson's result holds a 4 KB buffer: Lanes.resolve (the sender's intake) swaps it for a
+    # compact copy, so a queued event keeps it only until the sender takes it in.
+    op._body = body
     op._shard_key = value  # the raw identifier until Lanes.resolve
     op._op_id = None
     op._event_id = IN_BODY if event_id is None else event_id
@@ -136,9 +151,11 @@ class Lanes:
             ulid = new_ulid(op.created_at)
             if op._event_id is IN_BODY:
                 # The placeholder's first occurrence is the id at body[7:33] (nothing comes before it).
+                # A new, compact bytes: orjson's 4 KB buffer is let go here.
                 op._body = op._body.replace(_PLACEHOLDER_BYTES, ulid.encode(), 1)
                 op._op_id = IN_BODY
             else:
+                op._body = bytes(memoryview(op._body))  # compact (see snapshot_event)
                 op._op_id = ulid
         elif op._op_id is LATER:  # a person call's v2 entry: its op id is made here, not on the caller
             op._op_id = new_ulid(op.created_at)

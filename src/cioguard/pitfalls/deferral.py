@@ -142,7 +142,7 @@ class DeferredRules:
     filter installed since the call only logs.
     """
 
-    __slots__ = ("backlog", "call", "capture", "done", "engine", "inner", "where")
+    __slots__ = ("backlog", "body", "call", "capture", "done", "engine", "inner", "where")
 
     def __init__(
         self,
@@ -160,6 +160,9 @@ class DeferredRules:
         self.capture = capture
         self.backlog = backlog
         self.done = False
+        #: An event's JSON whose values the caller's snapshot did not examine (a ``null`` may be an
+        #: ``inf``, a UUID-shaped string a ``UUID``): the rules look behind it (CIO014).
+        self.body: bytes | None = None
 
     def resolve(self, op: Operation) -> None:
         inner = self.inner
@@ -172,6 +175,10 @@ class DeferredRules:
         """The rules over the call, warnings at the captured call site (nothing raised)."""
         try:
             findings, _ = self.engine.check_call(self.call)
+            if self.body is not None:
+                unsendable = self.engine.check_values(self.call, self.body)
+                if unsendable is not None:
+                    findings = [*findings, unsendable]
             if findings:
                 capture = self.capture
                 if capture is not None:
@@ -181,4 +188,4 @@ class DeferredRules:
             logger.warning("cioguard pitfall (not raised: found after the call): %s", warning)
         except Exception:  # a rule or warning-hook failure must never reach the sender
             logger.debug("deferred pitfall rules failed", exc_info=True)
-        self.call = self.capture = None  # type: ignore[assignment]  # nothing kept once checked
+        self.call = self.capture = self.body = None  # type: ignore[assignment]  # nothing kept once checked

@@ -53,6 +53,7 @@ from cioguard.pitfalls.transport import (
     repeated_client_finding,
     unauthorized_finding,
 )
+from cioguard.pitfalls.values import unsendable_finding
 from cioguard.scope import current_request
 from cioguard.telemetry.recorder import Recorder
 
@@ -144,7 +145,17 @@ class PitfallEngine:
         self._may_defer = config.mode == "warn" and not config.fix_timestamps and bool(enabled)
         self._gate = DeferralGate()
         self._backlog = Backlog()
+        #: For the caller's fast path (:mod:`cioguard.instrumentation.express`): whether the rules
+        #: may wait for the sender under the current filters (:meth:`defers` without the catch-up),
+        #: and the checks waiting there.
+        self.deferral_open = self._gate.open
+        self.backlog = self._backlog
         _engines.add(self)
+
+    @property
+    def may_defer(self) -> bool:
+        """Whether this configuration ever lets the rules wait for the sender ("warn" mode)."""
+        return self._may_defer
 
     def _reset_after_fork(self) -> None:
         self._calls.reset_after_fork()
@@ -231,6 +242,13 @@ class PitfallEngine:
         if "CIO014" not in self.enabled or data_bytes <= MAX_EVENT_DATA_BYTES:
             return []
         return [data_size_finding(method, data_bytes)]
+
+    def check_values(self, call: Call, body: bytes) -> Finding | None:
+        """CIO014 for a value behind the JSON ``body`` of an event that the caller's snapshot left
+        unexamined (an ``inf`` sent as ``null``, a UUID object sent as its text); sender only."""
+        if "CIO014" not in self.enabled:
+            return None
+        return unsendable_finding(call.data, body)
 
     def defers(self) -> bool:
         """Whether a background call's rules may run later on the sender (see :mod:`.deferral`).

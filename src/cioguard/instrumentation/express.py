@@ -1,0 +1,92 @@
+"""The caller's fast path for event calls (``track``, ``pageview``, ``backfill``) in background mode.
+
+:meth:`cioguard.instrumentation.runtime.Runtime.enqueue` handles every method and every mode; this
+is the same work for the calls applications make most, with nothing else on the way: bind the
+arguments (the SDK's errors at the caller's line), validate the name and id, capture the call site
+and the trace context, take the JSON snapshot, queue it. The pitfall rules, the check of the
+data's ``null`` values and UUID-shaped strings (:mod:`cioguard.pitfalls.values`), the lane, the
+ULID and the metrics run on the sender::
+
+    express = make_express(runtime)          # or runtime.enqueue, when it cannot help
+    express("track", endpoint, ("42", "purchase"), {"data": {"plan": "pro"}})
+
+Whenever the exact path must decide — the rules must run on the caller (``pitfalls="error"``, a
+filter that raises, hides or records warnings), the arguments do not bind, the data is not plain
+JSON for orjson, the entry is over the v2 limit, a caller ``id`` is not a string — it hands the
+call to ``Runtime.enqueue`` before anything was queued, so both paths queue the same bytes
+(tests hold them equal).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from cioguard.operations.calls import binder
+from cioguard.operations.checks import CHECKS
+from cioguard.operations.deferred import snapshot_event
+from cioguard.operations.model import Endpoint
+from cioguard.pitfalls.deferral import DeferredRules
+from cioguard.pitfalls.location import call_site
+
+if TYPE_CHECKING:
+    from cioguard.instrumentation.runtime import Runtime
+
+__all__ = ["EVENT_METHODS", "Enqueue", "make_express"]
+
+Enqueue = Callable[[str, Endpoint, tuple[Any, ...], dict[str, Any]], None]
+#: The calls this path takes (one v2 ``event``/``page`` entry each).
+EVENT_METHODS = frozenset({"track", "pageview", "backfill"})
+
+
+def make_express(runtime: Runtime) -> Enqueue:
+    """The fast path for ``runtime``'s event calls (``runtime.enqueue`` when it cannot help)."""
+    enqueue = runtime.enqueue
+    pitfalls = runtime.pitfalls
+    if runtime.blocking or (runtime.pitfalls_on and not pitfalls.may_defer):
+        return enqueue  # the rules always run on the caller ("error", fix_timestamps)
+    defer = runtime.pitfalls_on
+    gate_open = pitfalls.deferral_open
+    backlog = pitfalls.backlog
+    remember = backlog.add
+    binders = {method: binder(method) for method in EVENT_METHODS}
+    checks = {method: CHECKS[method] for method in EVENT_METHODS}
+    capture = runtime.tracing.capture
+    engine = runtime.engine
+    lanes = runtime.lanes
+    clock_ns = time.perf_counter_ns
+    wall = time.time
+
+    def express(method: str, endpoint: Endpoint, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        started = clock_ns()
+        if defer and not gate_open():
+            return enqueue(method, endpoint, args, kwargs)  # the rules must run here, and earlier ones first
+        try:
+            call = binders[method](None, *args, **kwargs)
+        except TypeError:  # binding again raises the SDK's TypeError (or CIO015's) at the caller
+            return enqueue(method, endpoint, args, kwargs)
+        checks[method](call)  # InvalidCall (ValueError) names the fix
+        captured = capture(method, endpoint, call.name, call.customer_id)
+        op = snapshot_event(call, endpoint, captured, wall(), None, lanes, not defer)
+        if op is None:  # build()'s exact path decides (and raises what it must)
+            return enqueue(method, endpoint, args, kwargs)
+        if defer:
+            runtime._until_queue_check -= 1
+            if runtime._until_queue_check <= 0:
+                runtime._check_queue()  # CIO011, a warning here ("warn" mode)
+            # From the wrapper's caller (express and the wrapper are the two frames passed over).
+            check = DeferredRules(lanes, pitfalls, call, call_site(2), captured, backlog)
+            check.body = op._body  # the sender looks for an inf or a UUID object behind the JSON
+            remember(check)  # before the operation is queued: the sender always finds it
+            op._pending = check
+        # Whole microseconds, an int: below 257 µs CPython shares it, so no float per queued call.
+        elapsed_us = (clock_ns() - started) // 1000
+        op._caller_us = elapsed_us
+        if captured is not None:
+            captured.caller_seconds = elapsed_us / 1e6
+        if not engine.submit(op) and defer:
+            op._complete()  # dropped at the door: its rules still run (and count)
+        return None
+
+    return express
