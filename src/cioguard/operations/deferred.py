@@ -107,9 +107,8 @@ def snapshot_event(
     op.endpoint = endpoint
     op.method = method
     op._request = V2_REQUEST
-    # orjson's result holds a 4 KB buffer: Lanes.resolve (the sender's intake) swaps it for a
-    # compact copy, so a queued event keeps it only until the sender takes it in.
-    op._body = body
+    # A compact copy (~0.1 µs): orjson's result keeps a 4 KB buffer alive while it waits in the queue.
+    op._body = bytes(memoryview(body))
     op._shard_key = value  # the raw identifier until Lanes.resolve
     op._op_id = None
     op._event_id = IN_BODY if event_id is None else event_id
@@ -151,11 +150,9 @@ class Lanes:
             ulid = new_ulid(op.created_at)
             if op._event_id is IN_BODY:
                 # The placeholder's first occurrence is the id at body[7:33] (nothing comes before it).
-                # A new, compact bytes: orjson's 4 KB buffer is let go here.
                 op._body = op._body.replace(_PLACEHOLDER_BYTES, ulid.encode(), 1)
                 op._op_id = IN_BODY
             else:
-                op._body = bytes(memoryview(op._body))  # compact (see snapshot_event)
                 op._op_id = ulid
         elif op._op_id is LATER:  # a person call's v2 entry: its op id is made here, not on the caller
             op._op_id = new_ulid(op.created_at)
