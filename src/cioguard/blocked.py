@@ -21,11 +21,12 @@ import logging
 import os
 import threading
 from collections import deque
+from collections.abc import Callable
 
 from cioguard.telemetry.recorder import get_recorder
 from cioguard.threads import daemon_thread
 
-__all__ = ["INTERVAL", "drain", "record"]
+__all__ = ["INTERVAL", "drain", "record", "tally"]
 
 logger = logging.getLogger("cioguard")
 
@@ -45,6 +46,12 @@ def record(seconds: float) -> None:
     _pending.append(seconds)
     if not _started:
         _start()
+
+
+#: The fastest :func:`record`: call it as ``blocked.tally(seconds)`` (a module attribute, never
+#: imported by name). It is :func:`record` until the drain thread runs, then the deque's own
+#: ``append`` (no Python frame); a forked child gets :func:`record` back so its drain starts.
+tally: Callable[[float], None] = record
 
 
 def drain() -> None:
@@ -71,11 +78,12 @@ def drain() -> None:
 
 
 def _start() -> None:
-    global _started
+    global _started, tally
     with _start_lock:
         if _started:
             return
         _started = True
+        tally = _pending.append
         try:
             daemon_thread(_run, "cioguard-blocked-drain").start()
         except RuntimeError:  # no threads left (interpreter shutting down): scrapes and exit drain
@@ -89,11 +97,12 @@ def _run() -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _started, _start_lock
+    global _started, _start_lock, tally
     # The drain thread did not survive the fork, the values belong to the parent, and the lock may
     # have been held by a parent thread at the fork.
     _pending.clear()
     _started = False
+    tally = record
     _start_lock = threading.Lock()
 
 

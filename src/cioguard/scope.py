@@ -16,9 +16,11 @@ and ``contextvars.copy_context()`` but not plain new threads.
 
 Middleware on a hot path can skip the context manager: :func:`enter` returns a token for
 :func:`leave`, and ``RequestScope.routed(method, source, reader)`` reads the route template only
-when something asks for it (the framework routes the request after the scope opened). The ASGI
-middleware goes further: :func:`enter_asgi` makes the ASGI scope dict itself current and
-:func:`current_request` builds the RequestScope from it on first use.
+when something asks for it (the framework routes the request after the scope opened). The ASGI and
+WSGI middleware go further: :func:`enter_asgi` / :func:`enter_wsgi` make the ASGI scope dict or the
+WSGI environ itself current, and :func:`current_request` builds the RequestScope from it on first
+use (stored in that dict under ``"cioguard.request_scope"``) — most requests never make a blocking
+Customer.io call, so most never build one; :func:`blocked_seconds_of` reads the total afterwards.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ __all__ = [
     "current_request",
     "enter",
     "enter_asgi",
+    "enter_wsgi",
     "leave",
     "request_scope",
 ]
@@ -114,9 +117,9 @@ class RequestScope:
         )
 
 
-# Holds a RequestScope, or — the ASGI middleware's fast path — the ASGI scope dict itself, turned
-# into a RequestScope (stored in the dict under _ASGI_KEY) only when something asks: most requests
-# never make a blocking Customer.io call, so most never build one.
+# Holds a RequestScope, or — the ASGI/WSGI middleware's fast path — the ASGI scope dict or WSGI
+# environ itself, turned into a RequestScope (stored in the dict under _ASGI_KEY) only when
+# something asks: most requests never make a blocking Customer.io call, so most never build one.
 _current: ContextVar[RequestScope | MutableMapping[str, Any] | None] = ContextVar(
     "cioguard_request_scope", default=None
 )
@@ -131,11 +134,18 @@ def current_request() -> RequestScope | None:
         return value
     found: RequestScope | None = value.get(_ASGI_KEY)
     if found is None:
-        method = value.get("method", "")
-        fresh = RequestScope.routed(method if isinstance(method, str) else "", value, asgi_route_template)
         # setdefault: the event loop and a sync endpoint's worker thread asking at once share one.
-        found = value.setdefault(_ASGI_KEY, fresh)
+        found = value.setdefault(_ASGI_KEY, _scope_of(value))
     return found
+
+
+def _scope_of(request: MutableMapping[str, Any]) -> RequestScope:
+    if "REQUEST_METHOD" in request:
+        # A WSGI environ: no route template in it (cioguard.wsgi.set_route() sets one).
+        method = request["REQUEST_METHOD"]
+        return RequestScope(method if isinstance(method, str) else "")
+    method = request.get("method", "")
+    return RequestScope.routed(method if isinstance(method, str) else "", request, asgi_route_template)
 
 
 def enter(scope: RequestScope) -> Marker:
@@ -148,8 +158,14 @@ def enter_asgi(asgi_scope: MutableMapping[str, Any]) -> Marker:
     return _current.set(asgi_scope)
 
 
+def enter_wsgi(environ: MutableMapping[str, Any]) -> Marker:
+    """Make the request a WSGI ``environ`` describes current, building its RequestScope on demand."""
+    return _current.set(environ)
+
+
 def blocked_seconds_of(asgi_scope: MutableMapping[str, Any]) -> float:
-    """The blocked seconds of a request entered with :func:`enter_asgi` (0 if nothing asked)."""
+    """The blocked seconds of a request entered with :func:`enter_asgi` or :func:`enter_wsgi`
+    (0 if nothing asked)."""
     found: RequestScope | None = asgi_scope.get(_ASGI_KEY)
     return 0.0 if found is None else found.blocked_seconds
 

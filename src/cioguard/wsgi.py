@@ -36,11 +36,11 @@ here stops cioguard: only an explicit ``cioguard.shutdown()`` does.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
+from typing import TYPE_CHECKING, Any
 
-from cioguard.blocked import record as record_blocked
-from cioguard.scope import RequestScope, current_request, enter, leave
+from cioguard import blocked
+from cioguard.scope import _ASGI_KEY, _current, current_request
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -49,6 +49,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger("cioguard.wsgi")
 
 __all__ = ["CioGuardMiddleware", "set_route"]
+
+# Bound once: the request path calls them without attribute lookups.
+_get_scope = _current.get
+_set_scope = _current.set
+_reset_scope = _current.reset
 
 
 def set_route(template: str) -> None:
@@ -86,34 +91,38 @@ class CioGuardMiddleware:
         self._metrics_app = metrics_app
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        method = str(environ.get("REQUEST_METHOD", ""))
-        if (
-            self.metrics_path is not None
-            and method in ("GET", "HEAD")
-            and environ.get("PATH_INFO") == self.metrics_path
+        # Once per request: one path comparison, a ContextVar get/set/reset, one dict lookup and
+        # one deque append. The environ itself marks the request; a RequestScope is built (and
+        # stored in the environ) only if something asks (cioguard.scope.current_request).
+        if environ.get("PATH_INFO") == self.metrics_path and environ.get("REQUEST_METHOD") in (
+            "GET",
+            "HEAD",
         ):
             return self._metrics()(environ, start_response)
-        if current_request() is not None:
+        if _get_scope() is not None:
             # Nested inside another wrapped app: the outer middleware measures this request.
             return self.app(environ, start_response)
-        # enter/leave rather than a context manager: this runs once per request.
-        current = RequestScope(method)
-        token = enter(current)
+        token = _set_scope(environ)
         try:
             iterable = self.app(environ, start_response)
         except BaseException:
-            _record_blocked(current.blocked_seconds)
+            _tally(environ)
             raise
         finally:
-            leave(token)
+            _reset_scope(token)
+        kind = type(iterable)
+        if kind is list or kind is tuple:
+            # Iterating a plain list runs no code and it has no close(): the request is over.
+            _tally(environ)
+            return iterable
         file_wrapper = environ.get("wsgi.file_wrapper")
         if isinstance(file_wrapper, type) and isinstance(iterable, file_wrapper):
             # Streaming a file calls no Customer.io code: keep the server's sendfile() path.
-            _record_blocked(current.blocked_seconds)
+            _tally(environ)
             return iterable
         # The scope is closed here, in the context that opened it: servers may iterate and close
-        # the response elsewhere. Iteration gets scopes of its own whose time is added up.
-        return _ClosingResponse(iterable, method, current.route, current.blocked_seconds)
+        # the response elsewhere. Each iteration step re-enters the same request (its time adds up).
+        return _ClosingResponse(iterable, environ)
 
     def _metrics(self) -> WSGIApplication:
         if self._metrics_app is None:
@@ -124,29 +133,28 @@ class CioGuardMiddleware:
 
 
 class _ClosingResponse:
-    """Wraps the app's response iterable: times each step, always closes it, records once at close."""
+    """Wraps the app's response iterable: each step runs inside the request, close() always runs
+    and records the request's blocked time once."""
 
-    def __init__(self, iterable: Iterable[bytes], method: str, route: str | None, blocked: float) -> None:
+    __slots__ = ("_closed", "_environ", "_iterable", "_iterator")
+
+    def __init__(self, iterable: Iterable[bytes], environ: MutableMapping[str, Any]) -> None:
         self._iterable = iterable
         self._iterator: Iterator[bytes] | None = None
-        self._method = method
-        self._route = route
-        self._blocked = blocked
+        self._environ = environ
         self._closed = False
 
     def __iter__(self) -> Iterator[bytes]:
         return self
 
     def __next__(self) -> bytes:
-        if self._iterator is None:
-            self._iterator = iter(self._iterable)
-        current = RequestScope(self._method, self._route)
-        token = enter(current)
+        token = _set_scope(self._environ)
         try:
+            if self._iterator is None:
+                self._iterator = iter(self._iterable)
             return next(self._iterator)
         finally:
-            leave(token)
-            self._blocked += current.blocked_seconds
+            _reset_scope(token)
 
     def close(self) -> None:
         if self._closed:
@@ -157,8 +165,10 @@ class _ClosingResponse:
             if close is not None:
                 close()
         finally:
-            _record_blocked(self._blocked)
+            _tally(self._environ)
 
 
-def _record_blocked(seconds: float) -> None:
-    record_blocked(seconds)  # a deque append; observed in bulk (cioguard.blocked)
+def _tally(environ: MutableMapping[str, Any]) -> None:
+    # A deque append, observed in bulk (cioguard.blocked); 0 when no RequestScope was built.
+    found = environ.get(_ASGI_KEY)
+    blocked.tally(0.0 if found is None else found.blocked_seconds)

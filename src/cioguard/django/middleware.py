@@ -19,12 +19,16 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
-from cioguard.blocked import record as record_blocked
-from cioguard.scope import RequestScope, current_request, enter, leave
+from cioguard import blocked
+from cioguard.scope import RequestScope, _current, current_request
 
 __all__ = ["CioGuardMiddleware", "route_template"]
 
 GetResponse = Callable[[HttpRequest], Any]
+
+# Bound once: the request path calls them without attribute lookups.
+_set_scope = _current.set
+_reset_scope = _current.reset
 
 
 def route_template(request: HttpRequest) -> str | None:
@@ -63,12 +67,12 @@ class CioGuardMiddleware:
             response: HttpResponseBase = self.get_response(request)
             return response
         current = RequestScope.routed(request.method or "", request, route_template)
-        token = enter(current)
+        token = _set_scope(current)
         try:
             response = self.get_response(request)
         finally:
-            leave(token)
-            record_blocked(current.blocked_seconds)
+            _reset_scope(token)
+            blocked.tally(current.blocked_seconds)
         return response
 
     async def _acall(self, request: HttpRequest) -> HttpResponseBase:
@@ -78,10 +82,10 @@ class CioGuardMiddleware:
             response: HttpResponseBase = await self.get_response(request)
             return response
         current = RequestScope.routed(request.method or "", request, route_template)
-        token = enter(current)
+        token = _set_scope(current)
         try:
             response = await self.get_response(request)
         finally:
-            leave(token)
-            record_blocked(current.blocked_seconds)
+            _reset_scope(token)
+            blocked.tally(current.blocked_seconds)
         return response
