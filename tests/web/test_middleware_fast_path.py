@@ -82,7 +82,7 @@ def test_asgi_request_scope_is_built_only_when_asked(recorder: KeepingRecorder) 
     assert current_request() is None
 
 
-def _start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+def _start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
     return None
 
 
