@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from cioguard.operations.calls import binder
-from cioguard.operations.checks import CHECKS
+from cioguard.operations.checks import CHECKS, EVENT_NAME_LIMIT
 from cioguard.operations.deferred import snapshot_event
 from cioguard.operations.model import Endpoint
 from cioguard.pitfalls.deferral import DeferredRules
@@ -38,6 +38,8 @@ __all__ = ["EVENT_METHODS", "Enqueue", "make_express"]
 Enqueue = Callable[[str, Endpoint, tuple[Any, ...], dict[str, Any]], None]
 #: The calls this path takes (one v2 ``event``/``page`` entry each).
 EVENT_METHODS = frozenset({"track", "pageview", "backfill"})
+#: Names this long cannot exceed the byte limit even in 4-byte characters (checks._check_person).
+_SHORT_NAME = EVENT_NAME_LIMIT // 4
 
 
 def make_express(runtime: Runtime) -> Enqueue:
@@ -49,7 +51,7 @@ def make_express(runtime: Runtime) -> Enqueue:
     defer = runtime.pitfalls_on
     gate_open = pitfalls.deferral_open
     backlog = pitfalls.backlog
-    remember = backlog.add
+    remember = backlog.waiting.append  # Backlog.add without the call
     binders = {method: binder(method) for method in EVENT_METHODS}
     checks = {method: CHECKS[method] for method in EVENT_METHODS}
     capture = runtime.tracing.capture
@@ -66,8 +68,18 @@ def make_express(runtime: Runtime) -> Enqueue:
             call = binders[method](None, *args, **kwargs)
         except TypeError:  # binding again raises the SDK's TypeError (or CIO015's) at the caller
             return enqueue(method, endpoint, args, kwargs)
-        checks[method](call)  # InvalidCall (ValueError) names the fix
-        captured = capture(method, endpoint, call.name, call.customer_id)
+        # The checks' common case inlined (two type tests); anything unusual gets the full check,
+        # whose InvalidCall (a ValueError) names the fix.
+        name, customer_id = call.name, call.customer_id
+        if (
+            type(name) is not str
+            or len(name) > _SHORT_NAME
+            or not name.strip()
+            or type(customer_id) is not str
+            or customer_id == "cio_"
+        ):
+            checks[method](call)
+        captured = capture(method, endpoint, name, customer_id)
         op = snapshot_event(call, endpoint, captured, wall(), None, lanes, not defer)
         if op is None:  # build()'s exact path decides (and raises what it must)
             return enqueue(method, endpoint, args, kwargs)
@@ -78,7 +90,7 @@ def make_express(runtime: Runtime) -> Enqueue:
             # From the wrapper's caller (express and the wrapper are the two frames passed over).
             check = DeferredRules(lanes, pitfalls, call, call_site(2), captured, backlog)
             check.body = op._body  # the sender looks for an inf or a UUID object behind the JSON
-            remember(check)  # before the operation is queued: the sender always finds it
+            remember(check)  # before the operation is queued: the sender always finds it (a deque)
             op._pending = check
         # Whole microseconds, an int: below 257 µs CPython shares it, so no float per queued call.
         elapsed_us = (clock_ns() - started) // 1000

@@ -105,22 +105,24 @@ class Backlog:
     """
 
     def __init__(self) -> None:
-        self._waiting: deque[DeferredRules] = deque()
+        #: Checks in submission order. The caller's fast path appends here directly; the deque
+        #: object is kept for life (a fork clears it), so a bound ``append`` stays valid.
+        self.waiting: deque[DeferredRules] = deque()
         # Reentrant: a warning hook on the sender may itself call the SDK (and drain).
         self._lock = threading.RLock()
 
     def __len__(self) -> int:
-        return len(self._waiting)
+        return len(self.waiting)
 
     def add(self, check: DeferredRules) -> None:
-        self._waiting.append(check)  # before the operation is queued: the sender always finds it
+        self.waiting.append(check)  # before the operation is queued: the sender always finds it
 
     def run(self, until: DeferredRules | None = None) -> None:
         """Run waiting checks oldest first, up to ``until`` (``None``: all of them)."""
         with self._lock:
             if until is not None and until.done:
                 return
-            waiting = self._waiting
+            waiting = self.waiting
             while waiting:
                 check = waiting.popleft()
                 check.done = True
@@ -130,7 +132,7 @@ class Backlog:
 
     def reset_after_fork(self) -> None:
         self._lock = threading.RLock()
-        self._waiting.clear()  # the parent's calls: the parent checks them
+        self.waiting.clear()  # the parent's calls: the parent checks them
 
 
 class DeferredRules:
