@@ -164,7 +164,9 @@ def _middleware_rows(bench: Bench) -> list[Row]:
     sizes = bench.sizes
     plain = build_app(None)
     wrapped = asgi.CioGuardMiddleware(build_app(None))
-    count = sizes.web_requests * 5
+    # 20 000 requests per app (~0.2 s each): a few hundred ms of a neighbour's burst cannot move
+    # the medians of a ~0.5 µs difference the way it moved 2 000 (~20 ms).
+    count = sizes.web_requests * 50
     # Instrumented as in production: the middleware then also opens request scopes that matter.
     with instrumented(track_url=cio_target(bench).track_url):
         without, with_mw = request_times([plain, wrapped], "GET", "/ping", count, sizes.slow_seconds * 2)

@@ -14,7 +14,12 @@ rules CIO007 and CIO009) and records the seconds the request spent blocked in Cu
 ``customerio_http_request_blocked_seconds`` — for every request, 0 included, once the response is
 closed. Time spent while the server iterates a streaming response counts too. The response
 iterable's ``close()`` is always called (PEP 3333), also when iteration fails; an exception raised
-by the application is recorded, then re-raised.
+by the application is recorded, then re-raised. A plain ``list`` or ``tuple`` response is returned
+as is (iterating it runs no code) and recorded at once.
+
+Per request it costs about 0.5 µs: the environ itself marks the request in a ``ContextVar`` and the
+:class:`~cioguard.scope.RequestScope` is built (and kept in the environ under
+``"cioguard.request_scope"``) only when something asks for it.
 
 WSGI carries no route template, so the scope's ``route`` starts as ``None``; tell cioguard the template
 from your framework with :func:`set_route` (never the raw path)::
