@@ -23,11 +23,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from cioguard.operations.calls import binder
 from cioguard.operations.checks import CHECKS, EVENT_NAME_LIMIT
-from cioguard.operations.deferred import snapshot_event
-from cioguard.operations.model import Endpoint
-from cioguard.pitfalls.deferral import DeferredRules
+from cioguard.operations.deferred import snapshot_fields
+from cioguard.operations.event_args import EVENT_ARGS
+from cioguard.operations.model import Call, Endpoint
 from cioguard.pitfalls.location import call_site
 
 if TYPE_CHECKING:
@@ -49,10 +48,10 @@ def make_express(runtime: Runtime) -> Enqueue:
     if runtime.blocking or (runtime.pitfalls_on and not pitfalls.may_defer):
         return enqueue  # the rules always run on the caller ("error", fix_timestamps)
     defer = runtime.pitfalls_on
+    exact = not defer  # "off": no rules on the sender, so the caller's type walk stays exact
     gate_open = pitfalls.deferral_open
     backlog = pitfalls.backlog
-    remember = backlog.waiting.append  # Backlog.add without the call
-    binders = {method: binder(method) for method in EVENT_METHODS}
+    remember = backlog.waiting.append  # Backlog.add without the call (a deque)
     checks = {method: CHECKS[method] for method in EVENT_METHODS}
     capture = runtime.tracing.capture
     engine = runtime.engine
@@ -65,12 +64,11 @@ def make_express(runtime: Runtime) -> Enqueue:
         if defer and not gate_open():
             return enqueue(method, endpoint, args, kwargs)  # the rules must run here, and earlier ones first
         try:
-            call = binders[method](None, *args, **kwargs)
+            customer_id, name, data, timestamp, event_id = EVENT_ARGS[method](*args, **kwargs)
         except TypeError:  # binding again raises the SDK's TypeError (or CIO015's) at the caller
             return enqueue(method, endpoint, args, kwargs)
         # The checks' common case inlined (two type tests); anything unusual gets the full check,
         # whose InvalidCall (a ValueError) names the fix.
-        name, customer_id = call.name, call.customer_id
         if (
             type(name) is not str
             or len(name) > _SHORT_NAME
@@ -78,27 +76,52 @@ def make_express(runtime: Runtime) -> Enqueue:
             or type(customer_id) is not str
             or customer_id == "cio_"
         ):
-            checks[method](call)
+            checks[method](Call(method, customer_id, name, data, timestamp, event_id))
         captured = capture(method, endpoint, name, customer_id)
-        op = snapshot_event(call, endpoint, captured, wall(), None, lanes, not defer)
+        op = snapshot_fields(
+            method,
+            customer_id,
+            name,
+            data,
+            timestamp,
+            event_id,
+            endpoint,
+            captured,
+            wall(),
+            None,
+            lanes,
+            exact,
+        )
         if op is None:  # build()'s exact path decides (and raises what it must)
             return enqueue(method, endpoint, args, kwargs)
         if defer:
             runtime._until_queue_check -= 1
             if runtime._until_queue_check <= 0:
                 runtime._check_queue()  # CIO011, a warning here ("warn" mode)
-            # From the wrapper's caller (express and the wrapper are the two frames passed over).
-            check = DeferredRules(lanes, pitfalls, call, call_site(2), captured, backlog)
-            check.body = op._body  # the sender looks for an inf or a UUID object behind the JSON
-            remember(check)  # before the operation is queued: the sender always finds it (a deque)
-            op._pending = check
+            # One tuple, queued before the operation: the sender runs it (in call order) before it
+            # completes any later operation. The body: the sender looks behind its null values and
+            # UUID-shaped strings (an inf, a UUID object). The call site is the wrapper's caller.
+            remember(
+                (
+                    pitfalls,
+                    method,
+                    customer_id,
+                    name,
+                    data,
+                    timestamp,
+                    event_id,
+                    call_site(2),
+                    captured,
+                    op._body,
+                )
+            )
         # Whole microseconds, an int: below 257 µs CPython shares it, so no float per queued call.
         elapsed_us = (clock_ns() - started) // 1000
         op._caller_us = elapsed_us
         if captured is not None:
             captured.caller_seconds = elapsed_us / 1e6
         if not engine.submit(op) and defer:
-            op._complete()  # dropped at the door: its rules still run (and count)
+            backlog.drain()  # dropped at the door: its rules still run (and count)
         return None
 
     return express

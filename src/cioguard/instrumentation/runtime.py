@@ -106,6 +106,8 @@ class Runtime:
         self.lanes = Lanes()
         #: Set by :meth:`shutdown`; ``instrument()`` then builds a fresh runtime.
         self.stopped = False
+        if self.pitfalls_on:  # checks the fast path queued run before the operations after them
+            self.lanes.before = self.pitfalls.backlog.drain
         #: The fast path of ``track``/``pageview``/``backfill`` (:mod:`.express`; falls back here).
         self.express: Enqueue = make_express(self)
 

@@ -26,6 +26,7 @@ an ``identify`` is always learnt before the operations accepted after it.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from orjson import dumps as _orjson_dumps
@@ -36,7 +37,7 @@ from cioguard.operations.routes import V2_ENTRY_LIMIT
 from cioguard.operations.serialize import _OPTIONS, _UUID_TEXT, _default, plain
 from cioguard.operations.ulid import new_ulid
 
-__all__ = ["ID_SLOT", "Lanes", "snapshot_event"]
+__all__ = ["ID_SLOT", "Lanes", "snapshot_event", "snapshot_fields"]
 
 #: Where the event id sits in a snapshot's body: ``{"id":"`` is 7 bytes, a ULID 26.
 ID_SLOT = slice(7, 33)
@@ -64,7 +65,37 @@ def snapshot_event(
     (an ``inf``, which orjson writes as ``null``, or a ``UUID`` object is then reported at the call
     site as CIO014 rather than raised: :mod:`cioguard.pitfalls.values`).
     """
-    customer_id = call.customer_id
+    return snapshot_fields(
+        call.method,
+        call.customer_id,
+        call.name,
+        call.data,
+        call.timestamp,
+        call.event_id,
+        endpoint,
+        span_context,
+        now,
+        mono,
+        lanes,
+        exact,
+    )
+
+
+def snapshot_fields(
+    method: str,
+    customer_id: Any,
+    name: Any,
+    data: dict[str, Any],
+    raw: Any,
+    event_id: Any,
+    endpoint: Endpoint,
+    span_context: Any,
+    now: float,
+    mono: float | None,
+    lanes: Lanes,
+    exact: bool,
+) -> Operation | None:
+    """:func:`snapshot_event` from the call's fields (``raw`` is the timestamp as passed)."""
     value = customer_id if type(customer_id) is str else str(customer_id)
     # mapping.person_identifier, inlined (tests hold the two equal).
     if value.startswith("cio_"):
@@ -73,20 +104,16 @@ def snapshot_event(
         identifiers = {"email": value}
     else:
         identifiers = {"id": value}
-    event_id = call.event_id
     if event_id is not None and type(event_id) is not str:
         return None
-    method = call.method
-    data = call.data
     entry: dict[str, Any] = {
         "id": _PLACEHOLDER if event_id is None else event_id,
         "type": "person",
         "action": "page" if method == "pageview" else "event",
         "identifiers": identifiers,
-        "name": call.name,
+        "name": name,
         "attributes": data,
     }
-    raw = call.timestamp
     if raw is not None:
         stamp = backfill_timestamp(raw) if method == "backfill" else event_timestamp(raw)
         if stamp is not None:
@@ -129,9 +156,15 @@ class Lanes:
         #: Raw identifier -> its shard key, so one person's operations share one string (bounded;
         #: cleared when full).
         self._keys: dict[str, str] = {}
+        #: Run before each resolution: the pitfall checks the caller's fast path queued (set by
+        #: the instrumentation; they run in call order, before the operations they precede).
+        self.before: Callable[[], None] | None = None
 
     def resolve(self, op: Operation) -> None:
         """Fill ``op``'s lane and id (the model's lock is held: one thread at a time)."""
+        before = self.before
+        if before is not None:
+            before()
         keys = self._keys
         key = op._shard_key
         if op._op_id is None:  # a snapshot: the raw identifier, no ULID yet

@@ -33,10 +33,11 @@ import warnings
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from cioguard.operations.model import Call
 from cioguard.pitfalls.categories import PitfallWarning
 
 if TYPE_CHECKING:
-    from cioguard.operations.model import Call, Operation, Resolver
+    from cioguard.operations.model import Operation, Resolver
     from cioguard.pitfalls.engine import PitfallEngine
     from cioguard.pitfalls.location import Location
 
@@ -105,9 +106,10 @@ class Backlog:
     """
 
     def __init__(self) -> None:
-        #: Checks in submission order. The caller's fast path appends here directly; the deque
-        #: object is kept for life (a fork clears it), so a bound ``append`` stays valid.
-        self.waiting: deque[DeferredRules] = deque()
+        #: Checks in submission order: :class:`DeferredRules`, or the :data:`QuickCheck` tuples the
+        #: caller's fast path appends here directly (the deque is kept for life, a fork clears it,
+        #: so a bound ``append`` stays valid).
+        self.waiting: deque[DeferredRules | QuickCheck] = deque()
         # Reentrant: a warning hook on the sender may itself call the SDK (and drain).
         self._lock = threading.RLock()
 
@@ -125,10 +127,20 @@ class Backlog:
             waiting = self.waiting
             while waiting:
                 check = waiting.popleft()
+                if not isinstance(check, DeferredRules):
+                    engine, method, customer_id, name, data, timestamp, event_id, where, capture, body = check
+                    call = Call(method, customer_id, name, data, timestamp, event_id)
+                    run_rules(engine, call, where, capture, body)
+                    continue
                 check.done = True
                 check.run()
                 if check is until:
                     return
+
+    def drain(self) -> None:
+        """Run every waiting check (the sender, before it completes an operation)."""
+        if self.waiting:
+            self.run()
 
     def reset_after_fork(self) -> None:
         self._lock = threading.RLock()
@@ -175,19 +187,35 @@ class DeferredRules:
 
     def run(self) -> None:
         """The rules over the call, warnings at the captured call site (nothing raised)."""
-        try:
-            findings, _ = self.engine.check_call(self.call)
-            if self.body is not None:
-                unsendable = self.engine.check_values(self.call, self.body)
-                if unsendable is not None:
-                    findings = [*findings, unsendable]
-            if findings:
-                capture = self.capture
-                if capture is not None:
-                    capture.codes = tuple(finding.code for finding in findings)  # PRODUCER span events
-                self.engine.emit_at(findings, self.where)
-        except PitfallWarning as warning:  # the filters changed to "error" after the call
-            logger.warning("cioguard pitfall (not raised: found after the call): %s", warning)
-        except Exception:  # a rule or warning-hook failure must never reach the sender
-            logger.debug("deferred pitfall rules failed", exc_info=True)
+        run_rules(self.engine, self.call, self.where, self.capture, self.body)
         self.call = self.capture = self.body = None  # type: ignore[assignment]  # nothing kept once checked
+
+
+#: A check queued by the caller's fast path, as one tuple (no objects made on the caller):
+#: ``(engine, method, customer_id, name, data, timestamp, event_id, where, capture, body)``.
+QuickCheck = tuple[Any, str, Any, Any, Any, Any, Any, "Location | None", Any, "bytes | None"]
+
+
+def run_rules(
+    engine: PitfallEngine, call: Call, where: Location | None, capture: Any, body: bytes | None
+) -> None:
+    """The rules over ``call``, warnings at the call site ``where``; never raises.
+
+    ``body``: the event's JSON when the caller did not examine its values (CIO014 looks behind its
+    ``null`` values and UUID-shaped strings); ``capture``: the call's trace capture (its ``codes``
+    get the findings, for the PRODUCER span's events).
+    """
+    try:
+        findings, _ = engine.check_call(call)
+        if body is not None:
+            unsendable = engine.check_values(call, body)
+            if unsendable is not None:
+                findings = [*findings, unsendable]
+        if findings:
+            if capture is not None:
+                capture.codes = tuple(finding.code for finding in findings)  # PRODUCER span events
+            engine.emit_at(findings, where)
+    except PitfallWarning as warning:  # the filters changed to "error" after the call
+        logger.warning("cioguard pitfall (not raised: found after the call): %s", warning)
+    except Exception:  # a rule or warning-hook failure must never reach the sender
+        logger.debug("deferred pitfall rules failed", exc_info=True)
