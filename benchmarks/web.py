@@ -10,7 +10,8 @@ against a 50 ms server:
 - cioguard background mode with ``cioguard.asgi.CioGuardMiddleware``.
 
 Middleware overhead is measured on a trivial ``async`` endpoint with and without the middleware,
-alternating rounds so drift in machine load hits both equally.
+alternating rounds so drift in machine load hits both equally. A third app in the same rounds is the
+floor of any request-scoping pure ASGI middleware: a pass-through with a ``ContextVar`` set/reset.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import asyncio
 import importlib
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from contextvars import ContextVar
 from typing import Any
 
 from benchmarks.cio_api import identify_all, instrumented
@@ -159,23 +161,50 @@ def _track_endpoint_rows(bench: Bench) -> None:
         target.set_latency(0.0)
 
 
+_floor_var: ContextVar[object] = ContextVar("bench_floor", default=None)
+
+
+class FloorMiddleware:
+    """What any request-scoping pure ASGI middleware pays: its own coroutine frame plus a
+    ``ContextVar`` set/reset (the only way a request follows into a sync endpoint's thread)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        token = _floor_var.set(scope)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            _floor_var.reset(token)
+
+
 def _middleware_rows(bench: Bench) -> list[Row]:
     asgi: Any = importlib.import_module("cioguard.asgi")
     sizes = bench.sizes
     plain = build_app(None)
     wrapped = asgi.CioGuardMiddleware(build_app(None))
+    floor = FloorMiddleware(build_app(None))
     # 20 000 requests per app (~0.2 s each): a few hundred ms of a neighbour's burst cannot move
     # the medians of a ~0.5 µs difference the way it moved 2 000 (~20 ms).
     count = sizes.web_requests * 50
     # Instrumented as in production: the middleware then also opens request scopes that matter.
     with instrumented(track_url=cio_target(bench).track_url):
-        without, with_mw = request_times([plain, wrapped], "GET", "/ping", count, sizes.slow_seconds * 2)
+        without, with_mw, with_floor = request_times(
+            [plain, wrapped, floor], "GET", "/ping", count, sizes.slow_seconds * 3
+        )
     row_without = _latency_row("starlette trivial endpoint, no middleware", without, "us/req")
-    row_with = _latency_row("starlette trivial endpoint, CioGuardMiddleware", with_mw, "us/req")
-    overhead = 100 * (row_with.median - row_without.median) / row_without.median
-    row_with.extra["overhead_pct"] = overhead
-    row_with.note = f"{overhead:+.1f} % median"
-    return [row_without, row_with]
+    rows = [row_without]
+    for name, values in (
+        ("starlette trivial endpoint, CioGuardMiddleware", with_mw),
+        ("starlette trivial endpoint, floor: pass-through + ContextVar set/reset", with_floor),
+    ):
+        row = _latency_row(name, values, "us/req")
+        overhead = 100 * (row.median - row_without.median) / row_without.median
+        row.extra["overhead_pct"] = overhead
+        row.note = f"{overhead:+.1f} % median"
+        rows.append(row)
+    return rows
 
 
 def run(bench: Bench) -> None:
