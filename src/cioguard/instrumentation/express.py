@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry import trace as otel_trace
+
 from cioguard.operations.checks import CHECKS, EVENT_NAME_LIMIT
 from cioguard.operations.deferred import snapshot_fields
 from cioguard.operations.event_args import EVENT_ARGS
@@ -33,6 +35,8 @@ if TYPE_CHECKING:
     from cioguard.instrumentation.runtime import Runtime
 
 __all__ = ["EVENT_METHODS", "Enqueue", "make_express"]
+
+_MISSING = object()
 
 Enqueue = Callable[[str, Endpoint, tuple[Any, ...], dict[str, Any]], None]
 #: The calls this path takes (one v2 ``event``/``page`` entry each).
@@ -54,6 +58,7 @@ def make_express(runtime: Runtime) -> Enqueue:
     remember = backlog.waiting.append  # Backlog.add without the call (a deque)
     checks = {method: CHECKS[method] for method in EVENT_METHODS}
     capture = runtime.tracing.capture
+    no_explicit = runtime.options.tracer_provider is None
     engine = runtime.engine
     lanes = runtime.lanes
     clock_ns = time.perf_counter_ns
@@ -77,7 +82,11 @@ def make_express(runtime: Runtime) -> Enqueue:
             or customer_id == "cio_"
         ):
             checks[method](Call(method, customer_id, name, data, timestamp, event_id))
-        captured = capture(method, endpoint, name, customer_id)
+        # No explicit provider and no global one yet: nothing records spans (tracing.tracer()).
+        if no_explicit and getattr(otel_trace, "_TRACER_PROVIDER", _MISSING) is None:
+            captured = None
+        else:
+            captured = capture(method, endpoint, name, customer_id)
         op = snapshot_fields(
             method,
             customer_id,

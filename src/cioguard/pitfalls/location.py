@@ -135,6 +135,13 @@ def call_site(depth: int = 1) -> Location | None:
         frame: FrameType | None = sys._getframe(depth + 1)
     except ValueError:
         return None
+    # A call site seen before: only application frames are ever stored, under their own code
+    # and offset, so a hit for the first frame is the answer (no kind lookup).
+    if frame is not None:
+        code = frame.f_code
+        site = _sites.get((id(code), frame.f_lasti))
+        if site is not None and site[0] is code:
+            return site[1]
     cache = _cache
     while frame is not None:
         code = frame.f_code
