@@ -110,10 +110,12 @@ def plain(
     return True
 
 
-def _default(value: Any) -> Any:
+def _default(value: Any, _datetime: type = _dt.datetime, _utc: _dt.tzinfo = _UTC) -> Any:
     # orjson calls this for what it does not encode natively (and for datetimes, by option).
-    if isinstance(value, _dt.datetime):
-        return to_unix_seconds(value)
+    if isinstance(value, _datetime):  # to_unix_seconds, inlined (once per datetime in every call)
+        if value.tzinfo is not None:
+            return int(value.timestamp())
+        return int(value.replace(tzinfo=_utc).timestamp())
     if isinstance(value, float):  # a float subclass: json sends it, orjson does not
         return float(value)
     if isinstance(value, tuple):  # a namedtuple: json sends it as an array
