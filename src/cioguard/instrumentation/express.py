@@ -43,6 +43,8 @@ Enqueue = Callable[[str, Endpoint, tuple[Any, ...], dict[str, Any]], None]
 EVENT_METHODS = frozenset({"track", "pageview", "backfill"})
 #: Names this long cannot exceed the byte limit even in 4-byte characters (checks._check_person).
 _SHORT_NAME = EVENT_NAME_LIMIT // 4
+#: How many calls pass between two CIO011 queue-fill checks (as in Runtime.enqueue).
+QUEUE_CHECK_EVERY = 256
 
 
 def make_express(runtime: Runtime) -> Enqueue:
@@ -62,6 +64,7 @@ def make_express(runtime: Runtime) -> Enqueue:
     engine = runtime.engine
     lanes = runtime.lanes
     clock_ns = time.perf_counter_ns
+    until_queue_check = QUEUE_CHECK_EVERY  # calls until the next CIO011 queue-fill check
     wall = time.time
 
     def express(method: str, endpoint: Endpoint, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -104,8 +107,10 @@ def make_express(runtime: Runtime) -> Enqueue:
         if op is None:  # build()'s exact path decides (and raises what it must)
             return enqueue(method, endpoint, args, kwargs)
         if defer:
-            runtime._until_queue_check -= 1
-            if runtime._until_queue_check <= 0:
+            nonlocal until_queue_check
+            until_queue_check -= 1
+            if until_queue_check <= 0:
+                until_queue_check = QUEUE_CHECK_EVERY
                 runtime._check_queue()  # CIO011, a warning here ("warn" mode)
             # One tuple, queued before the operation: the sender runs it (in call order) before it
             # completes any later operation. The body: the sender looks behind its null values and

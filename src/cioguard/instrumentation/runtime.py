@@ -30,7 +30,7 @@ from typing import Any
 from cioguard.config import Options
 from cioguard.delivery.spool import commit_all
 from cioguard.instrumentation.endpoint_cache import EndpointCache
-from cioguard.instrumentation.express import EVENT_METHODS, Enqueue, make_express
+from cioguard.instrumentation.express import EVENT_METHODS, QUEUE_CHECK_EVERY, Enqueue, make_express
 from cioguard.instrumentation.senders import Sender, build_sender
 from cioguard.instrumentation.spans import client_span, record_failure
 from cioguard.instrumentation.stack import user_stacklevel
@@ -56,8 +56,6 @@ force_synchronous: ContextVar[bool] = ContextVar("cioguard_force_synchronous", d
 
 #: How long ``merge_customers`` waits for earlier operations to be delivered before it is queued.
 _MERGE_BARRIER_SECONDS = 5.0
-#: How many background calls pass between two CIO011 queue-fill checks.
-_QUEUE_CHECK_EVERY = 256
 
 
 class Runtime:
@@ -100,7 +98,7 @@ class Runtime:
         #: Guards the fallback counts (rarely written).
         self._fallback_lock = threading.Lock()
         self._fallbacks: dict[str, int] = {}
-        self._until_queue_check = _QUEUE_CHECK_EVERY
+        self._until_queue_check = QUEUE_CHECK_EVERY
         #: Completes operations on the sender: a person's lane whether addressed by id or by email
         #: (learnt from identify calls, in queue order), event ULIDs.
         self.lanes = Lanes()
@@ -194,7 +192,7 @@ class Runtime:
 
     def _check_queue(self) -> None:
         """CIO011 when the queue stays above 80 % full (checked every few hundred calls, not each)."""
-        self._until_queue_check = _QUEUE_CHECK_EVERY
+        self._until_queue_check = QUEUE_CHECK_EVERY
         if not self.pitfalls_on:
             return
         findings = self.pitfalls.check_queue(self.engine.queued(), self.options.max_queue_size)
