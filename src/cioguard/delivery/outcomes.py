@@ -16,14 +16,34 @@ before it has finished.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Sequence
+from operator import attrgetter
 
 from cioguard.delivery.config import DropHook
 from cioguard.delivery.counters import Counters
 from cioguard.delivery.wire import group_methods
 from cioguard.operations.model import Operation
 from cioguard.telemetry.recorder import Recorder
+
+_US = 1e-6
+_caller_us = attrgetter("_caller_us")
+_enqueued_at = attrgetter("_enqueued_at")
+_created_at = attrgetter("created_at")
+
+
+def delivery_lags(ops: Sequence[Operation], now: float) -> list[float]:
+    """Seconds from acceptance to ``now`` (the engine's monotonic clock) per operation, never
+    below 0. Snapshots keep no monotonic time: theirs follows from ``created_at`` and the clocks
+    now. C-level arithmetic for a whole batch (up to 2 000 operations in one short GIL stretch)."""
+    stamps = list(map(_enqueued_at, ops))
+    if stamps.count(None) == len(stamps):
+        shift = now - time.monotonic() + time.time()  # lag = now - (mono - (wall - created))
+        lags = list(map(shift.__sub__, map(_created_at, ops)))
+    else:
+        lags = [now - op.enqueued_at for op in ops if op.enqueued_at]
+    return [lag if lag > 0.0 else 0.0 for lag in lags] if min(lags, default=0.0) < 0.0 else lags
 
 
 class Mark:
@@ -54,18 +74,25 @@ class Outcomes:
     def intake(self, ops: Sequence[Operation]) -> None:
         if not ops:
             return
+        methods = group_methods(ops)
+        if len(methods) == 1:  # the usual intake: one method, C-level conversions only
+            method, count = next(iter(methods.items()))
+            seconds = list(map(_US.__mul__, sorted(map(_caller_us, ops))))
+            self._recorder.calls(method, "background", seconds)
+            self._recorder.enqueued(method, count)
+            return
         durations: dict[str, list[float]] = {}
         for op in ops:
             durations.setdefault(op.method, []).append(op.caller_seconds)
-        for method, seconds in durations.items():
-            self._recorder.calls(method, "background", seconds)
-            self._recorder.enqueued(method, len(seconds))
+        for method, values in durations.items():
+            self._recorder.calls(method, "background", values)
+            self._recorder.enqueued(method, len(values))
 
     def delivered(self, ops: Sequence[Operation], now: float) -> None:
         self._counters.add("delivered", len(ops))
         for method, count in group_methods(ops).items():
             self._recorder.delivered(method, count)
-        lags = [max(0.0, now - op.enqueued_at) for op in ops if op.enqueued_at]
+        lags = delivery_lags(ops, now)
         if lags:
             self._recorder.delivery_lags(lags)
 

@@ -28,6 +28,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from itertools import compress
+from operator import attrgetter
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -39,6 +41,7 @@ from cioguard.operations.model import Operation
 from cioguard.telemetry.otel_metrics import record_http_client_duration
 
 MAX_LINKS = 128
+_span_context = attrgetter("span_context")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -106,7 +109,9 @@ class SpanFactory:
 def caller_links(ops: Sequence[Operation]) -> list[trace.Link]:
     """Links to the callers' spans; makes each pending PRODUCER span first (once per operation)."""
     links: list[trace.Link] = []
-    for op in ops:
+    # Only operations that carry a context (C-level filter: most carry none without a recording
+    # TracerProvider, and a batch holds up to 2 000 of them).
+    for op in compress(ops, map(_span_context, ops)):
         ctx = op.span_context
         make = getattr(ctx, "span_context", None)
         if callable(make):

@@ -14,12 +14,15 @@ Pure functions; nothing here does I/O.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
+from operator import attrgetter
 
 import orjson
 
 from cioguard.operations.model import Operation
 
+_method = attrgetter("method")
 _APP_SENDS = frozenset({"email", "push", "sms", "whatsapp", "inbox_message", "in_app"})
 _CUSTOMER_SUFFIX = {
     ("POST", "events"): "v1_track",
@@ -85,7 +88,4 @@ class PartialFailure:
 
 def group_methods(ops: Sequence[Operation]) -> dict[str, int]:
     """Count operations per SDK method name (for per-method counters)."""
-    counts: dict[str, int] = {}
-    for op in ops:
-        counts[op.method] = counts.get(op.method, 0) + 1
-    return counts
+    return dict(Counter(map(_method, ops)))  # C-level counting: a batch holds up to 2 000

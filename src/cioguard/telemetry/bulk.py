@@ -117,7 +117,9 @@ def fast_path_ok(histogram: Any) -> bool:
 
 def ordered(values: Sequence[float]) -> list[float]:
     """``values`` sorted, NaN removed: the input of :func:`observe_ordered` (sort once, use twice)."""
-    return sorted(value for value in values if value == value)  # NaN != NaN
+    if any(map(math.isnan, values)):  # (C-level scans: a batch holds up to 2 000 values)
+        return sorted(value for value in values if value == value)  # NaN != NaN
+    return sorted(values)
 
 
 def observe_ordered(histogram: Any, values: Sequence[float]) -> None:
