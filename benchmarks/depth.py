@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gc
 import os
+import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,6 +34,8 @@ GROUP = "depth"
 HOLD_TIMEOUT = 60.0
 #: tracemalloc's count runs over at most this many extra calls (per-event cost does not depend on depth).
 ALLOCATED_SAMPLE = 10_000
+#: Seconds the sender gets to take queued calls in before and after the tracemalloc count.
+SETTLE = 0.5
 
 
 def resident_bytes() -> int | None:
@@ -57,14 +60,19 @@ def resident_per_call(send: Callable[[], object], count: int) -> float:
     return (after - before) / count
 
 
-def allocated_per_call(send: Callable[[], object], count: int) -> float:
-    """Bytes ``tracemalloc`` sees still allocated per call: counts reserved-but-untouched buffers too."""
+def allocated_per_call(send: Callable[[], object], count: int, settle: float = 0.0) -> float:
+    """Bytes ``tracemalloc`` sees still allocated per call: counts reserved-but-untouched buffers too.
+
+    ``settle`` seconds pass before the count starts and before it ends, so work a sender thread
+    still does on earlier calls (taking them in) is not counted as this window's."""
     gc.collect()
+    time.sleep(settle)
     tracemalloc.start()
     try:
         start = tracemalloc.get_traced_memory()[0]
         for _ in range(count):
             send()
+        time.sleep(settle)
         gc.collect()
         return (tracemalloc.get_traced_memory()[0] - start) / count if count else float("nan")
     finally:
@@ -92,7 +100,9 @@ def _cioguard_depth(bench: Bench, depth: int, size: int) -> None:
     data = sized_data(size)
     label = f"{size // 1000} KB" if size >= 1000 else f"{size} B"
     options: dict[str, Any] = {
-        "max_queue_size": depth + ALLOCATED_SAMPLE + 10_000,
+        # Twice what the row queues: the queue stays under half full, where callers start to
+        # hand the sender the GIL (backpressure is not what this row measures).
+        "max_queue_size": 2 * (depth + ALLOCATED_SAMPLE) + 10_000,
         "request_timeout": HOLD_TIMEOUT,
     }
     with instrumented(track_url=target.track_url, **options) as cg:
@@ -107,7 +117,8 @@ def _cioguard_depth(bench: Bench, depth: int, size: int) -> None:
                 calls = min(1_000, bench.sizes.caller.calls)
                 budget = Budget(calls=calls, block=calls, seconds=2.0, warmup=0)
                 stats = per_call(send, budget)
-                allocated = allocated_per_call(send, min(depth, ALLOCATED_SAMPLE))
+                # (cioguard's sender keeps taking calls in while its requests wait: let it settle)
+                allocated = allocated_per_call(send, min(depth, ALLOCATED_SAMPLE), settle=SETTLE)
             flushed = cg.flush(timeout=HOLD_TIMEOUT)
         finally:
             client.close()

@@ -1,5 +1,5 @@
 """Backpressure before loss, and short intake slices: the caller's pause by queue depth, and the
-sender's GIL hand-offs while it takes the caller queue in (no threads, no sleeps)."""
+sender's GIL hand-offs (by time) while it takes the caller queue in (no threads, no sleeps)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from sink import make_op
 
-from cioguard.delivery import DeliveryConfig, DeliveryEngine
+from cioguard.delivery import DeliveryConfig, DeliveryEngine, slices
 from cioguard.delivery import state as state_module
 from cioguard.operations.model import Endpoint
 
@@ -34,19 +34,25 @@ def test_callers_pause_only_when_the_queue_is_nearly_full_and_draining(engine: D
     assert core.brake(800) == 0.0
 
 
-def test_intake_hands_over_the_gil_between_slices(
+def test_intake_hands_over_the_gil_between_short_time_slices(
     engine: DeliveryEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    handoffs: list[float] = []
-    monkeypatch.setattr(state_module, "_release_gil", handoffs.append)
+    # Each clock read is 20 µs later: a 100 µs slice holds about 5 operations (each one may run
+    # deferred pitfall rules, so slices are bounded by time, not by count).
+    ticks = iter(range(1_000_000))
+    monkeypatch.setattr(slices, "_now", lambda: next(ticks) * 20e-6)
     core = engine._core
+    sizes: list[int] = []
+    monkeypatch.setattr(slices, "_release", lambda seconds: sizes.append(core.sched.size))
     ops = [make_op(EP, person=f"p{i}") for i in range(200)]
     core.inbox.extend(ops)  # what 200 submits leave behind (no sender thread started)
     with core.lock:
         core.intake(core.clock())
-    assert handoffs == [0, 0, 0]  # after 64, 128 and 192 operations
     assert core.sched.size == 200
     assert not core.inbox
+    stretches = [b - a for a, b in zip([0, *sizes], [*sizes, 200], strict=True)]
+    assert len(sizes) >= 30
+    assert max(stretches) <= 6  # operations taken in between two hand-offs
 
 
 def test_callers_on_an_event_loop_never_pause(monkeypatch: pytest.MonkeyPatch) -> None:

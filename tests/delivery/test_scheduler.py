@@ -5,8 +5,8 @@ from __future__ import annotations
 from sink import make_op
 
 from cioguard.delivery.config import DeliveryConfig
-from cioguard.delivery.scheduler import Entry, Group, Scheduler
-from cioguard.operations.model import Endpoint
+from cioguard.delivery.scheduler import Group, Scheduler
+from cioguard.operations.model import Endpoint, Operation
 
 EP = Endpoint(api="track", base_url="http://127.0.0.1:9", auth_header="Basic eDp5")
 OTHER = Endpoint(api="track", base_url="http://127.0.0.1:10", auth_header="Basic eDp5")
@@ -16,13 +16,11 @@ def allow(group: Group, now: float) -> tuple[bool, float | None]:
     return True, None
 
 
-def fill(sched: Scheduler, *ops: object) -> list[Entry]:
-    entries = []
-    for seq, op in enumerate(ops):
-        entry = Entry(op, seq, 0.0)  # type: ignore[arg-type]
-        sched.add(entry, 0.0)
-        entries.append(entry)
-    return entries
+def fill(sched: Scheduler, *ops: Operation) -> list[Operation]:
+    for op in ops:
+        op._born = 0.0  # what the engine's intake sets (acceptance time on its clock)
+        sched.add(op, 0.0)
+    return list(ops)
 
 
 def test_a_single_goes_alone_without_cutting_the_v2_batch() -> None:
@@ -33,8 +31,8 @@ def test_a_single_goes_alone_without_cutting_the_v2_batch() -> None:
     second, _ = sched.take(0.0, allow)
     assert first is not None
     assert second is not None
-    assert [e.op for e in first] == [op for i, op in enumerate(ops) if i != 2]  # one whole batch
-    assert [e.op for e in second] == [ops[2]]  # the v1-only operation, on its own
+    assert first == [op for i, op in enumerate(ops) if i != 2]  # one whole batch
+    assert second == [ops[2]]  # the v1-only operation, on its own
 
 
 def test_a_person_is_never_in_flight_twice_and_keeps_order() -> None:
@@ -44,20 +42,20 @@ def test_a_person_is_never_in_flight_twice_and_keeps_order() -> None:
     fill(sched, a1, a2, b1)
     batch2, _ = sched.take(0.0, allow)
     assert batch2 is not None
-    assert [e.op for e in batch2] == [b1]  # the due v2 batch first; a2 waits for a1
+    assert batch2 == [b1]  # the due v2 batch first; a2 waits for a1
     batch, _ = sched.take(0.0, allow)
     assert batch is not None
-    assert [e.op for e in batch] == [a1]
+    assert batch == [a1]
     assert sched.take(0.0, allow)[0] is None
     sched.retry(batch, 5.0, 0.0)  # a1 failed: due again at t=5
     assert sched.take(1.0, allow) == (None, 4.0)
     again, _ = sched.take(5.0, allow)
     assert again is not None
-    assert [e.op for e in again] == [a1]
+    assert again == [a1]
     sched.finish(again, 5.0)
     last, _ = sched.take(5.0, allow)
     assert last is not None
-    assert [e.op for e in last] == [a2]
+    assert last == [a2]
 
 
 def test_merge_is_a_barrier_of_its_endpoint() -> None:
@@ -71,16 +69,16 @@ def test_merge_is_a_barrier_of_its_endpoint() -> None:
     second, _ = sched.take(0.0, allow)
     assert first is not None
     assert second is not None
-    assert {e.op.op_id for e in first + second} == {before.op_id, elsewhere.op_id}
+    assert {e.op_id for e in first + second} == {before.op_id, elsewhere.op_id}
     assert sched.take(0.0, allow)[0] is None  # the merge waits for `before`; `after` for the merge
-    sched.finish(first if first[0].op is before else second, 0.0)
+    sched.finish(first if first[0] is before else second, 0.0)
     batch, _ = sched.take(0.0, allow)
     assert batch is not None
-    assert [e.op for e in batch] == [merge]
+    assert batch == [merge]
     sched.finish(batch, 0.0)
     batch, _ = sched.take(0.0, allow)
     assert batch is not None
-    assert [e.op for e in batch] == [after]
+    assert batch == [after]
 
 
 def test_an_expired_merge_releases_what_waited_behind_it() -> None:
@@ -94,7 +92,7 @@ def test_an_expired_merge_releases_what_waited_behind_it() -> None:
     sched.remove(entries[0], 0.0)  # given up (expired)
     batch, _ = sched.take(0.0, allow)
     assert batch is not None
-    assert [e.op for e in batch] == [after]  # the person is not left busy
+    assert batch == [after]  # the person is not left busy
     assert sched.size == 1
 
 
@@ -102,7 +100,7 @@ def test_partial_batches_wait_for_the_flush_interval_unless_flushed() -> None:
     sched = Scheduler(DeliveryConfig(flush_interval=1.0))
     fill(sched, make_op(EP, person="a", seq=1))
     assert sched.take(0.5, allow) == (None, 0.5)
-    sched.flush_upto = 10
+    sched.flush_upto = 1  # a flush marker was taken in after the operation
     batch, _ = sched.take(0.5, allow)
     assert batch is not None
 
@@ -117,13 +115,13 @@ def test_v2_batches_go_first_and_singles_leave_one_lane_for_them() -> None:
     assert two is not None
     assert sched.take(0.0, allow)[0] is None  # the third lane is kept for v2 batches
     later = make_op(EP, person="u", seq=9)
-    sched.add(Entry(later, 9, 0.0), 0.0)
+    fill(sched, later)
     batch, _ = sched.take(0.0, allow)
     assert batch is not None
-    assert [e.op for e in batch] == [later]
+    assert batch == [later]
     sched.retry(one, 0.0, 0.0)  # a failed single frees its share (and is due again)
     sched.finish(two, 0.0)
     assert sched.singles_out == 0
     again, _ = sched.take(0.0, allow)
     assert again is not None
-    assert again[0].op in (singles[0], singles[2])  # singles may use both lanes again
+    assert again[0] in (singles[0], singles[2])  # singles may use both lanes again

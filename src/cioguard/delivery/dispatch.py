@@ -20,9 +20,10 @@ from __future__ import annotations
 
 from cioguard.delivery.counters import logger
 from cioguard.delivery.policy import EndpointHealth, backoff_delay, expired, outage_cause, retry_reason
-from cioguard.delivery.scheduler import Entry, Group
+from cioguard.delivery.scheduler import Group
 from cioguard.delivery.sender import Attempt
-from cioguard.delivery.state import CoreState
+from cioguard.delivery.slices import handoff
+from cioguard.delivery.state import INTAKE_NUDGE, CoreState
 from cioguard.operations.model import Operation
 
 #: Seconds between two sweeps for operations past their patience.
@@ -54,7 +55,7 @@ class Core(CoreState):
     def _permit(self, group: Group, now: float) -> tuple[bool, float | None]:
         return self._health(group).permit(now)
 
-    def step(self, now: float) -> tuple[list[Entry], bool] | float | None:
+    def step(self, now: float) -> tuple[list[Operation], bool] | float | None:
         """One scheduling decision (lock held): ``(batch, is_probe)`` to send now, else how long
         until something may be due (None: only new work or a finished request can tell)."""
         self.intake(now)
@@ -63,16 +64,19 @@ class Core(CoreState):
         if now >= self.next_sweep:
             self.next_sweep = now + SWEEP_EVERY
             self._sweep(now)
+        if self.requests >= self.config.lanes:
+            return None  # every lane waits for an answer: this thread only took calls in
         batch, wait = self.sched.take(now, self._permit)
         if batch is None:
             return wait
-        endpoint = batch[0].op.endpoint
+        endpoint = batch[0].endpoint
         self.labels.setdefault(endpoint.base_url, endpoint.label)
         probe = self._health(self.sched.groups[(endpoint.base_url, endpoint.auth_header)]).started(now)
         self.inflight += len(batch)
+        self.requests += 1
         return batch, probe
 
-    def _next(self) -> tuple[list[Entry], bool] | None:
+    def _next(self) -> tuple[list[Operation], bool] | None:
         with self.lock:
             while True:
                 if self.stopped:
@@ -86,7 +90,11 @@ class Core(CoreState):
                     return decision
                 if self.closed and self.sched.size == 0 and not self.inbox:
                     return None
-                if decision is None:
+                if decision is None and self.requests >= self.config.lanes:
+                    # Every lane waits for an answer (a finished request notifies us): take
+                    # calls in every INTAKE_NUDGE submits meanwhile, not at each one.
+                    self.nudge_at = INTAKE_NUDGE
+                elif decision is None:
                     # Invariant (lost wake-ups): idle is set before the inbox is re-checked;
                     # submit appends before it reads idle.
                     self.idle = True
@@ -100,30 +108,31 @@ class Core(CoreState):
 
     def _sweep(self, now: float) -> None:
         self.count_spool_losses()
-        config, patience = self.config, self.patience
+        config, patience, attempts = self.config, self.patience, self.sched.attempts
 
-        def too_old(entry: Entry) -> bool:
-            return expired(now - entry.born, entry.attempts, patience, config.max_retries)
+        def too_old(op: Operation) -> bool:
+            return expired(now - op._born, attempts(op), patience, config.max_retries)
 
         gone = self.sched.expire(too_old, now)
         if gone:
-            ops = [entry.op for batch in gone for entry in batch]
+            ops = [op for batch in gone for op in batch]
             self.out.drop(ops, "expired", defer=True)
             self.link.done(ops)
-            self.settle([entry for batch in gone for entry in batch])
+            self.settle(ops)
             self.room()
 
-    def send(self, batch: list[Entry], probe: bool) -> None:
+    def send(self, batch: list[Operation], probe: bool) -> None:
         """Make one request for ``batch`` (lock not held) and apply its verdict."""
-        ops = [entry.op for entry in batch]
-        outcome = self.sender.attempt(ops, batch[0].attempts)
+        ops = batch
+        outcome = self.sender.attempt(ops, self.sched.attempts(batch[0]))
         now = self.clock()
         delivered: list[Operation] = []
         dropped: dict[str, list[Operation]] = {}
-        finished: list[Entry] = []
+        finished: list[Operation] = []
         ended = began = False
         with self.lock:
             self.inflight -= len(batch)
+            self.requests -= 1
             health = self._health(self.sched.groups[(ops[0].endpoint.base_url, ops[0].endpoint.auth_header)])
             verdict = outcome.verdict
             if outcome.stopped:
@@ -140,9 +149,11 @@ class Core(CoreState):
                     dropped["rejected"] = ops
                 else:
                     rejected = outcome.rejected
-                    delivered = [op for i, op in enumerate(ops) if i not in rejected]
                     if rejected:
+                        delivered = [op for i, op in enumerate(ops) if i not in rejected]
                         dropped["rejected"] = [ops[i] for i in sorted(rejected)]
+                    else:
+                        delivered = ops
             else:
                 self.counters.add("retries")
                 self.recorder.retry(outcome.name, retry_reason(outcome.status, outcome.error))
@@ -154,25 +165,28 @@ class Core(CoreState):
                     self.outages += began
                     finished = self._failed(batch, outcome.retry_after, health.outage, now)
                     if finished:
-                        dropped["expired"] = [entry.op for entry in finished]
+                        dropped["expired"] = list(finished)
             if self.stopped:
                 # shutdown() already counted the leftovers: what comes back now is counted here.
-                gone = {id(entry) for entry in finished}
-                rest = [entry for entry in batch if id(entry) not in gone]
-                for entry in rest:
-                    self.sched.remove(entry, now)
+                gone = {id(op) for op in finished}
+                rest = [op for op in batch if id(op) not in gone]
+                for op in rest:
+                    self.sched.remove(op, now)
                 if rest and not self.link.on:
-                    dropped.setdefault("shutdown", []).extend(entry.op for entry in rest)
+                    dropped.setdefault("shutdown", []).extend(rest)
                 finished = finished + rest
         label = self.labels.get(ops[0].endpoint.base_url, ops[0].endpoint.label)
         if began or ended:
             self.recorder.endpoint_outage(label, began)
             self._log_outage(label, began, outcome)
+        handoff()  # a batch's bookkeeping comes in short GIL stretches (callers' p99.9)
         if delivered:
             self.out.delivered(delivered, now)
         for reason, lost in dropped.items():
             self.out.drop(lost, reason, self.sender.last_rejection if reason == "rejected" else "")
-        self.link.done(delivered + [op for lost in dropped.values() for op in lost])
+        if self.link.on:
+            self.link.done(delivered + [op for lost in dropped.values() for op in lost])
+        handoff()
         with self.lock:
             self.settle(finished)
             self.room()
@@ -198,12 +212,14 @@ class Core(CoreState):
             fix,
         )
 
-    def _failed(self, batch: list[Entry], retry_after: float | None, outage: bool, now: float) -> list[Entry]:
-        """A transient failure: expired entries leave, the rest wait (lock held)."""
-        config, patience = self.config, self.patience
-        attempts = batch[0].attempts + 1
-        for entry in batch:
-            entry.attempts += 1
+    def _failed(
+        self, batch: list[Operation], retry_after: float | None, outage: bool, now: float
+    ) -> list[Operation]:
+        """A transient failure: expired operations leave, the rest wait (lock held)."""
+        config, patience, tries = self.config, self.patience, self.sched.tries
+        attempts = tries.get(batch[0], 0) + 1
+        for op in batch:
+            tries[op] = tries.get(op, 0) + 1
         if outage:
             delay = 0.0  # the outage probe decides when anything is tried again
         else:
@@ -211,10 +227,10 @@ class Core(CoreState):
             if retry_after is not None:
                 delay = max(delay, retry_after)
         self.sched.retry(batch, now + delay, now)
-        # Entries of one person are consecutive, oldest first: the expired ones are queue heads.
-        gone = [e for e in batch if expired(now - e.born, e.attempts, patience, config.max_retries)]
-        for entry in gone:
-            self.sched.remove(entry, now)
+        # Operations of one person are consecutive, oldest first: the expired ones are queue heads.
+        gone = [op for op in batch if expired(now - op._born, tries[op], patience, config.max_retries)]
+        for op in gone:
+            self.sched.remove(op, now)
         return gone
 
 

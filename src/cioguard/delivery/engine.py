@@ -206,6 +206,7 @@ class DeliveryEngine:
                 core.inbox.append(mark)
                 core.wake()
                 done = mark.event.wait(max(0.0, timeout)) and mark.ok
+                mark.finish(False)  # (no-op when done) a marker nobody waits for is let go
             elif core.pending():
                 done = False
             core.count_spool_losses()
@@ -260,7 +261,7 @@ class DeliveryEngine:
                 "their outcome is unknown (they are counted when the request ends)",
                 core.inflight,
             )
-        ops = [entry.op for entry in leftovers]
+        ops = leftovers
         if ops and not core.link.on:
             core.out.drop(ops, "shutdown")
         elif ops or core.spilled:

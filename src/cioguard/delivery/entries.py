@@ -1,46 +1,44 @@
-"""What the scheduler keeps per accepted operation (:class:`Entry`) and per endpoint (:class:`Group`).
+"""What the scheduler keeps per endpoint (:class:`Group`), and how it reads a queued operation.
 
-Sender side only: the caller never builds either. Guarded by the engine's lock.
+Sender side only, guarded by the engine's lock. The scheduler keeps no object per queued
+operation: the per-person FIFOs hold the :class:`~cioguard.operations.model.Operation` itself
+(its ``_born`` slot holds the acceptance time on the engine's clock, one float shared by a
+whole intake), and what only some operations need lives in small per-person or per-batch maps:
+``wait`` (a person's retry time), ``busy`` (how many of a person's head operations are in
+flight) and :attr:`cioguard.delivery.scheduler.Scheduler.tries` (failed attempts).
 """
 
 from __future__ import annotations
 
 from collections import deque
+from operator import attrgetter
 
 from cioguard.operations.model import Operation
 
+#: A person's FIFO key: the shard key, or the operation itself when it has none (no order to keep).
+PersonKey = str | Operation
 
-class Entry:
-    """One accepted operation inside the engine (sender side only; the caller never builds one)."""
+_body = attrgetter("_body")
 
-    __slots__ = (
-        "attempts",
-        "barrier",
-        "born",
-        "inflight",
-        "key",
-        "not_before",
-        "op",
-        "seq",
-        "single",
-        "size",
-        "spill",
-    )
 
-    def __init__(self, op: Operation, seq: int, born: float, spill: int | None = None) -> None:
-        self.op = op
-        self.seq = seq
-        self.born = born
-        self.size = op.size
-        self.single = op.route != "v2"
-        self.barrier = op.method == "merge_customers"
-        key = op.shard_key
-        self.key = key if key else f"\0{seq}"  # no identity: no order to keep
-        self.attempts = 0
-        self.not_before = 0.0
-        self.inflight = False
-        #: Ordinal among spilled operations (flush accounting), or None.
-        self.spill = spill
+def person(op: Operation) -> PersonKey:
+    """The FIFO an operation waits in (it is complete: the sender completes it at intake)."""
+    return op._shard_key or op
+
+
+def is_single(op: Operation) -> bool:
+    """Sent on its own (a v1 path, an App API send, an entry over 32 KB), not in a v2 batch."""
+    return op._request[0] != "v2"
+
+
+def is_barrier(op: Operation) -> bool:
+    """A ``merge_customers``: sent after everything of its endpoint accepted before it."""
+    return op.method == "merge_customers"
+
+
+def total_size(ops: list[Operation]) -> int:
+    """Bytes of the encoded bodies of ``ops`` (C-level)."""
+    return sum(map(len, map(_body, ops)))
 
 
 class Group:
@@ -48,28 +46,36 @@ class Group:
 
     __slots__ = (
         "barrier",
+        "barrier_wait",
         "busy",
         "bytes",
         "count",
         "first_at",
-        "first_seq",
+        "first_epoch",
         "health_key",
         "held",
         "people",
         "ready_single",
         "ready_v2",
+        "wait",
     )
 
     def __init__(self, health_key: str) -> None:
         self.health_key = health_key
-        self.people: dict[str, deque[Entry]] = {}
-        self.ready_single: dict[str, None] = {}  # insertion-ordered sets of person keys
-        self.ready_v2: dict[str, None] = {}
-        self.busy: set[str] = set()
-        self.count = 0  # entries in ``people`` (in flight included)
+        self.people: dict[PersonKey, deque[Operation]] = {}
+        self.ready_single: dict[PersonKey, None] = {}  # insertion-ordered sets of person keys
+        self.ready_v2: dict[PersonKey, None] = {}
+        #: person → how many of the head operations of its FIFO are in flight.
+        self.busy: dict[PersonKey, int] = {}
+        #: person → when its head may be tried again (after a transient failure); absent: now.
+        self.wait: dict[PersonKey, float] = {}
+        self.count = 0  # operations in ``people`` (in flight included)
         self.bytes = 0
         self.first_at = 0.0
-        self.first_seq = 0
-        #: The pending merge barrier (not in ``people``) and what arrived after it.
-        self.barrier: Entry | None = None
-        self.held: deque[Entry] = deque()
+        #: The scheduler's flush epoch when ``count`` last rose from 0 (flush markers).
+        self.first_epoch = 0
+        #: The pending merge barrier (not in ``people``), when it may be tried again, and what
+        #: arrived after it.
+        self.barrier: Operation | None = None
+        self.barrier_wait = 0.0
+        self.held: deque[Operation] = deque()

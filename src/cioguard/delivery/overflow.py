@@ -49,21 +49,21 @@ def make_room(core: CoreState) -> bool:
     config = core.config
     if config.overflow == "drop_oldest":
         victim: Operation | None = None
-        entry = None
+        queued = False
         if core.inbox and type(core.inbox[0]) is not Mark:
             victim = core.inbox.popleft()  # safe: senders pop only under this lock
         else:
-            entry = core.sched.oldest()
-            if entry is not None:
-                core.sched.remove(entry, core.clock())
-                victim = entry.op
+            victim = core.sched.oldest()
+            if victim is not None:
+                core.sched.remove(victim, core.clock())
+                queued = True
         if victim is None:
             return False
         core.recorder.call(victim.method, "background", victim.caller_seconds)
         core.out.drop([victim], "queue_full", defer=True)  # counted before a flush can end
         core.link.done([victim])
-        if entry is not None:
-            core.settle([entry])
+        if queued:
+            core.settle([victim])
         return True
     if config.overflow == "block":
         end = time.monotonic() + config.block_timeout

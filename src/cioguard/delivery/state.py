@@ -4,14 +4,13 @@
 :class:`~cioguard.delivery.scheduler.Scheduler`, counters, flush markers and the spill
 bookkeeping; :class:`cioguard.delivery.dispatch.Core` adds the sender threads. A child process
 after ``fork`` gets a new one. Intake runs on a sender thread, in queue order: it counts, writes
-spool rows, records per-intake metrics and turns each operation into a scheduler entry.
+spool rows, records per-intake metrics and hands each (completed) operation to the scheduler.
 """
 
 from __future__ import annotations
 
 import random as _random
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -21,17 +20,16 @@ from cioguard.delivery.counters import Counters
 from cioguard.delivery.durable import SpoolLink
 from cioguard.delivery.outcomes import Mark, Outcomes
 from cioguard.delivery.policy import EndpointHealth
-from cioguard.delivery.scheduler import Entry, Scheduler
+from cioguard.delivery.scheduler import Scheduler
 from cioguard.delivery.sender import BatchSender
+from cioguard.delivery.slices import Budget
 from cioguard.operations.model import Operation
 from cioguard.telemetry.recorder import Recorder
 from cioguard.threads import daemon_thread
 
 NEVER = 1 << 62
-#: Operations taken in between two GIL hand-offs (one slice costs well under 0.2 ms).
-INTAKE_SLICE = 64
-#: ``time.sleep(0)`` releases the GIL (callers append without the engine lock meanwhile).
-_release_gil = time.sleep
+#: Inbox length at which a submit wakes the spare thread while every request is in flight.
+INTAKE_NUDGE = 256
 #: A caller's pause when the queue is nearly full: 1 ms at ``brake_at``, 50 ms at capacity.
 BRAKE_MIN = 0.001
 BRAKE_MAX = 0.050
@@ -83,8 +81,15 @@ class CoreState:
         self.threads: list[threading.Thread] = []
         self.closed = False
         self.stopped = False
-        self.seq = 0
+        #: Flush tags of operations taken in while a marker waits: the scheduler epoch of an
+        #: intake, or ``-(ordinal + 1)`` of a reloaded spilled row. Untagged operations are older
+        #: than every waiting marker. Emptied when no marker waits (no per-operation cost else).
+        self.tags: dict[Operation, int] = {}
         self.inflight = 0
+        #: Requests in flight. Invariant: at most ``config.lanes``; the engine runs one thread
+        #: more, so while every request waits for an answer one thread still takes calls in
+        #: (they are kept compact, completed and checked, not as the callers left them).
+        self.requests = 0
         self.marks: list[Mark] = []
         self.spilled = 0  # rows waiting on disk only
         self.spill_in = 0  # ever spilled (ordinals for flush accounting)
@@ -109,7 +114,7 @@ class CoreState:
 
     def _start(self) -> None:
         self.recorder.queue_capacity(self.capacity)
-        for index in range(self.config.lanes):
+        for index in range(self.config.lanes + 1):
             # daemon_thread blocks process signals first: SIGTERM/SIGINT reach the main thread.
             thread = daemon_thread(self.run, f"cioguard-delivery-{index}")
             self.threads.append(thread)
@@ -144,21 +149,27 @@ class CoreState:
         wall = self.wall()
         accepted: list[Operation] = []
         oversize: list[Operation] = []
+        tags, marks = self.tags, self.marks
+        stamps: dict[int, float] = {}
         popleft = inbox.popleft
-        for done in range(taken):
-            if done and not done % INTAKE_SLICE:
-                # Callers share the GIL with this loop: hand it over between short slices so a
-                # call never waits for a whole intake pass (p99.9 caller latency).
-                _release_gil(0)
+        # Callers share the GIL with this loop (and completing an operation may run deferred
+        # pitfall rules): hand it over between short time slices, so a call never waits for a
+        # whole intake pass (p99.9 caller latency). Callers append without the lock meanwhile.
+        budget = Budget()
+        tick = budget.tick
+        for _ in range(taken):
+            tick()
             # Invariant: an operation leaves the inbox only after it is in the scheduler, so a
             # caller's lock-free ``len(inbox) + sched.size`` never under-counts (the bound holds).
             item = inbox[0]
             if type(item) is Mark:
                 self._place_mark(item)
+                marks = self.marks
                 popleft()
                 continue
             op: Operation = item
-            if op.route == "v2" and op.size > limit:
+            op.shard_key  # noqa: B018  # completes the operation (lane, ULID, deferred rules) in queue order
+            if op._request[0] == "v2" and len(op._body) > limit:
                 oversize.append(op)
                 popleft()
                 continue
@@ -167,9 +178,18 @@ class CoreState:
                 link.keep(op)
             created = op.created_at
             # One shared float for the whole intake unless the operation is old (24 B each).
-            born = now - (wall - created) if created and wall - created > 1.0 else now
-            sched.add(Entry(op, self.seq, born), now)
-            self.seq += 1
+            op._born = now - (wall - created) if created and wall - created > 1.0 else now
+            if created:
+                # Calls of one millisecond share one float (24 B less per queued operation); the
+                # event's ULID holds the same millisecond.
+                ms = int(created * 1000.0)
+                shared = stamps.get(ms)
+                if shared is None:
+                    shared = stamps[ms] = (ms + 0.5) / 1000.0  # (mid-millisecond: int(x * 1000) is ms)
+                op.created_at = shared
+            if marks:
+                tags[op] = sched.epoch
+            sched.add(op, now)
             popleft()
         self.counters.add("accepted", len(accepted))
         self.out.intake(accepted)
@@ -183,26 +203,35 @@ class CoreState:
 
     def _place_mark(self, mark: Mark) -> None:
         """A flush marker: it completes when everything accepted before it is finished."""
-        mark.upto = self.seq
-        mark.remaining = self.sched.size + max(0, mark.spill_upto - self.spill_out)
+        sched = self.sched
+        sched.epoch += 1
+        mark.upto = sched.epoch  # operations taken in before it have a lower epoch
+        mark.remaining = sched.size + max(0, mark.spill_upto - self.spill_out)
         if mark.remaining <= 0:
             mark.finish(True)
             return
         self.marks.append(mark)
-        self.sched.flush_upto = max(self.sched.flush_upto, mark.upto)
+        sched.flush_upto = max(sched.flush_upto, mark.upto)
 
-    def settle(self, entries: list[Entry]) -> None:
-        """Finished entries count down the flush markers waiting for them (lock held)."""
+    def settle(self, ops: list[Operation]) -> None:
+        """Finished operations count down the flush markers waiting for them (lock held)."""
         if not self.marks:
             return
+        tags = self.tags
+        found = [tags.pop(op, None) for op in ops] if tags else [None] * len(ops)
+        untagged = found.count(None)  # older than every waiting marker: they count for each
         for mark in self.marks:
-            for entry in entries:
-                spill = entry.spill
-                if entry.seq < mark.upto or (spill is not None and spill < mark.spill_upto):
-                    mark.remaining -= 1
+            counted = untagged
+            if untagged < len(found):
+                for tag in found:
+                    if tag is not None and (0 <= tag < mark.upto or -tag - 1 < mark.spill_upto):
+                        counted += 1
+            mark.remaining -= counted
             if mark.remaining <= 0:
                 mark.finish(True)
         self.marks = [m for m in self.marks if not m.event.is_set()]
+        if not self.marks:
+            tags.clear()
 
     def count_spool_losses(self) -> None:
         """What the spool dropped on its own (expired rows, failures) is counted like any drop."""
@@ -232,8 +261,11 @@ class CoreState:
         now, wall = self.clock(), self.wall()
         created = op.created_at
         born = now - (wall - created) if created and wall > created else now
-        self.sched.add(Entry(op, self.seq, born, spill=spill), now)
-        self.seq += 1
+        op.shard_key  # noqa: B018  # completes it (a recovered row may still need its lane)
+        op._born = born
+        if self.marks and spill is not None:
+            self.tags[op] = -(spill + 1)
+        self.sched.add(op, now)
 
     def reload(self) -> None:
         """Move spilled rows back into memory, oldest first (lock held: they must not be overtaken)."""

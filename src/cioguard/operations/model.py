@@ -130,6 +130,7 @@ class Operation:
 
     __slots__ = (
         "_body",
+        "_born",
         "_caller_us",
         "_enqueued_at",
         "_event_id",
@@ -144,6 +145,9 @@ class Operation:
     )
 
     _body: bytes
+    #: Acceptance time on the delivery engine's clock, set by its sender at intake (one float
+    #: shared by a whole intake): the engine keeps no other object per queued operation.
+    _born: float
     _caller_us: int
     _enqueued_at: float | None
     _event_id: Any
@@ -182,6 +186,7 @@ class Operation:
         #: The caller span's ``SpanContext`` (for links from the send span), or ``None``.
         self.span_context = span_context
         self._pending = None
+        self._born = 0.0
         self.caller_seconds = caller_seconds
 
     # -- the request ------------------------------------------------------------------------------
