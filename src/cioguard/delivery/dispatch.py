@@ -81,12 +81,13 @@ class Core(CoreState):
             while True:
                 if self.stopped:
                     return None
+                seen = self.bell.rings  # (before looking for work: see Doorbell)
                 now = self.clock()
                 if self.closed and self.deadline is not None and now >= self.deadline:
                     return None  # shutdown() counts (or keeps in the spool) what is left
                 decision = self.step(now)
                 if isinstance(decision, tuple):
-                    self.work.notify()  # another sender may find more work
+                    self.bell.ring()  # another sender may find more work
                     return decision
                 if self.closed and self.sched.size == 0 and not self.inbox:
                     return None
@@ -103,7 +104,11 @@ class Core(CoreState):
                         continue
                 else:
                     self.nudge_at = max(1, self.config.max_batch_operations // 2)
-                self.work.wait(decision)
+                self.lock.release()  # (held once: run() -> _next())
+                try:
+                    self.bell.wait(seen, decision)
+                finally:
+                    self.lock.acquire()
                 self.idle = False
 
     def _sweep(self, now: float) -> None:
@@ -190,10 +195,9 @@ class Core(CoreState):
         with self.lock:
             self.settle(finished)
             self.room()
-            if ended:
-                self.work.notify_all()  # the outage is over: every sender has work again
-            else:
-                self.work.notify()  # e.g. the probe's result frees the endpoint for a waiting sender
+        # Every sender has work again when an outage is over; else e.g. the probe's result frees
+        # the endpoint for a waiting sender.
+        self.bell.ring(every=ended)
         self.recorder.queue_size(self.pending())
         if self.link.on:
             self.recorder.spool_operations(self.link.count())

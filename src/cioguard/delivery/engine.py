@@ -236,7 +236,7 @@ class DeliveryEngine:
             core.closed = True
             core.sched.closing = True
             core.deadline = core.clock() + max(0.0, timeout)
-            core.work.notify_all()
+            core.bell.ring(every=True)
             core.space.notify_all()
         current = threading.current_thread()
         if current not in core.threads:  # never wait for (or join) ourselves
@@ -245,13 +245,13 @@ class DeliveryEngine:
                     left = end - time.monotonic()
                     if left <= 0:
                         break
-                    core.work.notify_all()
+                    core.bell.ring(every=True)
                     core.space.wait(min(left, 0.05))
         with core.lock:
             core.intake(core.clock())
             leftovers = list(core.sched.leftovers())
             core.stopped = True
-            core.work.notify_all()
+            core.bell.ring(every=True)
             for mark in core.marks:
                 mark.finish(False)
             core.marks = []

@@ -23,6 +23,7 @@ from operator import attrgetter
 
 from cioguard.delivery.config import DropHook
 from cioguard.delivery.counters import Counters
+from cioguard.delivery.slices import CHUNK, handoff
 from cioguard.delivery.wire import group_methods
 from cioguard.operations.model import Operation
 from cioguard.telemetry.recorder import Recorder
@@ -72,8 +73,13 @@ class Outcomes:
         self._deferred: deque[tuple[str, int, dict[str, int]]] = deque()
 
     def intake(self, ops: Sequence[Operation]) -> None:
-        if not ops:
-            return
+        """calls/enqueued metrics for operations taken in, in chunks (short GIL stretches)."""
+        for start in range(0, len(ops), CHUNK):
+            if start:
+                handoff()
+            self._intake(ops[start : start + CHUNK])
+
+    def _intake(self, ops: Sequence[Operation]) -> None:
         methods = group_methods(ops)
         if len(methods) == 1:  # the usual intake: one method, C-level conversions only
             method, count = next(iter(methods.items()))
@@ -92,9 +98,12 @@ class Outcomes:
         self._counters.add("delivered", len(ops))
         for method, count in group_methods(ops).items():
             self._recorder.delivered(method, count)
-        lags = delivery_lags(ops, now)
-        if lags:
-            self._recorder.delivery_lags(lags)
+        for start in range(0, len(ops), CHUNK):  # lags in chunks (short GIL stretches)
+            if start:
+                handoff()
+            lags = delivery_lags(ops[start : start + CHUNK], now)
+            if lags:
+                self._recorder.delivery_lags(lags)
 
     def drop(self, ops: Sequence[Operation], reason: str, detail: str = "", defer: bool = False) -> None:
         if ops:

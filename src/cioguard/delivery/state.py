@@ -17,6 +17,7 @@ from typing import Any
 
 from cioguard.delivery.config import ENVELOPE_BYTES, DeliveryConfig
 from cioguard.delivery.counters import Counters
+from cioguard.delivery.doorbell import Doorbell
 from cioguard.delivery.durable import SpoolLink
 from cioguard.delivery.outcomes import Mark, Outcomes
 from cioguard.delivery.policy import EndpointHealth
@@ -52,7 +53,8 @@ class CoreState:
         self.rng = rng
         self.recorder = recorder
         self.lock = threading.RLock()  # re-entrant: flush() may run in a signal handler
-        self.work = threading.Condition(self.lock)
+        #: Wakes idle sender threads without the engine lock (callers never wait for it).
+        self.bell = Doorbell()
         self.space = threading.Condition(self.lock)
         self.inbox: deque[Any] = deque()
         #: A sender thread waits with nothing to do: the next submit must wake it.
@@ -105,12 +107,14 @@ class CoreState:
     # -- waking (callers) ----------------------------------------------------------------------
 
     def wake(self) -> None:
-        with self.lock:
-            self.idle = False
-            self.nudge_at = NEVER
-            if not self.threads and not self.stopped:
-                self._start()
-            self.work.notify()
+        """Wake a sender (lock-free but for the first call, which starts the threads)."""
+        self.idle = False
+        self.nudge_at = NEVER
+        if not self.threads and not self.stopped:
+            with self.lock:
+                if not self.threads and not self.stopped:
+                    self._start()
+        self.bell.ring()
 
     def _start(self) -> None:
         self.recorder.queue_capacity(self.capacity)
@@ -276,4 +280,4 @@ class CoreState:
             self.spill_out += 1
         # Invariant: the spilled count drops in the same critical section that queues them.
         self.spilled = max(0, self.spilled - len(ops)) if ops else 0
-        self.work.notify_all()
+        self.bell.ring(every=True)
