@@ -5,7 +5,8 @@ The engine calls ``transport.send(method, url, body, headers, timeout)`` and get
 ``connection``; ``str(error)`` is a short cause such as ``certificate verify failed`` or
 ``connection refused``). Retries belong to the engine alone: the default :class:`RequestsTransport`
 mounts ``HTTPAdapter(max_retries=0)`` so one engine attempt is exactly one HTTP request.
-It honours ``REQUESTS_CA_BUNDLE`` and proxy variables (``trust_env``). Tests may pass any object
+It honours ``REQUESTS_CA_BUNDLE`` and proxy variables (``trust_env``), read at the first request to
+each origin. Tests may pass any object
 with a ``send`` method; a ``close()`` method, when present, is called at shutdown and after fork.
 """
 
@@ -13,11 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import requests
 from requests.adapters import HTTPAdapter
 
+from cioguard.delivery.slices import handoff
 from cioguard.version import __version__
 
 USER_AGENT = f"cioguard/{__version__} (+background delivery for customerio)"
@@ -78,6 +80,7 @@ class RequestsTransport:
     def __init__(self, pool_maxsize: int = 4) -> None:
         self._pool_maxsize = max(1, pool_maxsize)
         self._session = self._build()
+        self._origins: dict[str, dict[str, Any]] = {}
 
     def _build(self) -> requests.Session:
         session = requests.Session()
@@ -86,13 +89,31 @@ class RequestsTransport:
         session.mount("http://", adapter)
         return session
 
+    def _settings(self, url: str) -> dict[str, Any]:
+        """``verify``/``cert``/``proxies`` from the environment (``trust_env``) for ``url``'s
+        origin, worked out once per origin: requests would redo it (an environment scan and a
+        proxy-bypass check, ~0.1 ms of the sender's GIL time) on every request."""
+        origin = url[: url.find("/", url.find("//") + 2) % (len(url) + 1)]
+        settings = self._origins.get(origin)
+        if settings is None:
+            merged = self._session.merge_environment_settings(url, {}, False, None, None)
+            settings = {key: merged[key] for key in ("verify", "cert", "proxies")}
+            self._origins[origin] = settings
+        return settings
+
     def send(
         self, method: str, url: str, body: bytes, headers: Mapping[str, str], timeout: float
     ) -> TransportResponse:
         try:
-            response = self._session.request(
-                method, url, data=body, headers=dict(headers), timeout=max(timeout, 0.001)
-            )
+            # The session's adapter directly (no cookie jar, hooks, redirects or netrc lookup:
+            # none applies to Customer.io's APIs): fewer long stretches of Python per request.
+            request = requests.PreparedRequest()
+            request.prepare(method=method, url=url, headers=dict(headers), data=body)
+            adapter = self._session.get_adapter(url)
+            handoff()
+            response = adapter.send(request, stream=False, timeout=max(timeout, 0.001), **self._settings(url))
+            handoff()
+            content = response.content
         except requests.exceptions.SSLError as exc:  # (a ConnectionError too: test it first)
             raise TransportError("tls", describe(exc)) from None
         except requests.Timeout as exc:
@@ -101,7 +122,7 @@ class RequestsTransport:
             # Connection refused/reset and proxy failures: all retryable.
             raise TransportError("connection", describe(exc)) from None
         headers_out = {k.lower(): v for k, v in response.headers.items()}
-        return TransportResponse(response.status_code, headers_out, response.content)
+        return TransportResponse(response.status_code, headers_out, content)
 
     def close(self) -> None:
         self._session.close()
@@ -109,3 +130,4 @@ class RequestsTransport:
     def reset_after_fork(self) -> None:
         """Forget the parent's pooled connections (never close them: the parent still uses them)."""
         self._session = self._build()
+        self._origins = {}
