@@ -89,6 +89,22 @@ def id_counts(requests: Iterable[RecordedRequest]) -> Counter[str]:
     return Counter(s.event_id for s in event_entries(requests) if s.event_id is not None)
 
 
+def delivered_once_by_id(*fakes: FakeCustomerIO) -> Counter[tuple[str, int]]:
+    """(who, seq) -> how many *distinct event ids* it was accepted under, across emulator instances.
+
+    Each instance dedupes by id on its own. When an outage test stops one instance mid-request, a
+    batch it applied may never be answered: the sender resends it, same ids, to the next instance,
+    which cannot know. Customer.io is one backend and drops that resend by id, so an event counts
+    once per distinct id; two ids for one (who, seq) is a real duplicate.
+    """
+    ids: dict[tuple[str, int], set[str | None]] = {}
+    for fake in fakes:
+        for event in fake.events:
+            if "who" in event.data and "seq" in event.data:
+                ids.setdefault((str(event.data["who"]), int(event.data["seq"])), set()).add(event.id)
+    return Counter({key: len(found) for key, found in ids.items()})
+
+
 def delivered_keys(fake: FakeCustomerIO) -> Counter[tuple[str, int]]:
     """(who, seq) of every event the emulator accepted (after its dedupe by id)."""
     keys: Counter[tuple[str, int]] = Counter()
