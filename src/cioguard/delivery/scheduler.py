@@ -42,6 +42,9 @@ class Scheduler:
     def __init__(self, config: DeliveryConfig) -> None:
         self._config = config
         self.groups: dict[tuple[str, str], Group] = {}
+        #: The last endpoint seen by add() and its group (groups are never removed).
+        self._last_endpoint: object = None
+        self._last_group: tuple[tuple[str, str], Group] = (("", ""), Group(""))
         self._timers: list[tuple[float, int, PersonKey, tuple[str, str]]] = []
         self._tick = 0
         #: Operations held in memory (queued, waiting or in flight).
@@ -68,12 +71,29 @@ class Scheduler:
 
     def add(self, op: Operation, now: float) -> None:
         endpoint = op.endpoint
-        gkey = (endpoint.base_url, endpoint.auth_header)
-        group = self.groups.get(gkey)
-        if group is None:
-            group = self.groups[gkey] = Group(endpoint.base_url)
+        if endpoint is self._last_endpoint:  # (the usual case: one endpoint object per client)
+            gkey, group = self._last_group
+        else:
+            gkey = (endpoint.base_url, endpoint.auth_header)
+            found = self.groups.get(gkey)
+            if found is None:
+                found = self.groups[gkey] = Group(endpoint.base_url)
+            group = found
+            self._last_endpoint, self._last_group = endpoint, (gkey, group)
         self.size += 1
-        self._place(group, gkey, op, now)
+        if group.barrier is not None or op.method == "merge_customers" or group.count == 0:
+            self._place(group, gkey, op, now)
+            return
+        # _place's common case, inlined (once per accepted operation).
+        group.count += 1
+        group.bytes += len(op._body)
+        key = op._shard_key or op
+        queue = group.people.get(key)
+        if queue is None:
+            group.people[key] = deque((op,))
+            self._refresh(group, gkey, key, now)
+        else:
+            queue.append(op)
 
     def _place(self, group: Group, gkey: tuple[str, str], op: Operation, now: float) -> None:
         if group.barrier is not None:

@@ -172,7 +172,8 @@ class CoreState:
                 popleft()
                 continue
             op: Operation = item
-            op.shard_key  # noqa: B018  # completes the operation (lane, ULID, deferred rules) in queue order
+            if op._pending is not None:
+                op._complete()  # its lane, ULID and deferred pitfall rules, in queue order
             if op._request[0] == "v2" and len(op._body) > limit:
                 oversize.append(op)
                 popleft()
