@@ -18,7 +18,7 @@ def allow(group: Group, now: float) -> tuple[bool, float | None]:
 
 def fill(sched: Scheduler, *ops: Operation) -> list[Operation]:
     for op in ops:
-        op._born = 0.0  # what the engine's intake sets (acceptance time on its clock)
+        op._enqueued_at = 0.0  # what the engine's intake sets (acceptance time on its clock)
         sched.add(op, 0.0)
     return list(ops)
 

@@ -19,6 +19,7 @@ the endpoint's single probe succeeds. ``step`` needs no thread, so tests drive i
 from __future__ import annotations
 
 from cioguard.delivery.counters import logger
+from cioguard.delivery.entries import born
 from cioguard.delivery.policy import EndpointHealth, backoff_delay, expired, outage_cause, retry_reason
 from cioguard.delivery.scheduler import Group
 from cioguard.delivery.sender import Attempt
@@ -116,7 +117,7 @@ class Core(CoreState):
         config, patience, attempts = self.config, self.patience, self.sched.attempts
 
         def too_old(op: Operation) -> bool:
-            return expired(now - op._born, attempts(op), patience, config.max_retries)
+            return expired(now - born(op), attempts(op), patience, config.max_retries)
 
         gone = self.sched.expire(too_old, now)
         if gone:
@@ -232,7 +233,7 @@ class Core(CoreState):
                 delay = max(delay, retry_after)
         self.sched.retry(batch, now + delay, now)
         # Operations of one person are consecutive, oldest first: the expired ones are queue heads.
-        gone = [op for op in batch if expired(now - op._born, tries[op], patience, config.max_retries)]
+        gone = [op for op in batch if expired(now - born(op), tries[op], patience, config.max_retries)]
         for op in gone:
             self.sched.remove(op, now)
         return gone

@@ -2,7 +2,7 @@
 
 Sender side only, guarded by the engine's lock. The scheduler keeps no object per queued
 operation: the per-person FIFOs hold the :class:`~cioguard.operations.model.Operation` itself
-(its ``_born`` slot holds the acceptance time on the engine's clock, one float shared by a
+(its ``_enqueued_at`` holds the acceptance time on the engine's clock, one float shared by a
 whole intake), and what only some operations need lives in small per-person or per-batch maps:
 ``wait`` (a person's retry time), ``busy`` (how many of a person's head operations are in
 flight) and :attr:`cioguard.delivery.scheduler.Scheduler.tries` (failed attempts).
@@ -24,6 +24,11 @@ _body = attrgetter("_body")
 def person(op: Operation) -> PersonKey:
     """The FIFO an operation waits in (it is complete: the sender completes it at intake)."""
     return op._shard_key or op
+
+
+def born(op: Operation) -> float:
+    """When the engine accepted ``op``, on its clock (set at intake; see ``Operation.enqueued_at``)."""
+    return op._enqueued_at or 0.0
 
 
 def is_single(op: Operation) -> bool:

@@ -3,7 +3,7 @@
 ::
 
     sched = Scheduler(config)
-    op._born = now; sched.add(op, now)       # in acceptance order (the operation is complete)
+    sched.add(op, now)                       # in acceptance order (complete, ``_enqueued_at`` set)
     batch, wait = sched.take(now, permit)    # a batch to send now, or seconds until one may be due
     sched.finish(batch, now)                 # delivered / dropped: gone for good
     sched.retry(batch, not_before, now)      # transient failure: back to the head of each person

@@ -29,6 +29,9 @@ from cioguard.telemetry.recorder import Recorder
 from cioguard.threads import daemon_thread
 
 NEVER = 1 << 62
+#: Seconds in the caller queue after which an operation's acceptance time is its own (derived from
+#: ``created_at``) rather than the intake's shared one (delivery lag and patience stay exact).
+WAITED = 0.1
 #: Inbox length at which a submit wakes the spare thread while every request is in flight.
 INTAKE_NUDGE = 256
 #: A caller's pause when the queue is nearly full: 1 ms at ``brake_at``, 50 ms at capacity.
@@ -183,7 +186,7 @@ class CoreState:
                 link.keep(op)
             created = op.created_at
             # One shared float for the whole intake unless the operation is old (24 B each).
-            op._born = now - (wall - created) if created and wall - created > 1.0 else now
+            op._enqueued_at = now - (wall - created) if created and wall - created > WAITED else now
             if created:
                 # Calls of one millisecond share one float (24 B less per queued operation); the
                 # event's ULID holds the same millisecond.
@@ -267,7 +270,7 @@ class CoreState:
         created = op.created_at
         born = now - (wall - created) if created and wall > created else now
         op.shard_key  # noqa: B018  # completes it (a recovered row may still need its lane)
-        op._born = born
+        op._enqueued_at = born
         if self.marks and spill is not None:
             self.tags[op] = -(spill + 1)
         self.sched.add(op, now)

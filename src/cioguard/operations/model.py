@@ -130,7 +130,6 @@ class Operation:
 
     __slots__ = (
         "_body",
-        "_born",
         "_caller_us",
         "_enqueued_at",
         "_event_id",
@@ -145,9 +144,6 @@ class Operation:
     )
 
     _body: bytes
-    #: Acceptance time on the delivery engine's clock, set by its sender at intake (one float
-    #: shared by a whole intake): the engine keeps no other object per queued operation.
-    _born: float
     _caller_us: int
     _enqueued_at: float | None
     _event_id: Any
@@ -186,7 +182,6 @@ class Operation:
         #: The caller span's ``SpanContext`` (for links from the send span), or ``None``.
         self.span_context = span_context
         self._pending = None
-        self._born = 0.0
         self.caller_seconds = caller_seconds
 
     # -- the request ------------------------------------------------------------------------------
@@ -210,10 +205,14 @@ class Operation:
 
     @property
     def enqueued_at(self) -> float:
-        """``time.monotonic()`` at acceptance (delivery lag).
+        """``time.monotonic()`` at acceptance (delivery lag, patience).
 
         A snapshot stores none (one float less per queued event): it is then derived from
-        ``created_at`` (``time.time()`` at acceptance) and the clocks now.
+        ``created_at`` (``time.time()`` at acceptance) and the clocks now. The delivery engine's
+        sender sets it when it takes the operation in: the acceptance time on the engine's clock
+        (``time.monotonic()`` unless a test injects one), one float shared by a whole intake
+        unless the operation waited (then derived from ``created_at``), so the engine keeps no
+        other object per queued operation.
         """
         mono = self._enqueued_at
         if mono is None:
