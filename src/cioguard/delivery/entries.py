@@ -62,6 +62,7 @@ class Group:
         "people",
         "ready_single",
         "ready_v2",
+        "singles",
         "wait",
     )
 
@@ -75,6 +76,7 @@ class Group:
         #: person → when its head may be tried again (after a transient failure); absent: now.
         self.wait: dict[PersonKey, float] = {}
         self.count = 0  # operations in ``people`` (in flight included)
+        self.singles = 0  # of which v1-only (0: every FIFO may go into a batch whole)
         self.bytes = 0
         self.first_at = 0.0
         #: The scheduler's flush epoch when ``count`` last rose from 0 (flush markers).

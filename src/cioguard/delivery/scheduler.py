@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from itertools import islice
 
 from cioguard.delivery.config import ENVELOPE_BYTES, DeliveryConfig
-from cioguard.delivery.entries import Group, PersonKey, is_barrier, is_single, person, total_size
+from cioguard.delivery.entries import Group, PersonKey, _body, is_barrier, is_single, person, total_size
 from cioguard.delivery.slices import Budget
 from cioguard.operations.model import Operation
 
@@ -87,6 +87,8 @@ class Scheduler:
         # _place's common case, inlined (once per accepted operation).
         group.count += 1
         group.bytes += len(op._body)
+        if op._request[0] != "v2":
+            group.singles += 1
         key = op._shard_key or op
         queue = group.people.get(key)
         if queue is None:
@@ -107,6 +109,7 @@ class Scheduler:
             group.first_at, group.first_epoch = now, self.epoch
         group.count += 1
         group.bytes += len(op._body)
+        group.singles += is_single(op)
         key = person(op)
         queue = group.people.get(key)
         if queue is None:
@@ -205,9 +208,19 @@ class Scheduler:
         size = ENVELOPE_BYTES
         ready, people, busy = group.ready_v2, group.people, group.busy
         budget = Budget()  # a 2 000-operation batch is picked in short GIL stretches
+        whole = not group.singles  # no v1-only operation queued: FIFOs may go in whole
         while ready:
             key = next(iter(ready))
             queue = people.get(key)
+            if whole and queue and len(batch) + len(queue) <= limit_ops:
+                grown = size + sum(map(len, map(_body, queue))) + len(queue)  # (C-level)
+                if grown <= limit_bytes:
+                    batch.extend(queue)
+                    size = grown
+                    del ready[key]
+                    busy[key] = len(queue)
+                    budget.tick()
+                    continue
             took = 0
             full = False
             for op in queue or ():  # consecutive v2 operations of this person, in order
@@ -252,8 +265,10 @@ class Scheduler:
             while group.held and group.barrier is None:
                 self._place(group, gkey, group.held.popleft(), now)
             return
-        if inflight and is_single(first):
-            self.singles_out -= 1
+        if is_single(first):  # (a batch is one v1-only operation or v2 operations only)
+            group.singles -= 1
+            if inflight:
+                self.singles_out -= 1
         people, busy, wait = group.people, group.busy, group.wait
         group.count -= len(batch)
         group.bytes -= total_size(batch)
@@ -266,14 +281,14 @@ class Scheduler:
             # Invariant: a batch holds the heads of its people's FIFOs, in order.
             assert queue[0] is batch[index]
             run = max(1, busy.pop(key, 1)) if inflight else 1
-            for _ in range(run):
-                queue.popleft()
             index += run
             wait.pop(key, None)
-            if not queue:
+            if run >= len(queue):  # (the usual case: the whole FIFO went in this batch)
                 del people[key]
-            else:
-                self._refresh(group, gkey, key, now)
+                continue
+            for _ in range(run):
+                queue.popleft()
+            self._refresh(group, gkey, key, now)
 
     def retry(self, batch: list[Operation], not_before: float, now: float) -> None:
         """Transient failure: the operations stay at the head of their people, due at ``not_before``."""
