@@ -25,6 +25,7 @@ from cioguard.delivery.scheduler import Group
 from cioguard.delivery.sender import Attempt
 from cioguard.delivery.slices import handoff
 from cioguard.delivery.state import INTAKE_NUDGE, CoreState
+from cioguard.delivery.sweeps import expire
 from cioguard.operations.model import Operation
 
 #: Seconds between two sweeps for operations past their patience.
@@ -119,7 +120,7 @@ class Core(CoreState):
         def too_old(op: Operation) -> bool:
             return expired(now - born(op), attempts(op), patience, config.max_retries)
 
-        gone = self.sched.expire(too_old, now)
+        gone = expire(self.sched, too_old, now)
         if gone:
             ops = [op for batch in gone for op in batch]
             self.out.drop(ops, "expired", defer=True)

@@ -39,6 +39,7 @@ from cioguard.delivery.outcomes import Mark
 from cioguard.delivery.overflow import admit, refuse
 from cioguard.delivery.sender import BatchSender, ResponseHook
 from cioguard.delivery.spool import Spool
+from cioguard.delivery.sweeps import leftovers as left_behind
 from cioguard.delivery.transport import RequestsTransport, Transport
 from cioguard.operations.model import Endpoint, Operation
 from cioguard.telemetry.recorder import NullRecorder, Recorder
@@ -249,7 +250,7 @@ class DeliveryEngine:
                     core.space.wait(min(left, 0.05))
         with core.lock:
             core.intake(core.clock())
-            leftovers = list(core.sched.leftovers())
+            leftovers = list(left_behind(core.sched))
             core.stopped = True
             core.bell.ring(every=True)
             for mark in core.marks:

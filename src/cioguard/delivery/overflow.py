@@ -18,6 +18,7 @@ import time
 
 from cioguard.delivery.outcomes import Mark
 from cioguard.delivery.state import CoreState
+from cioguard.delivery.sweeps import oldest
 from cioguard.operations.model import Operation
 
 
@@ -53,7 +54,7 @@ def make_room(core: CoreState) -> bool:
         if core.inbox and type(core.inbox[0]) is not Mark:
             victim = core.inbox.popleft()  # safe: senders pop only under this lock
         else:
-            victim = core.sched.oldest()
+            victim = oldest(core.sched)
             if victim is not None:
                 core.sched.remove(victim, core.clock())
                 queued = True

@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Callable, Iterator
-from itertools import islice
+from collections.abc import Callable
 
 from cioguard.delivery.config import ENVELOPE_BYTES, DeliveryConfig
 from cioguard.delivery.entries import Group, PersonKey, _body, is_barrier, is_single, person, total_size
@@ -321,45 +320,6 @@ class Scheduler:
             for key in [key for key, when in group.wait.items() if when > now]:
                 del group.wait[key]
                 self._refresh(group, gkey, key, now)
-
-    # -- sweeping ------------------------------------------------------------------------------
-
-    def expire(self, too_old: Callable[[Operation], bool], now: float) -> list[list[Operation]]:
-        """Remove the operations (not in flight) that ``too_old`` condemns; returns them as
-        single-operation batches already finished. Only queue heads are checked (younger follow)."""
-        out: list[list[Operation]] = []
-        for group in list(self.groups.values()):
-            barrier = group.barrier
-            if barrier is not None and id(barrier) not in self.inflight_barriers and too_old(barrier):
-                out.append([barrier])
-                self.finish([barrier], now, inflight=False)
-            for key in list(group.people):
-                queue = group.people.get(key)
-                while queue and key not in group.busy and too_old(queue[0]):
-                    op = queue[0]
-                    self.finish([op], now, inflight=False)
-                    out.append([op])
-                    queue = group.people.get(key)
-        return out
-
-    def leftovers(self) -> Iterator[Operation]:
-        """Every operation not in flight (for shutdown); the caller finishes or drops them."""
-        for group in self.groups.values():
-            barrier = group.barrier
-            if barrier is not None and id(barrier) not in self.inflight_barriers:
-                yield barrier
-            for key, queue in group.people.items():
-                yield from islice(queue, group.busy.get(key, 0), None)
-            yield from group.held
-
-    def oldest(self) -> Operation | None:
-        """The oldest operation not in flight that is a queue head (``overflow="drop_oldest"``)."""
-        best: Operation | None = None
-        for group in self.groups.values():
-            for key, queue in group.people.items():
-                if key not in group.busy and (best is None or queue[0].created_at < best.created_at):
-                    best = queue[0]
-        return best
 
     def remove(self, op: Operation, now: float) -> None:
         """Take a queue head not in flight out (evicted, expired, left behind at shutdown)."""
