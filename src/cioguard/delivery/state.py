@@ -224,6 +224,8 @@ class CoreState:
     def settle(self, ops: list[Operation]) -> None:
         """Finished operations count down the flush markers waiting for them (lock held)."""
         if not self.marks:
+            if self.tags:
+                self.tags.clear()  # (the markers went another way: shutdown)
             return
         tags = self.tags
         found = [tags.pop(op, None) for op in ops] if tags else [None] * len(ops)
