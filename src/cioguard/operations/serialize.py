@@ -110,7 +110,7 @@ def plain(
     return True
 
 
-def _default(value: Any, _datetime: type = _dt.datetime, _utc: _dt.tzinfo = _UTC) -> Any:
+def _default(value: Any, _datetime: type[_dt.datetime] = _dt.datetime, _utc: _dt.tzinfo = _UTC) -> Any:
     # orjson calls this for what it does not encode natively (and for datetimes, by option).
     if isinstance(value, _datetime):  # to_unix_seconds, inlined (once per datetime in every call)
         if value.tzinfo is not None:
