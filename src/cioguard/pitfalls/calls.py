@@ -34,6 +34,8 @@ _EMPTY: tuple[Finding, ...] = ()
 _PERSON_METHODS = ("delete", "suppress", "unsuppress", "add_device", "delete_device")
 _SEND_METHODS = ("send_email", "send_push", "send_sms", "send_whatsapp", "send_inbox_message", "send_in_app")
 _MERGE_SIDES = (("primary_id_type", "primary_id"), ("secondary_id_type", "secondary_id"))
+#: Data keys remembered as "not a timestamp" (bounded: keys beyond it are simply checked again).
+_PLAIN_KEYS_MAX = 4096
 
 
 class CallRules:
@@ -160,13 +162,21 @@ class CallRules:
                 out.extend(verdict)
         data, timestamp = call.data, call.timestamp
         suspicious = timestamp is not None and timestamp_problem(timestamp) is not None
+        stamped: list[Any] | None = None  # the data keys holding a suspicious timestamp
         if type(data) is dict and data:
-            # Keys known not to be timestamps make the common case one C-level subset test.
-            if not self._plain_keys.issuperset(data):
-                for key, value in data.items():
-                    if is_timestamp_key(key) and value is not None and timestamp_problem(value) is not None:
+            # Keys known not to be timestamps make the common case one C-level subset test; the
+            # rest (usually the few "*_at" keys) is one C-level set difference away.
+            plain = self._plain_keys
+            if not plain.issuperset(data):
+                for key in data.keys() - plain:
+                    if not is_timestamp_key(key):
+                        if len(plain) < _PLAIN_KEYS_MAX:
+                            plain.add(key)
+                        continue
+                    value = data[key]
+                    if value is not None and timestamp_problem(value) is not None:
                         suspicious = True
-                self._remember_plain(data)
+                        stamped = [key] if stamped is None else [*stamped, key]
             if self._measure:
                 try:
                     size = len(_dumps(data))
@@ -175,7 +185,8 @@ class CallRules:
                 if size > MAX_EVENT_DATA_BYTES:
                     out.append(data_size_finding(method, size))
         if suspicious and self._c002:
-            out.extend(check_timestamps(method, timestamp, data)[0])
+            keys = stamped if stamped is not None else []
+            out.extend(check_timestamps(method, timestamp, data, keys=keys)[0])
         taxonomy = schema._current
         if taxonomy is not None and self._c013 and method != "pageview":
             out.extend(schema.event_findings(taxonomy, name, data))
@@ -225,8 +236,8 @@ class CallRules:
 
     def _remember_plain(self, data: dict[Any, Any]) -> None:
         plain = self._plain_keys
-        for key in data:
-            if len(plain) < 4096 and not is_timestamp_key(key):
+        for key in data.keys() - plain:
+            if len(plain) < _PLAIN_KEYS_MAX and not is_timestamp_key(key):
                 plain.add(key)
 
     # -- App API sends ----------------------------------------------------------------------------

@@ -9,7 +9,9 @@ an ISO string is reported, not rewritten.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from cioguard.pitfalls.categories import Finding
@@ -70,15 +72,25 @@ def _message(method: str, where: str, unit: str) -> Finding:
     )
 
 
+@functools.lru_cache(maxsize=1024)
+def _attribute_message(method: str, key: Any, unit: str) -> Finding:
+    # Findings are immutable: a repeated one (the same ISO date key on every call) is made once.
+    return _message(method, f"attribute {safe_name(key)}", unit)
+
+
 def _fixed(value: Any, divisor: int) -> Any:
     number = int(value) if isinstance(value, str) else value
     return int(number // divisor)
 
 
 def check_timestamps(
-    method: str, timestamp: Any, data: Any, *, fix: bool = False
+    method: str, timestamp: Any, data: Any, *, fix: bool = False, keys: list[Any] | None = None
 ) -> tuple[list[Finding], Any, Any]:
-    """Findings for ``timestamp`` and ``data``'s top level, plus (possibly fixed) timestamp and data."""
+    """Findings for ``timestamp`` and ``data``'s top level, plus (possibly fixed) timestamp and data.
+
+    ``keys``: when the caller already knows which of ``data``'s keys may hold a timestamp (the
+    others are known not to), only those are examined (in ``data``'s order).
+    """
     findings: list[Finding] = []
     if timestamp is not None:
         problem = timestamp_problem(timestamp)
@@ -88,13 +100,21 @@ def check_timestamps(
                 timestamp = _fixed(timestamp, problem[1])
     if isinstance(data, dict):
         fixed: dict[Any, Any] | None = None
-        for key, value in data.items():
+        items: Iterable[tuple[Any, Any]]
+        if keys is None:
+            items = data.items()
+        elif len(keys) == 1:
+            items = [(keys[0], data[keys[0]])]
+        else:
+            wanted = set(keys)
+            items = [(key, value) for key, value in data.items() if key in wanted]
+        for key, value in items:
             if value is None or not is_timestamp_key(key):
                 continue
             problem = timestamp_problem(value)
             if problem is None:
                 continue
-            findings.append(_message(method, f"attribute {safe_name(key)}", problem[0]))
+            findings.append(_attribute_message(method, key, problem[0]))
             if fix and problem[1]:
                 if fixed is None:
                     fixed = dict(data)  # a copy: the caller's dict is never mutated
