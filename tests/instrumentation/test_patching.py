@@ -229,6 +229,7 @@ def test_an_internal_error_falls_back_to_the_sdk_counted_and_logged_once(
         raise RuntimeError("injected fault")
 
     monkeypatch.setattr(runtime.engine, "submit", broken)
+    monkeypatch.setattr(runtime.engine, "submit_snapshot", broken)  # the event calls' fast path
     client = fake.client()
     with caplog.at_level("ERROR", logger="cioguard"):
         assert client.track("u1", "first", data={}).status_code == 200  # the SDK's own response

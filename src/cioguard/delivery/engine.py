@@ -41,6 +41,7 @@ from cioguard.delivery.sender import BatchSender, ResponseHook
 from cioguard.delivery.spool import Spool
 from cioguard.delivery.sweeps import leftovers as left_behind
 from cioguard.delivery.transport import RequestsTransport, Transport
+from cioguard.operations.deferred import Snapshot, materialize
 from cioguard.operations.model import Endpoint, Operation
 from cioguard.telemetry.recorder import NullRecorder, Recorder
 
@@ -168,6 +169,24 @@ class DeliveryEngine:
             # threads) hand it the GIL once per call above half full, and pause 1 to 50 ms
             # when nearly full, so batches drain the queue before it overflows. Never on an
             # event loop's thread: a pause there would stall every coroutine, not one caller.
+            delay = core.brake(queued)
+            _pause(0.0 if delay and _running_loop() is not None else delay)
+        return True
+
+    def submit_snapshot(self, item: Snapshot) -> bool:
+        """:meth:`submit` for the caller's fast path: a :data:`Snapshot` tuple, which the sender
+        makes an :class:`Operation` at intake. Any slow path (shutdown, a full queue, spilled
+        rows, a spool written on the caller) gets the operation made here first."""
+        core = self._core
+        inbox = core.inbox
+        queued = len(inbox) + core.sched.size
+        if core.closed or core.spilled or core.keep_on_caller or queued >= core.capacity:
+            return self.submit(materialize(item))
+        inbox.append(item)
+        # The rest is submit()'s, repeated rather than shared: this runs on every fast call.
+        if core.idle or len(inbox) >= core.nudge_at:
+            core.wake()
+        if queued >= core.high_water:
             delay = core.brake(queued)
             _pause(0.0 if delay and _running_loop() is not None else delay)
         return True

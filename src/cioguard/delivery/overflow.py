@@ -19,6 +19,7 @@ import time
 from cioguard.delivery.outcomes import Mark
 from cioguard.delivery.state import CoreState
 from cioguard.delivery.sweeps import oldest
+from cioguard.operations.deferred import materialize
 from cioguard.operations.model import Operation
 
 
@@ -53,6 +54,8 @@ def make_room(core: CoreState) -> bool:
         queued = False
         if core.inbox and type(core.inbox[0]) is not Mark:
             victim = core.inbox.popleft()  # safe: senders pop only under this lock
+            if type(victim) is tuple:  # a caller's Snapshot, not taken in yet
+                victim = materialize(victim)
         else:
             victim = oldest(core.sched)
             if victim is not None:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import trace as otel_trace
 
 from cioguard.operations.checks import CHECKS, EVENT_NAME_LIMIT
-from cioguard.operations.deferred import snapshot_fields
+from cioguard.operations.deferred import materialize, snapshot_body
 from cioguard.operations.event_args import EVENT_ARGS
 from cioguard.operations.model import Call, Endpoint
 from cioguard.pitfalls.location import call_site
@@ -62,6 +62,10 @@ def make_express(runtime: Runtime) -> Enqueue:
     capture = runtime.tracing.capture
     no_explicit = runtime.options.tracer_provider is None
     engine = runtime.engine
+    # The local engine takes Snapshot tuples (looked up per call: tests may replace it); the Redis
+    # producer takes operations.
+    snapshots = callable(getattr(engine, "submit_snapshot", None))
+    local: Any = engine
     lanes = runtime.lanes
     clock_ns = time.perf_counter_ns
     until_queue_check = QUEUE_CHECK_EVERY  # calls until the next CIO011 queue-fill check
@@ -90,22 +94,10 @@ def make_express(runtime: Runtime) -> Enqueue:
             captured = None
         else:
             captured = capture(method, endpoint, name, customer_id)
-        op = snapshot_fields(
-            method,
-            customer_id,
-            name,
-            data,
-            timestamp,
-            event_id,
-            endpoint,
-            captured,
-            wall(),
-            None,
-            lanes,
-            exact,
-        )
-        if op is None:  # build()'s exact path decides (and raises what it must)
+        snapshot = snapshot_body(method, customer_id, name, data, timestamp, event_id, exact)
+        if snapshot is None:  # build()'s exact path decides (and raises what it must)
             return enqueue(method, endpoint, args, kwargs)
+        body, value = snapshot
         if defer:
             nonlocal until_queue_check
             until_queue_check -= 1
@@ -115,26 +107,16 @@ def make_express(runtime: Runtime) -> Enqueue:
             # One tuple, queued before the operation: the sender runs it (in call order) before it
             # completes any later operation. The body: the sender looks behind its null values and
             # UUID-shaped strings (an inf, a UUID object). The call site is the wrapper's caller.
-            remember(
-                (
-                    pitfalls,
-                    method,
-                    customer_id,
-                    name,
-                    data,
-                    timestamp,
-                    event_id,
-                    call_site(2),
-                    captured,
-                    op._body,
-                )
-            )
+            where = call_site(2)
+            remember((pitfalls, method, customer_id, name, data, timestamp, event_id, where, captured, body))
         # Whole microseconds, an int: below 257 µs CPython shares it, so no float per queued call.
         elapsed_us = (clock_ns() - started) // 1000
-        op._caller_us = elapsed_us
         if captured is not None:
             captured.caller_seconds = elapsed_us / 1e6
-        if not engine.submit(op) and defer:
+        # A Snapshot tuple: the sender makes its Operation at intake (fewer objects here).
+        item = (endpoint, method, body, value, event_id, wall(), captured, elapsed_us, lanes)
+        accepted = local.submit_snapshot(item) if snapshots else engine.submit(materialize(item))
+        if not accepted and defer:
             backlog.drain()  # dropped at the door: its rules still run (and count)
         return None
 

@@ -37,7 +37,15 @@ from cioguard.operations.routes import V2_ENTRY_LIMIT
 from cioguard.operations.serialize import _OPTIONS, _UUID_TEXT, _default, plain
 from cioguard.operations.ulid import new_ulid
 
-__all__ = ["ID_SLOT", "Lanes", "snapshot_event", "snapshot_fields"]
+__all__ = [
+    "ID_SLOT",
+    "Lanes",
+    "Snapshot",
+    "materialize",
+    "snapshot_body",
+    "snapshot_event",
+    "snapshot_fields",
+]
 
 #: Where the event id sits in a snapshot's body: ``{"id":"`` is 7 bytes, a ULID 26.
 ID_SLOT = slice(7, 33)
@@ -96,6 +104,17 @@ def snapshot_fields(
     exact: bool,
 ) -> Operation | None:
     """:func:`snapshot_event` from the call's fields (``raw`` is the timestamp as passed)."""
+    snapshot = snapshot_body(method, customer_id, name, data, raw, event_id, exact)
+    if snapshot is None:
+        return None
+    return _operation(endpoint, method, snapshot[0], snapshot[1], event_id, now, mono, span_context, 0, lanes)
+
+
+def snapshot_body(
+    method: str, customer_id: Any, name: Any, data: dict[str, Any], raw: Any, event_id: Any, exact: bool
+) -> tuple[bytes, str] | None:
+    """The entry's compact JSON and the raw identifier (its lane key until ``Lanes.resolve``), or
+    ``None`` when build()'s exact path must decide."""
     value = customer_id if type(customer_id) is str else str(customer_id)
     # mapping.person_identifier, inlined (tests hold the two equal).
     if value.startswith("cio_"):
@@ -130,19 +149,46 @@ def snapshot_fields(
         and not plain(data)
     ) or len(body) > V2_ENTRY_LIMIT:
         return None
+    # A compact copy (~0.1 µs): orjson's result keeps a 4 KB buffer alive while it waits in the queue.
+    return bytes(memoryview(body)), value
+
+
+#: What the caller's fast path queues instead of an :class:`Operation` (one tuple, made at C
+#: speed): ``(endpoint, method, body, raw identifier, event id or None, created_at, span capture,
+#: caller µs, lanes)``. The sender makes it an operation at intake (:func:`materialize`).
+Snapshot = tuple[Endpoint, str, bytes, str, Any, float, Any, int, "Lanes"]
+
+
+def materialize(item: Snapshot) -> Operation:
+    """The :class:`Operation` of a queued :data:`Snapshot` (the sender's intake, or a slow path)."""
+    endpoint, method, body, value, event_id, now, span_context, caller_us, lanes = item
+    return _operation(endpoint, method, body, value, event_id, now, None, span_context, caller_us, lanes)
+
+
+def _operation(
+    endpoint: Endpoint,
+    method: str,
+    body: bytes,
+    value: str,
+    event_id: Any,
+    now: float,
+    mono: float | None,
+    span_context: Any,
+    caller_us: int,
+    lanes: Lanes,
+) -> Operation:
     op = _new_operation(Operation)
     op.endpoint = endpoint
     op.method = method
     op._request = V2_REQUEST
-    # A compact copy (~0.1 µs): orjson's result keeps a 4 KB buffer alive while it waits in the queue.
-    op._body = bytes(memoryview(body))
+    op._body = body
     op._shard_key = value  # the raw identifier until Lanes.resolve
     op._op_id = None
     op._event_id = IN_BODY if event_id is None else event_id
     op._enqueued_at = mono  # None: derived from created_at when read (no float kept per event)
     op.created_at = now
     op.span_context = span_context
-    op._caller_us = 0
+    op._caller_us = caller_us
     op._pending = lanes
     return op
 
