@@ -7,6 +7,9 @@ stale global.
 
 Two paths:
 
+- :attr:`Runtime.express` (background ``track``/``pageview``/``backfill``): the same work with
+  nothing else on the way (:mod:`cioguard.instrumentation.express`); it hands anything unusual
+  to ``enqueue`` before queueing.
 - :meth:`Runtime.enqueue` (background mode): bind → pitfall rules, or in "warn" mode only the call
   site, the rules then running on the sender (:mod:`cioguard.pitfalls.deferral`) → the CIO011 queue
   check → trace capture → snapshot (``build`` with :class:`~cioguard.operations.deferred.Lanes`) →
