@@ -182,6 +182,9 @@ class Core(CoreState):
                 if rest and not self.link.on:
                     dropped.setdefault("shutdown", []).extend(rest)
                 finished = finished + rest
+            # They left the scheduler's size just now but count down flush markers only below,
+            # after their metrics and spool rows: a marker placed in between must count them.
+            self.unsettled += len(finished)
         label = self.labels.get(ops[0].endpoint.base_url, ops[0].endpoint.label)
         if began or ended:
             self.recorder.endpoint_outage(label, began)
@@ -195,6 +198,7 @@ class Core(CoreState):
             self.link.done(delivered + [op for lost in dropped.values() for op in lost])
         handoff()
         with self.lock:
+            self.unsettled -= len(finished)
             self.settle(finished)
             self.room()
         # Every sender has work again when an outage is over; else e.g. the probe's result frees

@@ -97,6 +97,10 @@ class CoreState:
         #: (they are kept compact, completed and checked, not as the callers left them).
         self.requests = 0
         self.marks: list[Mark] = []
+        #: Operations a request finished (gone from ``sched.size``) that have not yet counted down
+        #: the flush markers (``settle`` runs after their metrics and spool rows, lock released in
+        #: between). Invariant: a marker's ``remaining`` counts them, or it would end too early.
+        self.unsettled = 0
         self.spilled = 0  # rows waiting on disk only
         self.spill_in = 0  # ever spilled (ordinals for flush accounting)
         self.spill_out = 0  # ever reloaded
@@ -217,7 +221,7 @@ class CoreState:
         sched = self.sched
         sched.epoch += 1
         mark.upto = sched.epoch  # operations taken in before it have a lower epoch
-        mark.remaining = sched.size + max(0, mark.spill_upto - self.spill_out)
+        mark.remaining = sched.size + self.unsettled + max(0, mark.spill_upto - self.spill_out)
         if mark.remaining <= 0:
             mark.finish(True)
             return
