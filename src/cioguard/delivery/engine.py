@@ -261,7 +261,12 @@ class DeliveryEngine:
         current = threading.current_thread()
         if current not in core.threads:  # never wait for (or join) ourselves
             with core.lock:
-                while (core.sched.size or core.inbox) and any(t.is_alive() for t in core.threads):
+                # Until nothing is queued and every finished request has done its bookkeeping
+                # (metrics, spool rows): ``unsettled`` operations left the scheduler already, and
+                # closing the spool under them would leave their delivered rows behind.
+                while (core.sched.size or core.inbox or core.unsettled) and any(
+                    t.is_alive() for t in core.threads
+                ):
                     left = end - time.monotonic()
                     if left <= 0:
                         break
