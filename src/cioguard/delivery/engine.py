@@ -51,6 +51,18 @@ _pause = time.sleep
 _running_loop = asyncio._get_running_loop
 
 
+def _backpressure(core: Core, queued: int) -> None:
+    """Backpressure instead of loss, for a caller that found the queue over half full.
+
+    Callers outpacing the sender (a burst from many threads) hand it the GIL once per call above
+    half full, and pause 1 to 50 ms when nearly full, so batches drain the queue before it
+    overflows. Never on an event loop's thread: a pause there would stall every coroutine, not
+    one caller.
+    """
+    delay = core.brake(queued)
+    _pause(0.0 if delay and _running_loop() is not None else delay)
+
+
 class DeliveryEngine:
     """Queues operations and delivers them in the background, in order per person. Thread-safe."""
 
@@ -165,12 +177,7 @@ class DeliveryEngine:
         if core.idle or len(inbox) >= core.nudge_at:
             core.wake()
         if queued >= core.high_water:
-            # Backpressure instead of loss: callers outpacing the sender (a burst from many
-            # threads) hand it the GIL once per call above half full, and pause 1 to 50 ms
-            # when nearly full, so batches drain the queue before it overflows. Never on an
-            # event loop's thread: a pause there would stall every coroutine, not one caller.
-            delay = core.brake(queued)
-            _pause(0.0 if delay and _running_loop() is not None else delay)
+            _backpressure(core, queued)
         return True
 
     def submit_snapshot(self, item: Snapshot) -> bool:
@@ -183,12 +190,10 @@ class DeliveryEngine:
         if core.closed or core.spilled or core.keep_on_caller or queued >= core.capacity:
             return self.submit(materialize(item))
         inbox.append(item)
-        # The rest is submit()'s, repeated rather than shared: this runs on every fast call.
-        if core.idle or len(inbox) >= core.nudge_at:
+        if core.idle or len(inbox) >= core.nudge_at:  # (as in submit: no call on the common path)
             core.wake()
         if queued >= core.high_water:
-            delay = core.brake(queued)
-            _pause(0.0 if delay and _running_loop() is not None else delay)
+            _backpressure(core, queued)
         return True
 
     def _overflow(self, core: Core, op: Operation) -> bool:

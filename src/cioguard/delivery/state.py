@@ -278,7 +278,8 @@ class CoreState:
         now, wall = self.clock(), self.wall()
         created = op.created_at
         born = now - (wall - created) if created and wall > created else now
-        op.shard_key  # noqa: B018  # completes it (a recovered row may still need its lane)
+        if op._pending is not None:
+            op._complete()  # a recovered row may still need its lane (as intake does)
         op._enqueued_at = born
         if self.marks and spill is not None:
             self.tags[op] = -(spill + 1)
