@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from sink import FakeClock, Sink
 
+from cioguard.delivery.engine import DeliveryEngine
 from cioguard.operations.model import Endpoint
 
 
@@ -30,3 +31,12 @@ def endpoint(sink: Sink) -> Endpoint:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture
+def engines() -> Iterator[list[DeliveryEngine]]:
+    """Engines a test starts (append them): each is shut down after the test."""
+    made: list[DeliveryEngine] = []
+    yield made
+    for engine in made:
+        engine.shutdown(2.0)

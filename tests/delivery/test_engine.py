@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
-import pytest
 from sink import Reply, Sink, make_op
 
 from cioguard.delivery import DeliveryConfig, DeliveryEngine
 from cioguard.operations.model import Endpoint
 from cioguard.telemetry.recorder import NullRecorder
-
-
-@pytest.fixture
-def engines() -> Iterator[list[DeliveryEngine]]:
-    made: list[DeliveryEngine] = []
-    yield made
-    for engine in made:
-        engine.shutdown(1.0)
 
 
 def start(engines: list[DeliveryEngine], **options: object) -> DeliveryEngine:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Mapping
+from typing import Any
 
 import orjson
 import pytest
@@ -57,9 +58,9 @@ def make_sender(
     transport: ScriptedTransport,
     deadline: float | None = None,
     hook: list[tuple[Endpoint, int]] | None = None,
-    **options: object,
+    **options: Any,
 ) -> tuple[BatchSender, Rec, Counters]:
-    config = DeliveryConfig(**options)  # type: ignore[arg-type]
+    config = DeliveryConfig(**options)
     rec = Rec()
     counters = Counters(clock)
     sender = BatchSender(

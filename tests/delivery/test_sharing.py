@@ -6,23 +6,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import pytest
 from sink import Reply, Sink, make_op
 
 from cioguard.delivery import DeliveryConfig, DeliveryEngine
 from cioguard.delivery.doorbell import Doorbell
 from cioguard.delivery.state import INTAKE_NUDGE
 from cioguard.operations.model import Endpoint
-
-
-@pytest.fixture
-def engines() -> Iterator[list[DeliveryEngine]]:
-    made: list[DeliveryEngine] = []
-    yield made
-    for engine in made:
-        engine.shutdown(2.0)
 
 
 def until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:

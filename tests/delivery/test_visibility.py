@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -20,16 +20,8 @@ from cioguard.testing import FakeCustomerIO
 FAST_RETRIES = {"retry_base": 0.0, "retry_cap": 0.05, "flush_interval": 0.0}
 
 
-@pytest.fixture
-def engines() -> Iterator[list[DeliveryEngine]]:
-    made: list[DeliveryEngine] = []
-    yield made
-    for engine in made:
-        engine.shutdown(0.5)
-
-
-def start(engines: list[DeliveryEngine], registry: CollectorRegistry, **options: object) -> DeliveryEngine:
-    config = DeliveryConfig(**options)  # type: ignore[arg-type]
+def start(engines: list[DeliveryEngine], registry: CollectorRegistry, **options: Any) -> DeliveryEngine:
+    config = DeliveryConfig(**options)
     engine = DeliveryEngine(config, recorder=PrometheusRecorder(registry))
     engines.append(engine)
     return engine

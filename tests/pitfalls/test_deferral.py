@@ -17,6 +17,7 @@ import warnings
 import pytest
 
 import cioguard
+from cioguard.operations.model import Call
 from cioguard.pitfalls.deferral import DeferralGate, filters_allow_deferral
 
 
@@ -243,8 +244,8 @@ class _Rules:
     def __init__(self) -> None:
         self.checked: list[str] = []
 
-    def check_call(self, call: object) -> tuple[list[object], object]:
-        self.checked.append(call.name)  # type: ignore[attr-defined]
+    def check_call(self, call: Call) -> tuple[list[object], Call]:
+        self.checked.append(call.name)
         return [], call
 
 
