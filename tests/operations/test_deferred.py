@@ -67,6 +67,51 @@ def test_a_snapshot_completes_to_the_bytes_of_the_exact_path(endpoint: Endpoint,
     assert (op.route, op.http_method, op.path, op.shard_key) == ("v2", "POST", "/api/v2/batch", "id:u1")
 
 
+@pytest.mark.parametrize("customer_id", ["u1", 42, "cio_abc", "Ada@Example.com", 'q"uote\\ü'])
+@pytest.mark.parametrize(
+    ("method", "name", "extra"),
+    [
+        ("track", "order_completed", {}),
+        ("track", 'na"me ☕\n', {"timestamp": dt.datetime(2024, 5, 1, tzinfo=dt.timezone.utc)}),
+        ("track", "clicked", {"timestamp": 1_700_000_000, "id": "evt-1"}),
+        ("pageview", "https://example.com/ü", {}),
+        ("backfill", "imported", {}),
+    ],
+)
+def test_the_joined_entry_is_the_exact_paths_bytes(
+    endpoint: Endpoint, customer_id: Any, method: str, name: str, extra: dict[str, Any]
+) -> None:
+    """entry_json joins the sender's entry from the caller's data JSON: byte for byte build()'s."""
+    if method == "track":
+        args: tuple[Any, ...] = (customer_id, name, REALISTIC)
+        kwargs = dict(extra)
+    elif method == "pageview":
+        args, kwargs = (customer_id, name), dict(REALISTIC)
+    else:
+        args, kwargs = (customer_id, name, 1_700_000_000), dict(REALISTIC)
+    op = _deferred(endpoint, Lanes(), method, *args, **kwargs)
+    assert op._pending is not None, "the snapshot path took it"
+    [exact] = build(bind(method, args, kwargs), endpoint, now=1_700_000_000.0, mono=5.0)
+    if "id" in extra:
+        assert op.body == exact.body
+    else:
+        assert (
+            op.body[: ID_SLOT.start] + op.body[ID_SLOT.stop :]
+            == exact.body[: ID_SLOT.start] + exact.body[ID_SLOT.stop :]
+        )
+
+
+def test_an_entry_near_the_v2_limit_is_measured_by_the_exact_path(endpoint: Endpoint) -> None:
+    from cioguard.operations.deferred import snapshot_data
+    from cioguard.operations.routes import V2_ENTRY_LIMIT
+
+    small = {"note": "x" * 100}
+    near = {"note": "x" * (V2_ENTRY_LIMIT - 100)}
+    assert snapshot_data("track", "u1", "clicked", small, None, None, False) is not None
+    assert snapshot_data("track", "u1", "clicked", near, None, None, False) is None
+    assert snapshot_data("track", "u1", 7, small, None, None, False) is None  # a name that is no string
+
+
 def test_reading_what_the_caller_knows_completes_nothing(endpoint: Endpoint) -> None:
     op = _deferred(endpoint, Lanes(), "track", "u1", "clicked", {"a": 1})
     assert (op.size, op.route, op.method, op.endpoint, op.enqueued_at, op.created_at) == (

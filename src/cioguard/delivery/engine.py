@@ -97,6 +97,8 @@ class DeliveryEngine:
             self._config, self._recorder, lambda count: _call(ref, "_claimed", count), resolve_endpoint
         )
         self._core = self._new_core()
+        #: The current core's inbox (read lock-free by the caller's fast path: its length only).
+        self.inbox = self._core.inbox
         self._drops_seen = 0
         self._kept = 0
         os.register_at_fork(after_in_child=lambda: _call(ref, "_after_fork"))
@@ -158,6 +160,7 @@ class DeliveryEngine:
         if callable(reset):
             reset()
         self._core = self._new_core()
+        self.inbox = self._core.inbox
         self._core.link.after_fork()
 
     # -- caller side ---------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import trace as otel_trace
 
 from cioguard.operations.checks import CHECKS, EVENT_NAME_LIMIT
-from cioguard.operations.deferred import materialize, snapshot_body
+from cioguard.operations.deferred import materialize, snapshot_data
 from cioguard.operations.event_args import EVENT_ARGS
 from cioguard.operations.model import Call, Endpoint
 from cioguard.pitfalls.location import call_site
@@ -45,6 +45,9 @@ EVENT_METHODS = frozenset({"track", "pageview", "backfill"})
 _SHORT_NAME = EVENT_NAME_LIMIT // 4
 #: How many calls pass between two CIO011 queue-fill checks (as in Runtime.enqueue).
 QUEUE_CHECK_EVERY = 256
+#: Calls waiting for the sender's intake from which a snapshot is copied compact (about 4 MB of
+#: orjson buffers at most before that; the sender nudged at half a batch takes them in sooner).
+COMPACT_AT = 1024
 
 
 def make_express(runtime: Runtime) -> Enqueue:
@@ -94,10 +97,14 @@ def make_express(runtime: Runtime) -> Enqueue:
             captured = None
         else:
             captured = capture(method, endpoint, name, customer_id)
-        snapshot = snapshot_body(method, customer_id, name, data, timestamp, event_id, exact)
+        snapshot = snapshot_data(method, customer_id, name, data, timestamp, event_id, exact)
         if snapshot is None:  # build()'s exact path decides (and raises what it must)
             return enqueue(method, endpoint, args, kwargs)
-        body, value = snapshot
+        data_json, value, stamp = snapshot
+        if snapshots and len(local.inbox) >= COMPACT_AT:
+            # orjson's result keeps a 4 KB buffer alive until the sender takes the call in (it
+            # joins the entry then): while the sender lags, keep a compact copy instead.
+            data_json = bytes(memoryview(data_json))
         if defer:
             nonlocal until_queue_check
             until_queue_check -= 1
@@ -105,16 +112,30 @@ def make_express(runtime: Runtime) -> Enqueue:
                 until_queue_check = QUEUE_CHECK_EVERY
                 runtime._check_queue()  # CIO011, a warning here ("warn" mode)
             # One tuple, queued before the operation: the sender runs it (in call order) before it
-            # completes any later operation. The body: the sender looks behind its null values and
+            # completes any later operation. The data's JSON: the sender looks behind its null values and
             # UUID-shaped strings (an inf, a UUID object). The call site is the wrapper's caller.
             where = call_site(2)
-            remember((pitfalls, method, customer_id, name, data, timestamp, event_id, where, captured, body))
+            remember(
+                (pitfalls, method, customer_id, name, data, timestamp, event_id, where, captured, data_json)
+            )
         # Whole microseconds, an int: below 257 µs CPython shares it, so no float per queued call.
         elapsed_us = (clock_ns() - started) // 1000
         if captured is not None:
             captured.caller_seconds = elapsed_us / 1e6
         # A Snapshot tuple: the sender makes its Operation at intake (fewer objects here).
-        item = (endpoint, method, body, value, event_id, wall(), captured, elapsed_us, lanes)
+        item = (
+            endpoint,
+            method,
+            data_json,
+            value,
+            event_id,
+            wall(),
+            captured,
+            elapsed_us,
+            lanes,
+            name,
+            stamp,
+        )
         accepted = local.submit_snapshot(item) if snapshots else engine.submit(materialize(item))
         if not accepted and defer:
             backlog.drain()  # dropped at the door: its rules still run (and count)

@@ -7,13 +7,15 @@
     # caller thread: op is queued as it is (JSON bytes of the entry, with room for the id)
     op.shard_key, op.body                             # sender thread: lane and ULID filled in
 
-:func:`snapshot_event` is the fast path of ``track``/``pageview``/``backfill``: one ``orjson.dumps``
-of the whole v2 entry (so the caller may change its dict afterwards), with 26 zero characters where
-the event ``id`` goes — the entry starts ``{"id":"``, so the id is always ``body[7:33]`` — plus
-the cheap checks that prove the bytes are what the SDK would send. It returns ``None`` whenever
+:func:`snapshot_event` is the fast path of ``track``/``pageview``/``backfill``. The caller's share
+is :func:`snapshot_data`: one ``orjson.dumps`` of the event's data (so the caller may change its
+dict afterwards) plus the cheap checks that prove the bytes are what the SDK would send; the
+instrumentation queues that as a :data:`Snapshot` tuple, and the sender's :func:`materialize` joins
+it into the v2 entry (:func:`entry_json`), with 26 zero characters where the event ``id`` goes —
+the entry starts ``{"id":"``, so the id is always ``body[7:33]``. Both return ``None`` whenever
 the exact path of :func:`cioguard.operations.build.build` must decide (data that is not plain, an
-entry over the v2 limit, a caller ``id`` that is not a string): that path raises the documented
-errors at the caller's line or picks the v1 route.
+entry that may pass the v2 limit, a name or caller ``id`` that is not a string): that path raises
+the documented errors at the caller's line or picks the v1 route.
 
 :class:`Lanes` is the sender's side (:class:`~cioguard.operations.model.Resolver`): it turns the
 raw identifier into the ``shard_key`` (shared between operations of one person), routes an
@@ -41,8 +43,9 @@ __all__ = [
     "ID_SLOT",
     "Lanes",
     "Snapshot",
+    "entry_json",
     "materialize",
-    "snapshot_body",
+    "snapshot_data",
     "snapshot_event",
     "snapshot_fields",
 ]
@@ -51,6 +54,11 @@ __all__ = [
 ID_SLOT = slice(7, 33)
 _PLACEHOLDER = "0" * 26
 _PLACEHOLDER_BYTES = _PLACEHOLDER.encode()
+_PLACEHOLDER_HEAD = b'{"id":"' + _PLACEHOLDER_BYTES + b'"'
+_EVENT = b',"type":"person","action":"event","identifiers":'
+_PAGE = b',"type":"person","action":"page","identifiers":'
+#: The most an entry's JSON adds to its data, name, identifier and event id (keys, the timestamp).
+_ENVELOPE_MAX = 160
 #: People whose email → id mapping is remembered (about 15 MB at the bound), shard keys shared.
 _EMAILS_MAX = 100_000
 _KEYS_MAX = 100_000
@@ -104,64 +112,85 @@ def snapshot_fields(
     exact: bool,
 ) -> Operation | None:
     """:func:`snapshot_event` from the call's fields (``raw`` is the timestamp as passed)."""
-    snapshot = snapshot_body(method, customer_id, name, data, raw, event_id, exact)
+    snapshot = snapshot_data(method, customer_id, name, data, raw, event_id, exact)
     if snapshot is None:
         return None
-    return _operation(endpoint, method, snapshot[0], snapshot[1], event_id, now, mono, span_context, 0, lanes)
+    data_json, value, stamp = snapshot
+    body = entry_json(method, value, name, data_json, stamp, event_id)
+    return _operation(endpoint, method, body, value, event_id, now, mono, span_context, 0, lanes)
 
 
-def snapshot_body(
+def snapshot_data(
     method: str, customer_id: Any, name: Any, data: dict[str, Any], raw: Any, event_id: Any, exact: bool
-) -> tuple[bytes, str] | None:
-    """The entry's compact JSON and the raw identifier (its lane key until ``Lanes.resolve``), or
-    ``None`` when build()'s exact path must decide."""
-    value = customer_id if type(customer_id) is str else str(customer_id)
-    # mapping.person_identifier, inlined (tests hold the two equal).
-    if value.startswith("cio_"):
-        identifiers = {"cio_id": value[4:]}
-    elif "@" in value:
-        identifiers = {"email": value}
-    else:
-        identifiers = {"id": value}
-    if event_id is not None and type(event_id) is not str:
+) -> tuple[bytes, str, Any] | None:
+    """The caller's snapshot of an event: the JSON of its data (the caller may change the dict
+    afterwards), the raw identifier (its lane key until ``Lanes.resolve``) and the timestamp as
+    sent (None: none), or ``None`` when build()'s exact path must decide. :func:`entry_json`
+    makes the v2 entry from them (on the sender)."""
+    if type(name) is not str or (event_id is not None and type(event_id) is not str):
         return None
-    entry: dict[str, Any] = {
-        "id": _PLACEHOLDER if event_id is None else event_id,
-        "type": "person",
-        "action": "page" if method == "pageview" else "event",
-        "identifiers": identifiers,
-        "name": name,
-        "attributes": data,
-    }
+    value = customer_id if type(customer_id) is str else str(customer_id)
+    stamp = None
     if raw is not None:
         stamp = backfill_timestamp(raw) if method == "backfill" else event_timestamp(raw)
-        if stamp is not None:
-            entry["timestamp"] = stamp
     try:
-        body = _orjson_dumps(entry, _default, _OPTIONS)
+        data_json = _orjson_dumps(data, _default, _OPTIONS)
     except TypeError:  # orjson.JSONEncodeError included: build() names the place
         return None
     # A "null" may hide an inf, a UUID-shaped string a UUID object: the type walk decides (here
     # when exact, else in the sender's rules: cioguard.pitfalls.values).
     if (
         exact
-        and (body.find(b"null") >= 0 or (body.count(b"-") >= 4 and _UUID_TEXT.search(body) is not None))
+        and (
+            data_json.find(b"null") >= 0
+            or (data_json.count(b"-") >= 4 and _UUID_TEXT.search(data_json) is not None)
+        )
         and not plain(data)
-    ) or len(body) > V2_ENTRY_LIMIT:
+    ):
         return None
-    # A compact copy (~0.1 µs): orjson's result keeps a 4 KB buffer alive while it waits in the queue.
-    return bytes(memoryview(body)), value
+    # Invariant: the entry is at most this long (a JSON string is at most 6 bytes a character),
+    # so an entry that might pass the v2 limit is measured exactly by build().
+    bound = len(data_json) + 6 * (len(name) + len(value) + (len(event_id) if event_id else 0))
+    if bound > V2_ENTRY_LIMIT - _ENVELOPE_MAX:
+        return None
+    return data_json, value, stamp
+
+
+def entry_json(method: str, value: str, name: str, data_json: bytes, stamp: Any, event_id: Any) -> bytes:
+    """The v2 entry of a snapshotted event, byte for byte what ``orjson.dumps`` of build()'s entry
+    dict gives (tests hold them equal): the placeholder id when ``event_id`` is None."""
+    # mapping.person_identifier, inlined (tests hold the two equal).
+    if value.startswith("cio_"):
+        identifiers = b'{"cio_id":' + _orjson_dumps(value[4:])
+    elif "@" in value:
+        identifiers = b'{"email":' + _orjson_dumps(value)
+    else:
+        identifiers = b'{"id":' + _orjson_dumps(value)
+    return b"".join(
+        (
+            _PLACEHOLDER_HEAD if event_id is None else b'{"id":' + _orjson_dumps(event_id),
+            _PAGE if method == "pageview" else _EVENT,
+            identifiers,
+            b'},"name":',
+            _orjson_dumps(name),
+            b',"attributes":',
+            data_json,
+            b"}" if stamp is None else b',"timestamp":' + _orjson_dumps(stamp) + b"}",
+        )
+    )
 
 
 #: What the caller's fast path queues instead of an :class:`Operation` (one tuple, made at C
-#: speed): ``(endpoint, method, body, raw identifier, event id or None, created_at, span capture,
-#: caller µs, lanes)``. The sender makes it an operation at intake (:func:`materialize`).
-Snapshot = tuple[Endpoint, str, bytes, str, Any, float, Any, int, "Lanes"]
+#: speed): ``(endpoint, method, data JSON, raw identifier, event id or None, created_at, span
+#: capture, caller µs, lanes, name, timestamp or None)``. The sender makes it an operation at
+#: intake (:func:`materialize`).
+Snapshot = tuple[Endpoint, str, bytes, str, Any, float, Any, int, "Lanes", str, Any]
 
 
 def materialize(item: Snapshot) -> Operation:
     """The :class:`Operation` of a queued :data:`Snapshot` (the sender's intake, or a slow path)."""
-    endpoint, method, body, value, event_id, now, span_context, caller_us, lanes = item
+    endpoint, method, data_json, value, event_id, now, span_context, caller_us, lanes, name, stamp = item
+    body = entry_json(method, value, name, data_json, stamp, event_id)
     return _operation(endpoint, method, body, value, event_id, now, None, span_context, caller_us, lanes)
 
 
