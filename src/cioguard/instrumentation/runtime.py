@@ -7,9 +7,9 @@ stale global.
 
 Two paths:
 
-- :attr:`Runtime.express` (background ``track``/``pageview``/``backfill``): the same work with
-  nothing else on the way (:mod:`cioguard.instrumentation.express`); it hands anything unusual
-  to ``enqueue`` before queueing.
+- the express wrappers of ``track``/``pageview``/``backfill`` in background mode
+  (:func:`cioguard.instrumentation.express.make_express`): the same work with nothing else on the
+  way; they hand anything unusual to ``enqueue`` before queueing.
 - :meth:`Runtime.enqueue` (background mode): bind → pitfall rules, or in "warn" mode only the call
   site, the rules then running on the sender (:mod:`cioguard.pitfalls.deferral`) → the CIO011 queue
   check → trace capture → snapshot (``build`` with :class:`~cioguard.operations.deferred.Lanes`) →
@@ -33,7 +33,7 @@ from typing import Any
 from cioguard.config import Options
 from cioguard.delivery.spool import commit_all
 from cioguard.instrumentation.endpoint_cache import EndpointCache
-from cioguard.instrumentation.express import EVENT_METHODS, QUEUE_CHECK_EVERY, Enqueue, make_express
+from cioguard.instrumentation.express import EVENT_METHODS, QUEUE_CHECK_EVERY
 from cioguard.instrumentation.senders import Sender, build_sender
 from cioguard.instrumentation.spans import client_span, record_failure
 from cioguard.instrumentation.stack import user_stacklevel
@@ -109,8 +109,6 @@ class Runtime:
         self.stopped = False
         if self.pitfalls_on:  # checks the fast path queued run before the operations after them
             self.lanes.before = self.pitfalls.backlog.drain
-        #: The fast path of ``track``/``pageview``/``backfill`` (:mod:`.express`; falls back here).
-        self.express: Enqueue = make_express(self)
 
     # -- background path --------------------------------------------------------------------------
 

@@ -23,7 +23,9 @@ from customerio import APIClient, CustomerIOException
 from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 
 from cioguard.endpoints import endpoint_name
-from cioguard.instrumentation.express import EVENT_METHODS
+from cioguard.instrumentation.express import EVENT_METHODS, PASS_THROUGH, Wrapper, make_express
+
+__all__ = ["Wrapper", "app_method", "client_constructor", "send_request", "track_method"]
 from cioguard.instrumentation.privacy import scrub_sdk_exception
 from cioguard.instrumentation.runtime import Runtime, force_synchronous
 from cioguard.instrumentation.spans import annotate_sdk_request
@@ -31,8 +33,7 @@ from cioguard.telemetry.labels import transport_error_type
 
 logger = logging.getLogger("cioguard")
 
-Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
-_PASS_THROUGH = (TypeError, ValueError, CustomerIOException, Warning)
+_PASS_THROUGH = PASS_THROUGH
 _logged_failures: set[str] = set()
 
 
@@ -60,7 +61,11 @@ def _split_instance(instance: Any, args: tuple[Any, ...]) -> tuple[Any, tuple[An
 
 def track_method(runtime: Runtime, method: str) -> Wrapper:
     """Wrapper for a ``CustomerIO`` Track method: queue it, or run it through in blocking mode."""
-    enqueue = runtime.express if method in EVENT_METHODS else runtime.enqueue
+    if method in EVENT_METHODS:
+        fast = make_express(runtime, method, lambda where, name: _fall_back(runtime, where, name))
+        if fast is not None:
+            return fast  # track/pageview/backfill in background mode (:mod:`.express`)
+    enqueue = runtime.enqueue
     endpoint_for = runtime.track_endpoint_for
     blocking = runtime.blocking
     synchronous = force_synchronous.get
