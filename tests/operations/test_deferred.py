@@ -112,6 +112,40 @@ def test_an_entry_near_the_v2_limit_is_measured_by_the_exact_path(endpoint: Endp
     assert snapshot_data("track", "u1", 7, small, None, None, False) is None  # a name that is no string
 
 
+def test_the_intake_step_gives_what_materialize_and_resolve_give(endpoint: Endpoint) -> None:
+    """take_in (the sender's intake) == materialize + Lanes.resolve: lane, email → id, bytes."""
+    from cioguard.operations.deferred import materialize, snapshot_data, take_in
+
+    lanes = Lanes()
+    assert _deferred(endpoint, lanes, "identify", "42", email="ada@example.com").shard_key == "id:42"
+    keys = []
+    for customer_id, event_id in (("Ada@Example.com", None), ("u1", "evt-1"), ("cio_x", None)):
+        snapshot = snapshot_data("track", customer_id, "clicked", REALISTIC, None, event_id, False)
+        assert snapshot is not None
+        data_json, value, stamp = snapshot
+        item = (
+            endpoint,
+            "track",
+            data_json,
+            value,
+            event_id,
+            1_700_000_000.0,
+            None,
+            3,
+            lanes,
+            "clicked",
+            stamp,
+        )
+        taken, made = take_in(item), materialize(item)
+        assert taken._pending is None
+        assert taken.shard_key == made.shard_key
+        assert (taken.event_id == taken.op_id) is (event_id is None)
+        assert taken.body.replace(taken.body[ID_SLOT], made.body[ID_SLOT], 1) == made.body
+        assert decode_ms(taken.op_id) == 1_700_000_000_000
+        keys.append(taken.shard_key)
+    assert keys == ["id:42", "id:u1", "cio_id:x"]  # the email joined the lane identify tied it to
+
+
 def test_reading_what_the_caller_knows_completes_nothing(endpoint: Endpoint) -> None:
     op = _deferred(endpoint, Lanes(), "track", "u1", "clicked", {"a": 1})
     assert (op.size, op.route, op.method, op.endpoint, op.enqueued_at, op.created_at) == (

@@ -24,7 +24,7 @@ from cioguard.delivery.policy import EndpointHealth
 from cioguard.delivery.scheduler import Scheduler
 from cioguard.delivery.sender import BatchSender
 from cioguard.delivery.slices import Budget
-from cioguard.operations.deferred import materialize
+from cioguard.operations.deferred import take_in
 from cioguard.operations.model import Operation
 from cioguard.telemetry.recorder import Recorder
 from cioguard.threads import daemon_thread
@@ -180,7 +180,7 @@ class CoreState:
                 popleft()
                 continue
             if type(item) is tuple:  # a caller's Snapshot (the fast path): its Operation is made here
-                item = materialize(item)
+                item = take_in(item)  # (complete: lane, ULID, the checks queued before it)
             op: Operation = item
             if op._pending is not None:
                 op._complete()  # its lane, ULID and deferred pitfall rules, in queue order

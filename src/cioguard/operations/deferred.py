@@ -22,7 +22,8 @@ raw identifier into the ``shard_key`` (shared between operations of one person),
 operation addressed by email into the lane of the id that ``identify`` tied it to, and writes a
 new ULID (from the acceptance time) into the body. It runs at the first read of an operation's
 lane or body, under the model's lock, in the order the sender takes operations off the queue, so
-an ``identify`` is always learnt before the operations accepted after it.
+an ``identify`` is always learnt before the operations accepted after it. The sender's intake
+makes a queued :data:`Snapshot` complete in one step (:func:`take_in`, the same lane and bytes).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ __all__ = [
     "snapshot_data",
     "snapshot_event",
     "snapshot_fields",
+    "take_in",
 ]
 
 #: Where the event id sits in a snapshot's body: ``{"id":"`` is 7 bytes, a ULID 26.
@@ -57,6 +59,10 @@ _PLACEHOLDER_BYTES = _PLACEHOLDER.encode()
 _PLACEHOLDER_HEAD = b'{"id":"' + _PLACEHOLDER_BYTES + b'"'
 _EVENT = b',"type":"person","action":"event","identifiers":'
 _PAGE = b',"type":"person","action":"page","identifiers":'
+#: JSON fragments of recent identifiers and event names (bounded; cleared when full).
+_PARTS_MAX = 10_000
+_IDENTIFIERS: dict[str, bytes] = {}
+_NAMED: dict[str, bytes] = {}
 #: The most an entry's JSON adds to its data, name, identifier and event id (keys, the timestamp).
 _ENVELOPE_MAX = 160
 #: People whose email → id mapping is remembered (about 15 MB at the bound), shard keys shared.
@@ -156,28 +162,53 @@ def snapshot_data(
     return data_json, value, stamp
 
 
-def entry_json(method: str, value: str, name: str, data_json: bytes, stamp: Any, event_id: Any) -> bytes:
+def entry_json(
+    method: str, value: str, name: str, data_json: bytes, stamp: Any, event_id: Any, ulid: str | None = None
+) -> bytes:
     """The v2 entry of a snapshotted event, byte for byte what ``orjson.dumps`` of build()'s entry
-    dict gives (tests hold them equal): the placeholder id when ``event_id`` is None."""
-    # mapping.person_identifier, inlined (tests hold the two equal).
-    if value.startswith("cio_"):
-        identifiers = b'{"cio_id":' + _orjson_dumps(value[4:])
-    elif "@" in value:
-        identifiers = b'{"email":' + _orjson_dumps(value)
-    else:
-        identifiers = b'{"id":' + _orjson_dumps(value)
+    dict gives (tests hold them equal). Its ``id`` is ``event_id``, else ``ulid``, else the
+    placeholder (``Lanes.resolve`` writes the ULID there)."""
+    identifiers = _IDENTIFIERS.get(value)
+    if identifiers is None:
+        identifiers = _identifiers(value)
+    named = _NAMED.get(name)
+    if named is None:
+        named = _named(name)
     return b"".join(
         (
-            _PLACEHOLDER_HEAD if event_id is None else b'{"id":' + _orjson_dumps(event_id),
+            (_PLACEHOLDER_HEAD if ulid is None else b'{"id":"' + ulid.encode() + b'"')
+            if event_id is None
+            else b'{"id":' + _orjson_dumps(event_id),
             _PAGE if method == "pageview" else _EVENT,
             identifiers,
-            b'},"name":',
-            _orjson_dumps(name),
-            b',"attributes":',
+            named,
             data_json,
             b"}" if stamp is None else b',"timestamp":' + _orjson_dumps(stamp) + b"}",
         )
     )
+
+
+def _identifiers(value: str) -> bytes:
+    """``{"<kind>":<value>`` of a raw identifier (mapping.person_identifier; tests hold them equal)."""
+    if value.startswith("cio_"):
+        part = b'{"cio_id":' + _orjson_dumps(value[4:])
+    elif "@" in value:
+        part = b'{"email":' + _orjson_dumps(value)
+    else:
+        part = b'{"id":' + _orjson_dumps(value)
+    if len(_IDENTIFIERS) >= _PARTS_MAX:
+        _IDENTIFIERS.clear()
+    _IDENTIFIERS[value] = part
+    return part
+
+
+def _named(name: str) -> bytes:
+    """``},"name":<name>,"attributes":`` (event names are few: a dynamic name is a pitfall)."""
+    part = b'},"name":' + _orjson_dumps(name) + b',"attributes":'
+    if len(_NAMED) >= _PARTS_MAX:
+        _NAMED.clear()
+    _NAMED[name] = part
+    return part
 
 
 #: What the caller's fast path queues instead of an :class:`Operation` (one tuple, made at C
@@ -188,10 +219,28 @@ Snapshot = tuple[Endpoint, str, bytes, str, Any, float, Any, int, "Lanes", str, 
 
 
 def materialize(item: Snapshot) -> Operation:
-    """The :class:`Operation` of a queued :data:`Snapshot` (the sender's intake, or a slow path)."""
+    """The :class:`Operation` of a queued :data:`Snapshot` (a slow path; the sender's intake
+    uses :func:`take_in`)."""
     endpoint, method, data_json, value, event_id, now, span_context, caller_us, lanes, name, stamp = item
     body = entry_json(method, value, name, data_json, stamp, event_id)
     return _operation(endpoint, method, body, value, event_id, now, None, span_context, caller_us, lanes)
+
+
+def take_in(item: Snapshot) -> Operation:
+    """:func:`materialize` and ``Lanes.resolve`` in one step, for the sender's intake: the entry
+    is joined with its ULID in place (no placeholder to replace), the operation comes out complete."""
+    endpoint, method, data_json, value, event_id, now, span_context, caller_us, lanes, name, stamp = item
+    # No model lock: nobody else can see this operation yet; the backlog has its own lock, and
+    # Lanes' dicts and the ULID factory are safe for concurrent use.
+    before = lanes.before
+    if before is not None:
+        before()  # the checks queued before this call run first (as in Lanes.resolve)
+    key = lanes.lane(value)
+    ulid = new_ulid(now)
+    body = entry_json(method, value, name, data_json, stamp, event_id, ulid)
+    op = _operation(endpoint, method, body, key, event_id, now, None, span_context, caller_us, None)
+    op._op_id = IN_BODY if event_id is None else ulid
+    return op
 
 
 def _operation(
@@ -204,7 +253,7 @@ def _operation(
     mono: float | None,
     span_context: Any,
     caller_us: int,
-    lanes: Lanes,
+    lanes: Lanes | None,
 ) -> Operation:
     op = _new_operation(Operation)
     op.endpoint = endpoint
@@ -240,21 +289,8 @@ class Lanes:
         before = self.before
         if before is not None:
             before()
-        keys = self._keys
-        key = op._shard_key
         if op._op_id is None:  # a snapshot: the raw identifier, no ULID yet
-            full = keys.get(key)  # the raw identifier -> its shared "<type>:<value>" key
-            if full is None:
-                if len(keys) >= _KEYS_MAX:
-                    keys.clear()
-                if key.startswith("cio_"):
-                    full = "cio_id:" + key[4:]
-                elif "@" in key:
-                    full = "email:" + key
-                else:
-                    full = "id:" + key
-                keys[key] = full
-            key = full
+            op._shard_key = self.lane(op._shard_key)
             ulid = new_ulid(op.created_at)
             if op._event_id is IN_BODY:
                 # The placeholder's first occurrence is the id at body[7:33] (nothing comes before it).
@@ -262,11 +298,31 @@ class Lanes:
                 op._op_id = IN_BODY
             else:
                 op._op_id = ulid
-        elif op._op_id is LATER:  # a person call's v2 entry: its op id is made here, not on the caller
+            return
+        if op._op_id is LATER:  # a person call's v2 entry: its op id is made here, not on the caller
             op._op_id = new_ulid(op.created_at)
+        key = op._shard_key
         if self.emails and key.startswith("email:"):
-            key = self.emails.get(key.lower(), key)
-        op._shard_key = key
+            op._shard_key = self.emails.get(key.lower(), key)
+
+    def lane(self, value: str) -> str:
+        """The shard key of a raw identifier (shared between one person's operations), moved to
+        the id's lane when ``identify`` tied its email to one (the model's lock is held)."""
+        keys = self._keys
+        key = keys.get(value)  # the raw identifier -> its shared "<type>:<value>" key
+        if key is None:
+            if len(keys) >= _KEYS_MAX:
+                keys.clear()
+            if value.startswith("cio_"):
+                key = "cio_id:" + value[4:]
+            elif "@" in value:
+                key = "email:" + value
+            else:
+                key = "id:" + value
+            keys[value] = key
+        if self.emails and key.startswith("email:"):
+            return self.emails.get(key.lower(), key)
+        return key
 
     def learn(self, email: str, key: str) -> None:
         """Tie ``email`` to the lane ``key`` (``"id:<id>"``) from ``identify(id, email=…)``."""
