@@ -27,15 +27,21 @@ from cioguard.pitfalls.limits import (
 )
 from cioguard.pitfalls.names import NameBook, name_verdict
 from cioguard.pitfalls.people import PeopleRules, email_as_id_finding
-from cioguard.pitfalls.timestamps import check_timestamps, is_timestamp_key, timestamp_problem
+from cioguard.pitfalls.timestamps import (
+    StampKeys,
+    argument_finding,
+    attribute_finding,
+    check_timestamps,
+    timestamp_problem,
+    value_problem,
+)
 from cioguard.pitfalls.transport import RateWatch
+from cioguard.pitfalls.v2 import from_v2
 
 _EMPTY: tuple[Finding, ...] = ()
 _PERSON_METHODS = ("delete", "suppress", "unsuppress", "add_device", "delete_device")
 _SEND_METHODS = ("send_email", "send_push", "send_sms", "send_whatsapp", "send_inbox_message", "send_in_app")
 _MERGE_SIDES = (("primary_id_type", "primary_id"), ("secondary_id_type", "secondary_id"))
-#: Data keys remembered as "not a timestamp" (bounded: keys beyond it are simply checked again).
-_PLAIN_KEYS_MAX = 4096
 
 
 class CallRules:
@@ -64,7 +70,8 @@ class CallRules:
         self._page_cache: dict[str, tuple[Finding, ...]] = {}
         self._name_cache_size = name_cache_size
         self._email_warned = False
-        self._plain_keys: set[Any] = set()  # data keys that are not timestamps (bounded)
+        self._stamps = StampKeys()
+        self._plain_keys = self._stamps.plain  # data keys that are not timestamps (bounded)
         self._c002 = "CIO002" in enabled
         self._c013 = "CIO013" in enabled
         self._c014 = "CIO014" in enabled
@@ -136,12 +143,16 @@ class CallRules:
 
     # -- events -----------------------------------------------------------------------------------
     def _event(self, call: Call, email_typed: bool) -> list[Finding]:
-        # The hot path (a repeated, well-formed track()): keep it to dict/set lookups and one
-        # orjson size measurement; anything unusual falls through to the full rule functions.
+        return self.event(call.method, call.customer_id, call.name, call.data, call.timestamp, email_typed)
+
+    def event(
+        self, method: str, cid: Any, name: Any, data: Any, timestamp: Any, email_typed: bool = False
+    ) -> list[Finding]:
+        """The event rules over a call's fields (the sender's deferred checks make no ``Call``)."""
+        # The hot path (a repeated, well-formed track()): keep it to dict/set lookups; anything
+        # unusual falls through to the full rule functions.
         out: list[Finding] = []
-        method = call.method
         if method != "track_anonymous":
-            cid = call.customer_id
             kind = type(cid)
             # A short id without "@" (or a database int) cannot trip CIO004 or CIO014.
             if kind is str:
@@ -153,30 +164,29 @@ class CallRules:
                 found = self.people.on_event(method, cid if kind is str else str(cid))
                 if found is not None:
                     out.append(found)
-        name = call.name
         if type(name) is str:
             verdict = (self._page_cache if method == "pageview" else self._name_cache).get(name)
             if verdict is None:
                 verdict = self._new_name(name, method, out)
             if verdict:
                 out.extend(verdict)
-        data, timestamp = call.data, call.timestamp
-        suspicious = timestamp is not None and timestamp_problem(timestamp) is not None
-        stamped: list[Any] | None = None  # the data keys holding a suspicious timestamp
+        # CIO002 in check_timestamps' order: the timestamp argument, then data keys in data order.
+        stamped: list[Finding] | None = None
+        if timestamp is not None and self._c002:
+            problem = timestamp_problem(timestamp)
+            if problem is not None:
+                stamped = [argument_finding(method, problem[0])]
         if type(data) is dict and data:
             # Keys known not to be timestamps make the common case one C-level subset test; the
-            # rest (usually the few "*_at" keys) is one C-level set difference away.
-            plain = self._plain_keys
-            if not plain.issuperset(data):
-                for key in data.keys() - plain:
-                    if not is_timestamp_key(key):
-                        if len(plain) < _PLAIN_KEYS_MAX:
-                            plain.add(key)
-                        continue
+            # rest (usually the few "*_at" keys) is remembered per key sequence.
+            if self._c002 and not self._plain_keys.issuperset(data):
+                for key in self._stamps.of(data):
                     value = data[key]
-                    if value is not None and timestamp_problem(value) is not None:
-                        suspicious = True
-                        stamped = [key] if stamped is None else [*stamped, key]
+                    if value is not None:
+                        problem = value_problem(value)
+                        if problem is not None:
+                            found = attribute_finding(method, key, problem[0])
+                            stamped = [found] if stamped is None else [*stamped, found]
             if self._measure:
                 try:
                     size = len(_dumps(data))
@@ -184,9 +194,8 @@ class CallRules:
                     size = data_size(data)
                 if size > MAX_EVENT_DATA_BYTES:
                     out.append(data_size_finding(method, size))
-        if suspicious and self._c002:
-            keys = stamped if stamped is not None else []
-            out.extend(check_timestamps(method, timestamp, data, keys=keys)[0])
+        if stamped is not None:
+            out.extend(stamped)
         taxonomy = schema._current
         if taxonomy is not None and self._c013 and method != "pageview":
             out.extend(schema.event_findings(taxonomy, name, data))
@@ -225,7 +234,7 @@ class CallRules:
         if type(attrs) is dict and attrs:
             if self._c002 and not self._plain_keys.issuperset(attrs):
                 out.extend(check_timestamps("identify", None, attrs)[0])
-                self._remember_plain(attrs)
+                self._stamps.remember(attrs)
             # Under 1000 bytes in all, no attribute name or value can be over its limit.
             if self._c014 and (len(attrs) > MAX_ATTRIBUTES or data_size(attrs) > MAX_ATTRIBUTE_VALUE_BYTES):
                 out.extend(attributes_findings("identify", attrs))
@@ -233,12 +242,6 @@ class CallRules:
         if taxonomy is not None and self._on["CIO013"]:
             out.extend(schema.identify_findings(taxonomy, attrs))
         return out
-
-    def _remember_plain(self, data: dict[Any, Any]) -> None:
-        plain = self._plain_keys
-        for key in data.keys() - plain:
-            if len(plain) < _PLAIN_KEYS_MAX and not is_timestamp_key(key):
-                plain.add(key)
 
     # -- App API sends ----------------------------------------------------------------------------
     def _send(self, call: Call, email_typed: bool) -> list[Finding]:
@@ -264,7 +267,7 @@ class CallRules:
             return []
         out: list[Finding] = []
         for entry in operations[: self.max_batch_operations]:
-            inner = _from_v2(entry)
+            inner = from_v2(entry)
             if inner is not None:
                 handler = self.handlers.get(inner[0].method)
                 if handler is not None:
@@ -278,40 +281,3 @@ class CallRules:
         if timestamp is call.timestamp and data is call.data:
             return call
         return Call(call.method, call.customer_id, call.name, data, timestamp, call.event_id, call.extra)
-
-
-_V2_ACTIONS = {
-    "identify": "identify",
-    "event": "track",
-    "page": "pageview",
-    "screen": "pageview",
-    "delete": "delete",
-    "suppress": "suppress",
-    "unsuppress": "unsuppress",
-    "add_device": "add_device",
-    "delete_device": "delete_device",
-}
-
-
-def _from_v2(entry: Any) -> tuple[Call, bool] | None:
-    """A v2 batch entry as the equivalent v1 call, plus whether its identifier is typed ``email``."""
-    if not isinstance(entry, dict) or entry.get("type") != "person":
-        return None
-    action = entry.get("action")
-    if action == "merge":
-        primary, secondary = entry.get("primary"), entry.get("secondary")
-        extra: dict[str, Any] = {}
-        for side, value in (("primary", primary), ("secondary", secondary)):
-            if isinstance(value, dict) and len(value) == 1:
-                ((kind, ident),) = value.items()
-                extra[f"{side}_id_type"], extra[f"{side}_id"] = kind, ident
-        return Call("merge_customers", extra=extra), False
-    method = _V2_ACTIONS.get(action) if isinstance(action, str) else None
-    identifiers = entry.get("identifiers")
-    if method is None or not isinstance(identifiers, dict) or len(identifiers) != 1:
-        return None
-    ((kind, ident),) = identifiers.items()
-    attributes = entry.get("attributes")
-    if method == "identify" and kind == "email" and isinstance(attributes, dict | None):
-        attributes = {**(attributes or {}), "email": ident}  # identified by email: it has one
-    return Call(method, ident, entry.get("name"), attributes, entry.get("timestamp")), kind != "id"

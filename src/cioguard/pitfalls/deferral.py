@@ -35,7 +35,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from cioguard.operations.model import Call
-from cioguard.pitfalls.categories import PitfallWarning
+from cioguard.pitfalls.categories import Finding, PitfallWarning
 
 if TYPE_CHECKING:
     from cioguard.operations.model import Operation, Resolver
@@ -142,9 +142,7 @@ class Backlog:
                     slice_ends = _now() + _SLICE_SECONDS
                 check = waiting.popleft()
                 if not isinstance(check, DeferredRules):
-                    engine, method, customer_id, name, data, timestamp, event_id, where, capture, body = check
-                    call = Call(method, customer_id, name, data, timestamp, event_id)
-                    run_rules(engine, call, where, capture, body)
+                    run_quick(check)
                     continue
                 check.done = True
                 check.run()
@@ -215,21 +213,44 @@ def run_rules(
 ) -> None:
     """The rules over ``call``, warnings at the call site ``where``; never raises.
 
-    ``body``: the event's JSON when the caller did not examine its values (CIO014 looks behind its
-    ``null`` values and UUID-shaped strings); ``capture``: the call's trace capture (its ``codes``
-    get the findings, for the PRODUCER span's events).
+    ``body``: the event data's JSON (or the whole v2 entry's) when the caller did not examine its
+    values (CIO014 looks behind its ``null`` values and UUID-shaped strings); ``capture``: the
+    call's trace capture (its ``codes`` get the findings, for the PRODUCER span's events).
     """
     try:
         findings, _ = engine.check_call(call)
-        if body is not None:
-            unsendable = engine.check_values(call, body)
-            if unsendable is not None:
-                findings = [*findings, unsendable]
-        if findings:
-            if capture is not None:
-                capture.codes = tuple(finding.code for finding in findings)  # PRODUCER span events
-            engine.emit_at(findings, where)
+        _conclude(engine, findings, call.data, where, capture, body)
     except PitfallWarning as warning:  # the filters changed to "error" after the call
         logger.warning("cioguard pitfall (not raised: found after the call): %s", warning)
     except Exception:  # a rule or warning-hook failure must never reach the sender
         logger.debug("deferred pitfall rules failed", exc_info=True)
+
+
+def run_quick(check: QuickCheck) -> None:
+    """:func:`run_rules` for a :data:`QuickCheck` tuple (the same findings; no ``Call`` is made)."""
+    engine, method, customer_id, name, data, timestamp, event_id, where, capture, body = check
+    try:
+        findings = engine.check_fields(method, customer_id, name, data, timestamp, event_id)
+        _conclude(engine, findings, data, where, capture, body)
+    except PitfallWarning as warning:  # the filters changed to "error" after the call
+        logger.warning("cioguard pitfall (not raised: found after the call): %s", warning)
+    except Exception:  # a rule or warning-hook failure must never reach the sender
+        logger.debug("deferred pitfall rules failed", exc_info=True)
+
+
+def _conclude(
+    engine: PitfallEngine,
+    findings: list[Finding],
+    data: Any,
+    where: Location | None,
+    capture: Any,
+    body: bytes | None,
+) -> None:
+    if body is not None:
+        unsendable = engine.check_values(data, body, where)
+        if unsendable is not None:
+            findings = [*findings, unsendable]
+    if findings:
+        if capture is not None:
+            capture.codes = tuple(finding.code for finding in findings)  # PRODUCER span events
+        engine.emit_at(findings, where)

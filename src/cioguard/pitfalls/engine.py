@@ -53,13 +53,15 @@ from cioguard.pitfalls.transport import (
     repeated_client_finding,
     unauthorized_finding,
 )
-from cioguard.pitfalls.values import unsendable_finding
+from cioguard.pitfalls.values import NullHints
 from cioguard.scope import current_request
 from cioguard.telemetry.recorder import Recorder
 
 logger = logging.getLogger("cioguard.pitfalls")
 
 PitfallMode = Literal["warn", "error", "off"]
+#: Methods whose rules are ``CallRules.event`` (background mode adds nothing to them).
+_EVENTS = frozenset({"track", "backfill", "pageview", "track_anonymous"})
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,7 @@ class PitfallEngine:
         self._may_defer = config.mode == "warn" and not config.fix_timestamps and bool(enabled)
         self._gate = DeferralGate()
         self._backlog = Backlog()
+        self._nulls = NullHints()
         #: For the caller's fast path (:mod:`cioguard.instrumentation.express`): whether the rules
         #: may wait for the sender under the current filters (:meth:`defers` without the catch-up),
         #: and the checks waiting there.
@@ -243,12 +246,25 @@ class PitfallEngine:
             return []
         return [data_size_finding(method, data_bytes)]
 
-    def check_values(self, call: Call, body: bytes) -> Finding | None:
-        """CIO014 for a value behind the JSON ``body`` of an event that the caller's snapshot left
-        unexamined (an ``inf`` sent as ``null``, a UUID object sent as its text); sender only."""
+    def check_values(self, data: Any, body: bytes, where: object = None) -> Finding | None:
+        """CIO014 for a value behind the JSON ``body`` of an event's ``data`` that the caller's
+        snapshot left unexamined (an ``inf`` sent as ``null``, a UUID object sent as its text);
+        sender only. ``where``: the call site (its last data's ``None`` paths skip the walk)."""
         if "CIO014" not in self.enabled:
             return None
-        return unsendable_finding(call.data, body)
+        return self._nulls.finding(data, body, where)
+
+    def check_fields(
+        self, method: str, customer_id: Any, name: Any, data: Any, timestamp: Any, event_id: Any
+    ) -> list[Finding]:
+        """``check_call(Call(...))[0]`` for a deferred call; events skip the ``Call`` (same rules)."""
+        if method in _EVENTS and not self._calls.fix and self._handlers:
+            try:
+                return self._calls.event(method, customer_id, name, data, timestamp)
+            except Exception:  # a rule bug must never break the user's call
+                logger.debug("pitfall rules failed", exc_info=True)
+                return []
+        return self.check_call(Call(method, customer_id, name, data, timestamp, event_id))[0]
 
     def defers(self) -> bool:
         """Whether a background call's rules may run later on the sender (see :mod:`.deferral`).

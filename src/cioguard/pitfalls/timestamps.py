@@ -9,6 +9,7 @@ an ISO string is reported, not rewritten.
 
 from __future__ import annotations
 
+import datetime as _dt
 import functools
 import re
 from collections.abc import Iterable
@@ -26,10 +27,56 @@ _SCALES = (
 )
 _ISO = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?")
 _NAMED = frozenset({"timestamp", "_timestamp", "created_at"})
+#: Exact types ``timestamp_problem`` always answers ``None`` for (none is an int, float or str).
+_NEVER: frozenset[type] = frozenset({type(None), bool, _dt.datetime, _dt.date, dict, list})
+#: Verdicts on short strings (the same ISO date under the same key on every call); bounded.
+_TEXT_VERDICTS: dict[str, tuple[str, int] | None] = {}
+_TEXT_VERDICTS_MAX = 1024
+_TEXT_CACHED_LEN = 64
+#: Data keys remembered as "not a timestamp", and key sets remembered (bounded: beyond it, checked again).
+_PLAIN_KEYS_MAX = 4096
+_KEY_SETS_MAX = 1024
+_KEY_SET_CACHED_LEN = 64
 
 
 def is_timestamp_key(key: object) -> bool:
     return isinstance(key, str) and (key in _NAMED or key.endswith("_at"))
+
+
+class StampKeys:
+    """Which top-level keys of event data may hold a timestamp (``is_timestamp_key``), remembered.
+
+    ``plain``: keys known not to be timestamp keys (a data dict whose keys are all in it has none);
+    :meth:`of` remembers the answer per key sequence. Both bounded; a miss only recomputes.
+    """
+
+    __slots__ = ("_by_keys", "plain")
+
+    def __init__(self) -> None:
+        self.plain: set[Any] = set()
+        self._by_keys: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+
+    def of(self, data: dict[Any, Any]) -> tuple[Any, ...]:
+        """``data``'s timestamp keys, in ``data``'s order."""
+        keys = tuple(data)
+        try:
+            return self._by_keys[keys]
+        except KeyError:
+            pass
+        stamps = tuple(key for key in keys if is_timestamp_key(key))
+        self.remember(data)
+        if len(keys) <= _KEY_SET_CACHED_LEN:
+            if len(self._by_keys) >= _KEY_SETS_MAX:
+                self._by_keys.clear()
+            self._by_keys[keys] = stamps
+        return stamps
+
+    def remember(self, data: dict[Any, Any]) -> None:
+        """Add ``data``'s keys that are not timestamp keys to :attr:`plain` (bounded)."""
+        plain = self.plain
+        for key in data.keys() - plain:
+            if len(plain) < _PLAIN_KEYS_MAX and not is_timestamp_key(key):
+                plain.add(key)
 
 
 def timestamp_problem(value: object) -> tuple[str, int] | None:
@@ -55,6 +102,28 @@ def timestamp_problem(value: object) -> tuple[str, int] | None:
     return None
 
 
+def value_problem(value: object) -> tuple[str, int] | None:
+    """:func:`timestamp_problem`, cheaper for the common types (same answer for every value)."""
+    if type(value) is str:
+        try:
+            return _TEXT_VERDICTS[value]
+        except KeyError:
+            pass
+        verdict = timestamp_problem(value)
+        if len(value) <= _TEXT_CACHED_LEN:
+            if len(_TEXT_VERDICTS) >= _TEXT_VERDICTS_MAX:
+                _TEXT_VERDICTS.clear()  # bounded: a later call classifies again (same verdict)
+            _TEXT_VERDICTS[value] = verdict
+        return verdict
+    if type(value) is int or type(value) is float:
+        if -MS_THRESHOLD < value < MS_THRESHOLD or value != value:  # under every threshold, or nan
+            return None
+        return timestamp_problem(value)
+    if type(value) in _NEVER:
+        return None
+    return timestamp_problem(value)
+
+
 def _message(method: str, where: str, unit: str) -> Finding:
     if unit == "ISO-8601 string":
         return Finding(
@@ -76,6 +145,16 @@ def _message(method: str, where: str, unit: str) -> Finding:
 def _attribute_message(method: str, key: Any, unit: str) -> Finding:
     # Findings are immutable: a repeated one (the same ISO date key on every call) is made once.
     return _message(method, f"attribute {safe_name(key)}", unit)
+
+
+def argument_finding(method: str, unit: str) -> Finding:
+    """CIO002 for the ``timestamp=`` argument (``unit`` from :func:`timestamp_problem`)."""
+    return _message(method, "the timestamp argument", unit)
+
+
+def attribute_finding(method: str, key: Any, unit: str) -> Finding:
+    """CIO002 for the data key ``key`` (made once per method, key and unit)."""
+    return _attribute_message(method, key, unit)
 
 
 def _fixed(value: Any, divisor: int) -> Any:

@@ -9,6 +9,12 @@ from a ``UUID`` (orjson writes its text): that walk would cost every call with a
 event was sent with ``null`` for the infinity (as the SDK does for ``nan``) and the UUID's text::
 
     finding = unsendable_finding(call.data, body)   # None, or CIO014 with the key path in .detail
+
+The sender asks :class:`NullHints` instead: a call site's data usually has its ``None`` values at
+the same key paths on every call, so when the JSON holds exactly as many ``null`` as those paths
+and each still holds ``None``, no ``null`` can be an ``inf`` and the walk is skipped::
+
+    finding = hints.finding(call.data, body, where)   # the same answer, usually without the walk
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from cioguard.operations.errors import SerializationError
-from cioguard.operations.serialize import _UUID_TEXT, dumps, plain
+from cioguard.operations.serialize import _INFINITIES, _LEAVES, _UUID_TEXT, dumps, plain
 from cioguard.pitfalls.categories import Finding
 
 UNSENDABLE_MESSAGE = (
@@ -43,3 +49,95 @@ def unsendable_finding(data: Any, body: bytes) -> Finding | None:
         if any(problem in text for problem in _PROBLEMS):
             return Finding("CIO014", UNSENDABLE_MESSAGE, text.split(": ", 1)[0])
     return None
+
+
+#: A key path into event data: dict keys and list indexes, outermost first.
+Path = tuple[Any, ...]
+#: Call sites whose hint is kept, and the most ``None`` values a hint holds (bounds).
+_SITES_MAX = 1024
+#: The longest body kept with a hint (a repeat of it skips the scans).
+_BODY_KEPT = 2048
+_PATHS_MAX = 32
+_MISSING = object()
+
+
+def none_paths(data: Any, _leaves: frozenset[type] = _LEAVES) -> list[Path] | None:
+    """The paths of ``data``'s ``None`` values, or ``None`` when ``data`` is not :func:`plain`."""
+    paths: list[Path] = []
+    stack: list[tuple[Path, Any]] = [((), data)]
+    while stack:
+        prefix, node = stack.pop()
+        for step, item in node.items() if type(node) is dict else enumerate(node):
+            kind = type(item)
+            if item is None:
+                paths.append((*prefix, step))
+            elif kind in _leaves:
+                continue
+            elif kind is float:
+                if item in _INFINITIES:
+                    return None
+            elif kind is dict or kind is list:
+                stack.append(((*prefix, step), item))
+            else:
+                return None
+    return paths
+
+
+def _still_none(data: Any, paths: tuple[Path, ...]) -> bool:
+    """Whether every path leads, through exact dicts and lists, to a ``None`` in ``data``."""
+    for path in paths:
+        node = data
+        for step in path:
+            kind = type(node)
+            if kind is dict:
+                node = node.get(step, _MISSING)
+            elif kind is list and type(step) is int and step < len(node):
+                node = node[step]
+            else:
+                return False
+        if node is not None:
+            return False
+    return True
+
+
+class NullHints:
+    """:func:`unsendable_finding` with a per-call-site hint: the paths of the last data's ``None``.
+
+    Invariant behind a hit: every ``None`` and every ``inf`` in the data is its own ``null`` token
+    in ``body``, so ``body`` holding as many ``null`` as the hint has paths, each still ``None``,
+    leaves no room for an ``inf``; no UUID-shaped text leaves none for a ``UUID`` either. A body
+    equal to the one the hint was made from has both properties (no scan needed). Anything else
+    (a miss, UUID-shaped text, a hint that does not fit) takes the full rule.
+    """
+
+    __slots__ = ("_sites",)
+
+    def __init__(self) -> None:
+        #: id(call site) -> (the site, its data's None paths, the body they were found in or b"");
+        #: the site is kept to check the id.
+        self._sites: dict[int, tuple[object, tuple[Path, ...], bytes]] = {}
+
+    def finding(self, data: Any, body: bytes, site: object) -> Finding | None:
+        if type(data) is not dict:
+            return unsendable_finding(data, body)
+        hint = self._sites.get(id(site))
+        if hint is not None and hint[0] is site and body == hint[2] and _still_none(data, hint[1]):
+            return None  # the same JSON as last time here, its None values still None
+        if body.count(b"-") >= 4 and _UUID_TEXT.search(body) is not None:
+            return unsendable_finding(data, body)
+        nulls = body.count(b"null")
+        if nulls:
+            if hint is not None and hint[0] is site and len(hint[1]) == nulls and _still_none(data, hint[1]):
+                return None
+            paths = none_paths(data)
+            if paths is None:  # not plain: the full rule decides (and names the place)
+                return unsendable_finding(data, body)
+            if len(paths) != nulls or len(paths) > _PATHS_MAX:
+                return None  # plain, but a hint would not fit
+        else:
+            paths = []  # nothing for the rule to look behind (needs_look is False)
+        if site is not None:
+            if len(self._sites) >= _SITES_MAX:
+                self._sites.clear()  # bounded: a miss only walks once more
+            self._sites[id(site)] = (site, tuple(paths), body if len(body) <= _BODY_KEPT else b"")
+        return None  # plain: no inf, no UUID object
