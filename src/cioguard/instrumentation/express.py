@@ -28,7 +28,8 @@ from customerio import CustomerIOException
 from opentelemetry import trace as otel_trace
 
 from cioguard.operations.checks import CHECKS, EVENT_NAME_LIMIT
-from cioguard.operations.deferred import materialize, snapshot_data
+from cioguard.operations.deferred import materialize
+from cioguard.operations.entry import snapshot_data
 from cioguard.operations.event_args import EVENT_ARGS
 from cioguard.operations.model import Call
 from cioguard.pitfalls.location import call_site

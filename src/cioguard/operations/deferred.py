@@ -8,14 +8,15 @@
     op.shard_key, op.body                             # sender thread: lane and ULID filled in
 
 :func:`snapshot_event` is the fast path of ``track``/``pageview``/``backfill``. The caller's share
-is :func:`snapshot_data`: one ``orjson.dumps`` of the event's data (so the caller may change its
-dict afterwards) plus the cheap checks that prove the bytes are what the SDK would send; the
-instrumentation queues that as a :data:`Snapshot` tuple, and the sender's :func:`materialize` joins
-it into the v2 entry (:func:`entry_json`), with 26 zero characters where the event ``id`` goes —
-the entry starts ``{"id":"``, so the id is always ``body[7:33]``. Both return ``None`` whenever
-the exact path of :func:`cioguard.operations.build.build` must decide (data that is not plain, an
-entry that may pass the v2 limit, a name or caller ``id`` that is not a string): that path raises
-the documented errors at the caller's line or picks the v1 route.
+is :func:`~cioguard.operations.entry.snapshot_data`: one ``orjson.dumps`` of the event's data (so
+the caller may change its dict afterwards) plus the cheap checks that prove the bytes are what the
+SDK would send. The instrumentation queues that as a :data:`Snapshot` tuple; the sender's intake
+(:func:`take_in`) joins it into the v2 entry (:func:`~cioguard.operations.entry.entry_json`). An
+entry made before the sender's turn has 26 zero characters where the event ``id`` goes — the entry
+starts ``{"id":"``, so the id is always ``body[7:33]``. ``None`` means the exact path of
+:func:`cioguard.operations.build.build` must decide (data that is not plain, an entry that may pass
+the v2 limit, a name or caller ``id`` that is not a string): it raises the documented errors at the
+caller's line or picks the v1 route.
 
 :class:`Lanes` is the sender's side (:class:`~cioguard.operations.model.Resolver`): it turns the
 raw identifier into the ``shard_key`` (shared between operations of one person), routes an
@@ -32,12 +33,8 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-from orjson import dumps as _orjson_dumps
-
-from cioguard.operations.calls import backfill_timestamp, event_timestamp
+from cioguard.operations.entry import ID_SLOT, PLACEHOLDER, entry_json, snapshot_data
 from cioguard.operations.model import IN_BODY, LATER, V2_REQUEST, Call, Endpoint, Operation
-from cioguard.operations.routes import V2_ENTRY_LIMIT
-from cioguard.operations.serialize import _OPTIONS, _UUID_TEXT, _default, plain
 from cioguard.operations.ulid import new_ulid
 
 __all__ = [
@@ -52,19 +49,6 @@ __all__ = [
     "take_in",
 ]
 
-#: Where the event id sits in a snapshot's body: ``{"id":"`` is 7 bytes, a ULID 26.
-ID_SLOT = slice(7, 33)
-_PLACEHOLDER = "0" * 26
-_PLACEHOLDER_BYTES = _PLACEHOLDER.encode()
-_PLACEHOLDER_HEAD = b'{"id":"' + _PLACEHOLDER_BYTES + b'"'
-_EVENT = b',"type":"person","action":"event","identifiers":'
-_PAGE = b',"type":"person","action":"page","identifiers":'
-#: JSON fragments of recent identifiers and event names (bounded; cleared when full).
-_PARTS_MAX = 10_000
-_IDENTIFIERS: dict[str, bytes] = {}
-_NAMED: dict[str, bytes] = {}
-#: The most an entry's JSON adds to its data, name, identifier and event id (keys, the timestamp).
-_ENVELOPE_MAX = 160
 #: People whose email → id mapping is remembered (about 15 MB at the bound), shard keys shared.
 _EMAILS_MAX = 100_000
 _KEYS_MAX = 100_000
@@ -124,91 +108,6 @@ def snapshot_fields(
     data_json, value, stamp = snapshot
     body = entry_json(method, value, name, data_json, stamp, event_id)
     return _operation(endpoint, method, body, value, event_id, now, mono, span_context, 0, lanes)
-
-
-def snapshot_data(
-    method: str, customer_id: Any, name: Any, data: dict[str, Any], raw: Any, event_id: Any, exact: bool
-) -> tuple[bytes, str, Any] | None:
-    """The caller's snapshot of an event: the JSON of its data (the caller may change the dict
-    afterwards), the raw identifier (its lane key until ``Lanes.resolve``) and the timestamp as
-    sent (None: none), or ``None`` when build()'s exact path must decide. :func:`entry_json`
-    makes the v2 entry from them (on the sender)."""
-    if type(name) is not str or (event_id is not None and type(event_id) is not str):
-        return None
-    value = customer_id if type(customer_id) is str else str(customer_id)
-    stamp = None
-    if raw is not None:
-        stamp = backfill_timestamp(raw) if method == "backfill" else event_timestamp(raw)
-    try:
-        data_json = _orjson_dumps(data, _default, _OPTIONS)
-    except TypeError:  # orjson.JSONEncodeError included: build() names the place
-        return None
-    # A "null" may hide an inf, a UUID-shaped string a UUID object: the type walk decides (here
-    # when exact, else in the sender's rules: cioguard.pitfalls.values).
-    if (
-        exact
-        and (
-            data_json.find(b"null") >= 0
-            or (data_json.count(b"-") >= 4 and _UUID_TEXT.search(data_json) is not None)
-        )
-        and not plain(data)
-    ):
-        return None
-    # Invariant: the entry is at most this long (a JSON string is at most 6 bytes a character),
-    # so an entry that might pass the v2 limit is measured exactly by build().
-    bound = len(data_json) + 6 * (len(name) + len(value) + (len(event_id) if event_id else 0))
-    if bound > V2_ENTRY_LIMIT - _ENVELOPE_MAX:
-        return None
-    return data_json, value, stamp
-
-
-def entry_json(
-    method: str, value: str, name: str, data_json: bytes, stamp: Any, event_id: Any, ulid: str | None = None
-) -> bytes:
-    """The v2 entry of a snapshotted event, byte for byte what ``orjson.dumps`` of build()'s entry
-    dict gives (tests hold them equal). Its ``id`` is ``event_id``, else ``ulid``, else the
-    placeholder (``Lanes.resolve`` writes the ULID there)."""
-    identifiers = _IDENTIFIERS.get(value)
-    if identifiers is None:
-        identifiers = _identifiers(value)
-    named = _NAMED.get(name)
-    if named is None:
-        named = _named(name)
-    return b"".join(
-        (
-            (_PLACEHOLDER_HEAD if ulid is None else b'{"id":"' + ulid.encode() + b'"')
-            if event_id is None
-            else b'{"id":' + _orjson_dumps(event_id),
-            _PAGE if method == "pageview" else _EVENT,
-            identifiers,
-            named,
-            data_json,
-            b"}" if stamp is None else b',"timestamp":' + _orjson_dumps(stamp) + b"}",
-        )
-    )
-
-
-def _identifiers(value: str) -> bytes:
-    """``{"<kind>":<value>`` of a raw identifier (mapping.person_identifier; tests hold them equal)."""
-    if value.startswith("cio_"):
-        part = b'{"cio_id":' + _orjson_dumps(value[4:])
-    elif "@" in value:
-        part = b'{"email":' + _orjson_dumps(value)
-    else:
-        part = b'{"id":' + _orjson_dumps(value)
-    if len(_IDENTIFIERS) >= _PARTS_MAX:
-        _IDENTIFIERS.clear()
-    _IDENTIFIERS[value] = part
-    return part
-
-
-def _named(name: str) -> bytes:
-    """``},"name":<name>,"attributes":`` (event names are few: a dynamic name is a pitfall)."""
-    part = b'},"name":' + _orjson_dumps(name) + b',"attributes":'
-    if len(_NAMED) >= _PARTS_MAX:
-        _NAMED.clear()
-    _NAMED[name] = part
-    return part
 
 
 #: What the caller's fast path queues instead of an :class:`Operation` (one tuple, made at C
@@ -294,7 +193,7 @@ class Lanes:
             ulid = new_ulid(op.created_at)
             if op._event_id is IN_BODY:
                 # The placeholder's first occurrence is the id at body[7:33] (nothing comes before it).
-                op._body = op._body.replace(_PLACEHOLDER_BYTES, ulid.encode(), 1)
+                op._body = op._body.replace(PLACEHOLDER, ulid.encode(), 1)
                 op._op_id = IN_BODY
             else:
                 op._op_id = ulid
