@@ -115,6 +115,8 @@ _SEQUENCES = [
     # A string become a UUID object (its text), a string holding "null".
     [{"ref": "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "c": None}, {"ref": uuid.UUID(int=7), "c": None}],
     [{"note": "null", "c": None}, {"note": "x", "c": math.inf}, {"note": "null", "c": math.inf}],
+    # A None moved to another key (the hint is replaced), then an inf where it was.
+    [{"a": None, "b": 1.0}, {"a": 1.0, "b": None}, {"a": math.inf, "b": None}],
     # Deeper nesting, the realistic shape.
     [
         {"c": {"r": None}, "items": [{"d": None}, {"d": 0.1}], "s": {"a": {"l2": None}}},
@@ -147,13 +149,16 @@ def _site() -> Location | None:
 
 def test_queued_tuples_report_what_deferred_calls_report() -> None:
     """Backlog.run over the fast path's tuples and over DeferredRules: the same codes per call."""
-    quick, slow = _engine(), _engine()
+    counted = {"quick": CountingRecorder(), "slow": CountingRecorder()}
+    quick = PitfallEngine(PitfallConfig(measure_event_data=False), counted["quick"])
+    slow = PitfallEngine(PitfallConfig(measure_event_data=False), counted["slow"])
     where = _site()
     calls = [
         ("u1", {"coupon": None, "total": 1.0}),
         ("u1", {"coupon": None, "total": math.inf}),  # same site, same shape: CIO014
         ("u1", {"coupon": None, "placed_at": "2024-05-01"}),
         ("u1", {"coupon": None, "placed_at": 1_700_000_000_000}),
+        *[("u1", {"coupon": None, "placed_at": "2024-05-01"})] * 5,  # repeats: counted in bulk
     ]
     got: dict[str, list[tuple[str, ...]]] = {"quick": [], "slow": []}
     with warnings.catch_warnings(record=True) as shown:
@@ -171,5 +176,9 @@ def test_queued_tuples_report_what_deferred_calls_report() -> None:
             got["quick"].append(capture_q.codes)
             got["slow"].append(capture_s.codes)
     assert got["quick"] == got["slow"]
-    assert got["quick"] == [("CIO003",), ("CIO014",), ("CIO002",), ("CIO002",)]
+    assert got["quick"] == [("CIO003",), ("CIO014",), ("CIO002",), ("CIO002",), *[("CIO002",)] * 5]
+    quick.flush_counts()
+    slow.flush_counts()
+    assert sorted(counted["quick"].pitfalls) == sorted(counted["slow"].pitfalls)
+    assert counted["quick"].pitfalls.count("CIO002") == 7  # every occurrence
     assert {w.filename for w in shown} == {__file__}  # at the user's line

@@ -178,7 +178,7 @@ class Emitter:
 
     def emit(self, findings: Sequence[Finding], where: Location | None) -> None:
         """Count, debug-log and warn at ``where`` (``None``: at the origin); raise in "error" mode."""
-        if self.mode == "error":
+        if self._error:
             for finding in findings:
                 self.recorder.pitfall(finding.code)
             raise findings[0].warning()
@@ -187,10 +187,15 @@ class Emitter:
         if registry is None:
             registry = module_globals.setdefault("__warningregistry__", {})
         self._debug = debug = logger.isEnabledFor(logging.DEBUG)
+        seen, counters = self._seen, self._counters
         for finding in findings:
-            key = (finding.code, filename, lineno)
-            if key in self._seen:
-                self._count_later(finding.code)
+            if (finding.code, filename, lineno) in seen:  # a repeat: _count_later, inlined
+                counter = counters.get(finding.code)
+                if counter is None:
+                    counter = counters.setdefault(finding.code, itertools.count())
+                next(counter)
+                if self._flusher is None:
+                    self._start_flusher()
             else:
                 self._count_now(finding, where)
             if debug:

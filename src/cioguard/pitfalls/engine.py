@@ -140,6 +140,8 @@ class PitfallEngine:
             clock=clock,
         )
         self._handlers = self._calls.handlers if enabled else {}
+        #: The event rules, when check_call would add nothing to them (no fix_timestamps).
+        self._event = self._calls.event if enabled and not config.fix_timestamps else None
         self._clients = ClientBook()
         # Built inside instrument(): the origin is the application line that called it.
         self._out = Emitter(config.mode, recorder, origin(1))
@@ -258,9 +260,10 @@ class PitfallEngine:
         self, method: str, customer_id: Any, name: Any, data: Any, timestamp: Any, event_id: Any
     ) -> list[Finding]:
         """``check_call(Call(...))[0]`` for a deferred call; events skip the ``Call`` (same rules)."""
-        if method in _EVENTS and not self._calls.fix and self._handlers:
+        event = self._event
+        if event is not None and method in _EVENTS:
             try:
-                return self._calls.event(method, customer_id, name, data, timestamp)
+                return event(method, customer_id, name, data, timestamp)
             except Exception:  # a rule bug must never break the user's call
                 logger.debug("pitfall rules failed", exc_info=True)
                 return []
@@ -312,7 +315,7 @@ class PitfallEngine:
 
     def emit_at(self, findings: Sequence[Finding], where: Location | None) -> None:
         """Like :meth:`emit` with a location captured earlier (:func:`.location.locate` at the call)."""
-        if findings and self.config.mode != "off" and where is not INTERNAL:
+        if findings and not self._off and where is not INTERNAL:
             self._out.emit(findings, where)
 
     def report(self, findings: Sequence[Finding]) -> None:

@@ -152,9 +152,8 @@ def argument_finding(method: str, unit: str) -> Finding:
     return _message(method, "the timestamp argument", unit)
 
 
-def attribute_finding(method: str, key: Any, unit: str) -> Finding:
-    """CIO002 for the data key ``key`` (made once per method, key and unit)."""
-    return _attribute_message(method, key, unit)
+#: CIO002 for the data key ``key`` (made once per method, key and unit; no wrapper on the hot path).
+attribute_finding = _attribute_message
 
 
 def _fixed(value: Any, divisor: int) -> Any:

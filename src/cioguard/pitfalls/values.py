@@ -136,8 +136,10 @@ class NullHints:
                 return None  # plain, but a hint would not fit
         else:
             paths = []  # nothing for the rule to look behind (needs_look is False)
-        if site is not None:
+        fresh = tuple(paths)
+        if site is not None and (hint is None or hint[0] is not site or hint[1] != fresh):
+            # A new or changed hint (the same one is not stored again: its body stays the first).
             if len(self._sites) >= _SITES_MAX:
                 self._sites.clear()  # bounded: a miss only walks once more
-            self._sites[id(site)] = (site, tuple(paths), body if len(body) <= _BODY_KEPT else b"")
+            self._sites[id(site)] = (site, fresh, body if len(body) <= _BODY_KEPT else b"")
         return None  # plain: no inf, no UUID object
