@@ -83,15 +83,14 @@ def none_paths(data: Any, _leaves: frozenset[type] = _LEAVES) -> list[Path] | No
     return paths
 
 
-def _still_none(data: Any, paths: tuple[Path, ...]) -> bool:
+def _still_none(data: Any, paths: tuple[Path, ...], _missing: object = _MISSING) -> bool:
     """Whether every path leads, through exact dicts and lists, to a ``None`` in ``data``."""
     for path in paths:
         node = data
         for step in path:
-            kind = type(node)
-            if kind is dict:
-                node = node.get(step, _MISSING)
-            elif kind is list and type(step) is int and step < len(node):
+            if type(node) is dict:
+                node = node.get(step, _missing)
+            elif type(node) is list and type(step) is int and 0 <= step < len(node):
                 node = node[step]
             else:
                 return False
