@@ -54,9 +54,7 @@ def unsendable_finding(data: Any, body: bytes) -> Finding | None:
 #: A key path into event data: dict keys and list indexes, outermost first.
 Path = tuple[Any, ...]
 #: Call sites whose hint is kept, and the most ``None`` values a hint holds (bounds).
-_SITES_MAX = 1024
-#: The longest body kept with a hint (a repeat of it skips the scans).
-_BODY_KEPT = 2048
+_SITES_MAX = 4096
 _PATHS_MAX = 32
 _MISSING = object()
 
@@ -104,41 +102,31 @@ class NullHints:
 
     Invariant behind a hit: every ``None`` and every ``inf`` in the data is its own ``null`` token
     in ``body``, so ``body`` holding as many ``null`` as the hint has paths, each still ``None``,
-    leaves no room for an ``inf``; no UUID-shaped text leaves none for a ``UUID`` either. A body
-    equal to the one the hint was made from has both properties (no scan needed). Anything else
-    (a miss, UUID-shaped text, a hint that does not fit) takes the full rule.
+    leaves no room for an ``inf``; no UUID-shaped text leaves none for a ``UUID`` either. Anything
+    else (a miss, UUID-shaped text, a hint that does not fit) takes the full rule. Only key paths
+    are kept (attribute names and list indexes), never values.
     """
 
     __slots__ = ("_sites",)
 
     def __init__(self) -> None:
-        #: id(call site) -> (the site, its data's None paths, the body they were found in or b"");
-        #: the site is kept to check the id.
-        self._sites: dict[int, tuple[object, tuple[Path, ...], bytes]] = {}
+        #: id(call site) -> (the site, its data's None paths); the site is kept to check the id.
+        self._sites: dict[int, tuple[object, tuple[Path, ...]]] = {}
 
     def finding(self, data: Any, body: bytes, site: object) -> Finding | None:
-        if type(data) is not dict:
-            return unsendable_finding(data, body)
-        hint = self._sites.get(id(site))
-        if hint is not None and hint[0] is site and body == hint[2] and _still_none(data, hint[1]):
-            return None  # the same JSON as last time here, its None values still None
-        if body.count(b"-") >= 4 and _UUID_TEXT.search(body) is not None:
+        if type(data) is not dict or (body.count(b"-") >= 4 and _UUID_TEXT.search(body) is not None):
             return unsendable_finding(data, body)
         nulls = body.count(b"null")
-        if nulls:
-            if hint is not None and hint[0] is site and len(hint[1]) == nulls and _still_none(data, hint[1]):
-                return None
-            paths = none_paths(data)
-            if paths is None:  # not plain: the full rule decides (and names the place)
-                return unsendable_finding(data, body)
-            if len(paths) != nulls or len(paths) > _PATHS_MAX:
-                return None  # plain, but a hint would not fit
-        else:
-            paths = []  # nothing for the rule to look behind (needs_look is False)
-        fresh = tuple(paths)
-        if site is not None and (hint is None or hint[0] is not site or hint[1] != fresh):
-            # A new or changed hint (the same one is not stored again: its body stays the first).
+        if not nulls:
+            return None  # nothing for the rule to look behind (needs_look is False)
+        hint = self._sites.get(id(site))
+        if hint is not None and hint[0] is site and len(hint[1]) == nulls and _still_none(data, hint[1]):
+            return None
+        paths = none_paths(data)
+        if paths is None:  # not plain: the full rule decides (and names the place)
+            return unsendable_finding(data, body)
+        if site is not None and len(paths) == nulls and len(paths) <= _PATHS_MAX:
             if len(self._sites) >= _SITES_MAX:
                 self._sites.clear()  # bounded: a miss only walks once more
-            self._sites[id(site)] = (site, fresh, body if len(body) <= _BODY_KEPT else b"")
+            self._sites[id(site)] = (site, tuple(paths))
         return None  # plain: no inf, no UUID object
