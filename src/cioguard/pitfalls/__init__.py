@@ -38,7 +38,8 @@ from cioguard.pitfalls.categories import (
     WrongApiKeyWarning,
 )
 from cioguard.pitfalls.cmdline import apply_deferred_options
-from cioguard.pitfalls.engine import PitfallConfig, PitfallEngine, PitfallMode
+from cioguard.pitfalls.config import PitfallConfig, PitfallMode
+from cioguard.pitfalls.engine import PitfallEngine
 from cioguard.pitfalls.schema import clear_events, declare_events
 
 apply_deferred_options()  # python -W error::cioguard.PitfallWarning (CPython drops it at startup)

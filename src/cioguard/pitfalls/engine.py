@@ -35,12 +35,12 @@ import os
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from cioguard.operations.model import Call
 from cioguard.pitfalls.calls import CallRules
 from cioguard.pitfalls.categories import ALL_CODES, Finding
+from cioguard.pitfalls.config import PitfallConfig, PitfallMode
 from cioguard.pitfalls.deferral import Backlog, DeferralGate, DeferredRules
 from cioguard.pitfalls.emitter import Emitter
 from cioguard.pitfalls.limits import MAX_EVENT_DATA_BYTES, data_size_finding
@@ -57,47 +57,12 @@ from cioguard.pitfalls.values import NullHints
 from cioguard.scope import current_request
 from cioguard.telemetry.recorder import Recorder
 
+__all__ = ["PitfallConfig", "PitfallEngine", "PitfallMode"]  # the config lives in .config
+
 logger = logging.getLogger("cioguard.pitfalls")
 
-PitfallMode = Literal["warn", "error", "off"]
 #: Methods whose rules are ``CallRules.event`` (background mode adds nothing to them).
 _EVENTS = frozenset({"track", "backfill", "pageview", "track_anonymous"})
-
-
-@dataclass(frozen=True)
-class PitfallConfig:
-    """What the engine checks and how it reports (from ``instrument()`` options)."""
-
-    #: ``"warn"``, ``"error"`` or ``"off"`` (a :data:`PitfallMode`; validated by the engine).
-    mode: str = "warn"
-    disabled: frozenset[str] = frozenset()
-    #: Convert millisecond timestamps to seconds in the call that is sent (CIO002 still fires).
-    fix_timestamps: bool = False
-    #: CIO003; turn off for services that only track people identified elsewhere.
-    track_before_identify: bool = True
-    #: CIO006 fires once when more distinct event names than this are seen.
-    max_event_names: int = 500
-    #: Calls per second (blocking mode) above which CIO011 fires when sustained for 3 s.
-    rate_limit: float = 100.0
-    #: CIO011 fires when the queue stays above 80 % of capacity this long.
-    queue_sustain_seconds: float = 10.0
-    #: CIO007 ignores blocking calls shorter than this.
-    blocking_threshold_seconds: float = 0.0
-    #: Measure event data size (CIO014) in check_call. An instrumentation that serialises the data
-    #: anyway may turn this off and report sizes with :meth:`PitfallEngine.check_data_size` (saves
-    #: one orjson encoding per event).
-    measure_event_data: bool = True
-
-    @classmethod
-    def from_options(cls, options: Any) -> PitfallConfig:
-        """From a :class:`cioguard.config.Options` (read by attribute name)."""
-        return cls(
-            mode=getattr(options, "pitfalls", "warn"),
-            disabled=frozenset(getattr(options, "disabled_pitfalls", frozenset())),
-            fix_timestamps=bool(getattr(options, "fix_timestamps", False)),
-            track_before_identify=bool(getattr(options, "track_before_identify", True)),
-            rate_limit=float(getattr(options, "rate_limit", 100.0)),
-        )
 
 
 _engines: weakref.WeakSet[PitfallEngine] = weakref.WeakSet()
@@ -259,7 +224,8 @@ class PitfallEngine:
     def check_fields(
         self, method: str, customer_id: Any, name: Any, data: Any, timestamp: Any, event_id: Any
     ) -> list[Finding]:
-        """``check_call(Call(...))[0]`` for a deferred call; events skip the ``Call`` (same rules)."""
+        """``check_call(Call(...))[0]`` for a queued call's fields (the caller's fast path queues
+        event calls only: any other method gets a ``Call`` without ``extra``); events make none."""
         event = self._event
         if event is not None and method in _EVENTS:
             try:
