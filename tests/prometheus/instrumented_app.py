@@ -41,7 +41,9 @@ def build(cio_url: str, max_queue_size: int) -> Any:
         track_url=cio_url,
         api_url=cio_url,
         flush_interval=0.1,
-        max_retries=1,
+        # Two retryable faults per round (a 500, a reset) may meet the same batch: it must survive
+        # both (the dashboard's "Expired operations" must stay 0), yet retries stay few.
+        max_retries=2,
         max_queue_size=max_queue_size,
         rate_limit=1000.0,
     )
