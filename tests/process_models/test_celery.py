@@ -6,10 +6,14 @@ multiprocessing's finalizers; Celery's ``worker_process_shutdown`` is where ciog
 Phase 1: six tasks, each in a fresh child, all delivered while the worker runs. Phase 2: two
 tasks still sleeping when the worker gets SIGTERM (warm shutdown): they finish, send, and their
 children exit at once, long before a partial batch would leave on its own (default 1 s).
+
+Celery's parent-death SIGKILL follows the thread that forked a child (billiard's Supervisor, for
+every replacement child), which ends at warm shutdown: cioguard makes it follow the main process.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -106,3 +110,90 @@ def test_prefork_children_deliver_while_running_and_at_warm_shutdown(
     assert set(got) == expected_keys(RUNNING_TASKS + SHUTDOWN_TASKS, PER_TASK)
     assert all(n == 1 for n in got.values())
     assert fake.duplicate_events == 0
+
+
+@pytest.mark.parametrize("env", [{}, {"APP_INSTRUMENT_IN_CHILD": "1"}], ids=["at-import", "in-child"])
+def test_warm_shutdown_waits_for_children_still_delivering(
+    fake: FakeCustomerIO, data: Path, producer: celery.Celery, env: dict[str, str]
+) -> None:
+    """Children forked by billiard's Supervisor thread survive its exit at warm shutdown.
+
+    Celery arms ``PR_SET_PDEATHSIG=SIGKILL`` in each child, and Linux ties it to the *thread* that
+    forked the child: billiard's Supervisor thread forks every replacement child and ends ≤0.8 s
+    after the pool closes, while the children may still run their task or deliver. A 429 with
+    ``Retry-After: 1.5`` to each child's first request keeps both delivering then (well within the
+    default 5 s ``exit_timeout``): neither may be killed.
+    """
+    log = data / "worker.log"
+    worker = start_worker(fake, data, log, **env)
+    try:
+        for w in range(2):  # both first children recycle: the Supervisor forks the next ones
+            producer.send_task("celery_app.send", args=(w, PER_TASK))
+        assert wait_delivered(fake, 2 * PER_TASK, timeout=45), log.read_text()
+        fake.fail_next(2, status=429, retry_after=1.5)
+        for w in range(2, 4):
+            producer.send_task("celery_app.send", args=(w, PER_TASK, 3.0))
+        wait_started(data, 4, timeout=30)
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(10)
+    text = log.read_text()
+    assert worker.returncode == 0, text
+    got = delivered_keys(fake)
+    assert set(got) == expected_keys(4, PER_TASK), text
+    assert all(n == 1 for n in got.values())
+
+
+def children_of(pid: int) -> list[int]:
+    """Pids whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie nobody reaps has ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_children_still_die_when_the_main_process_is_killed(
+    fake: FakeCustomerIO, data: Path, producer: celery.Celery
+) -> None:
+    """cioguard makes Celery's parent-death SIGKILL process-scoped; it must still come, promptly."""
+    log = data / "worker.log"
+    worker = start_worker(fake, data, log)
+    children: list[int] = []
+    try:
+        for w in range(2):  # both first children recycle: the Supervisor forks the next ones
+            producer.send_task("celery_app.send", args=(w, PER_TASK))
+        assert wait_delivered(fake, 2 * PER_TASK, timeout=45), log.read_text()
+        for w in range(2, 4):
+            producer.send_task("celery_app.send", args=(w, PER_TASK, 60.0))
+        wait_started(data, 4, timeout=30)
+        children = children_of(worker.pid)
+        assert len(children) == 2, children
+        worker.kill()
+        worker.wait(10)
+        deadline = time.monotonic() + 10
+        while any(alive(pid) for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(alive(pid) for pid in children), log.read_text()
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(10)
+        for pid in children:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -2,7 +2,8 @@
 
 The broker folder is ``$CELERY_DATA``; ``$CELERY_DATA/started/<worker>`` marks a task that began.
 Only ``cioguard.instrument()`` at import, as an app would do in its tasks module: the prefork
-children inherit it. ``APP_WITHOUT_EXIT_HOOKS=1`` disables cioguard's exit hooks (the control run).
+children inherit it. ``APP_WITHOUT_EXIT_HOOKS=1`` disables cioguard's exit hooks (the control run);
+``APP_INSTRUMENT_IN_CHILD=1`` instruments each child from ``worker_process_init`` instead.
 
 Run with ``celery -A celery_app worker --pool=prefork --max-tasks-per-child=1``.
 """
@@ -25,7 +26,15 @@ if os.environ.get("APP_WITHOUT_EXIT_HOOKS"):
 
     cioguard.exits.install = lambda: None
 
-cioguard.instrument()
+if os.environ.get("APP_INSTRUMENT_IN_CHILD"):
+    from celery.signals import worker_process_init
+
+    @worker_process_init.connect
+    def instrument_child(**_: object) -> None:
+        cioguard.instrument()
+
+else:
+    cioguard.instrument()
 
 
 def broker_options(data: Path) -> dict[str, object]:
