@@ -53,9 +53,10 @@ EVENT_METHODS = frozenset({"track", "pageview", "backfill"})
 _SHORT_NAME = EVENT_NAME_LIMIT // 4
 #: How many calls pass between two CIO011 queue-fill checks (as in Runtime.enqueue).
 QUEUE_CHECK_EVERY = 256
-#: Calls waiting for the sender's intake from which a snapshot is copied compact (about 4 MB of
-#: orjson buffers at most before that; the sender nudged at half a batch takes them in sooner).
-COMPACT_AT = 1024
+#: Calls waiting for the sender's intake from which a snapshot is copied compact. Invariant: at
+#: most this many orjson results (each holding a 4 KB buffer) wait in the inbox, about 256 KB;
+#: a sender waiting for a partial batch or for held requests may leave calls there for a second.
+COMPACT_AT = 64
 
 
 def make_express(runtime: Runtime, method: str, fall_back: FallBack) -> Wrapper | None:
