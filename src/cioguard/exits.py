@@ -23,13 +23,8 @@ the Celery main process ends           a watcher thread in each prefork child (s
 (killed or not)                        the ``SIGKILL`` Celery meant the child to get
 =====================================  ==========================================================
 
-Celery arms ``PR_SET_PDEATHSIG=SIGKILL`` in each prefork child "for when the main process exits",
-but Linux sends it when the *thread* that forked the child ends. billiard forks every replacement
-child (``--max-tasks-per-child``, ``--max-memory-per-child``, a crashed child) from its Supervisor
-thread, which ends within 0.8 s of the pool closing at warm shutdown: children still running a task
-or delivering were killed with their events. At ``worker_process_init`` cioguard disarms it and
-starts a watcher that does it by process: once the main process is gone, flush within
-``exit_timeout``, then die by that signal.
+Celery's own parent-death signal follows the thread that forked a child, not the main process:
+:mod:`cioguard.parent_watch` makes it follow the process, after an exit flush.
 
 One exit flush per process: a second way out taken meanwhile waits for it (bounded), and a SIGTERM
 that interrupts it lets it finish, then kills the process by the signal.
@@ -53,7 +48,6 @@ import atexit
 import contextlib
 import logging
 import os
-import select
 import signal
 import sys
 import threading
@@ -63,14 +57,12 @@ from typing import Any
 
 import wrapt
 
-from cioguard.threads import daemon_thread, mask_process_signals
+from cioguard.threads import mask_process_signals
 
 logger = logging.getLogger("cioguard")
 
 #: Extra seconds a waiter gives the exit flush beyond ``exit_timeout``.
 _SLACK = 1.0
-#: Seconds between two looks at the parent process where no pidfd tells when it ends.
-_PARENT_POLL = 0.5
 
 _install_lock = threading.Lock()
 _hooks_registered = False
@@ -273,51 +265,17 @@ def _before_worker_exit(wrapped: Any, instance: Any, args: tuple[Any, ...], kwar
 def _hook_celery(signals: ModuleType) -> None:
     try:
         signals.worker_process_shutdown.connect(_on_worker_process_shutdown, weak=False)
-        signals.worker_process_init.connect(_on_worker_process_init, weak=False)
+        from cioguard.parent_watch import on_worker_process_init
+
+        signals.worker_process_init.connect(on_worker_process_init, weak=False)
         prefork = sys.modules.get("celery.concurrency.prefork")
         if getattr(prefork, "_process_hostname", None) is not None:
             # instrument() ran in a prefork child, e.g. from a worker_process_init receiver: this
             # one's dispatch started before we connected.
-            _on_worker_process_init()
+            on_worker_process_init()
     except Exception as exc:
         logger.warning("cioguard: could not hook Celery worker processes: %r", exc)
 
 
 def _on_worker_process_shutdown(*_args: Any, **_kwargs: Any) -> None:
     exit_flush("Celery worker process exit")
-
-
-def _on_worker_process_init(*_args: Any, **_kwargs: Any) -> None:
-    """In a prefork child, after Celery armed its parent-death signal: make it process-scoped."""
-    try:
-        import billiard.util as util  # type: ignore[import-untyped]  # imported: we run in its child
-
-        signum = util.get_pdeathsig()
-        if not signum:
-            return  # not Linux, or nothing armed
-        # Read while still armed: had the main process ended already, the signal would have
-        # killed us. Disarmed only once the watcher runs.
-        ppid = os.getppid()
-        daemon_thread(_watch_parent, "cioguard-parent-watch", (ppid, signum)).start()
-        util.set_pdeathsig(0)
-    except Exception as exc:  # the child keeps Celery's thread-scoped signal
-        logger.warning("cioguard: could not watch the Celery main process: %r", exc)
-
-
-def _watch_parent(ppid: int, signum: int) -> None:
-    """Wait until process ``ppid`` is no longer our parent, flush, then die by ``signum``."""
-    poller: select.poll | None = None
-    with contextlib.suppress(AttributeError, OSError):  # no pidfd (before Linux 5.3): poll getppid
-        # Had ``ppid`` ended before this (its pid maybe reused), the loop below ends at once.
-        ready = select.poll()
-        ready.register(os.pidfd_open(ppid), select.POLLIN)
-        poller = ready  # set only once registered: an empty poller would wait forever
-    # getppid() moves only once the whole parent process is gone: a thread that ends reparents us
-    # to another thread of the same process. A readable pidfd says so the moment it happens.
-    while os.getppid() == ppid:
-        if poller is None:
-            time.sleep(_PARENT_POLL)
-        elif poller.poll(None):
-            poller = None  # the parent ended: getppid() shows it now or at one of the next looks
-    exit_flush("Celery main process exit")
-    os.kill(os.getpid(), signum)
