@@ -31,6 +31,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from cioguard.delivery.closing import close_core
 from cioguard.delivery.config import DeliveryConfig
 from cioguard.delivery.counters import Counters, logger
 from cioguard.delivery.dispatch import Core
@@ -39,7 +40,6 @@ from cioguard.delivery.outcomes import Mark
 from cioguard.delivery.overflow import admit, refuse
 from cioguard.delivery.sender import BatchSender, ResponseHook
 from cioguard.delivery.spool import Spool
-from cioguard.delivery.sweeps import leftovers as left_behind
 from cioguard.delivery.transport import RequestsTransport, Transport
 from cioguard.operations.deferred import Snapshot, materialize
 from cioguard.operations.model import Endpoint, Operation
@@ -257,56 +257,10 @@ class DeliveryEngine:
 
     def _shutdown(self, timeout: float) -> None:
         core = self._core
-        end = time.monotonic() + max(0.0, timeout)
-        with core.lock:
-            if core.closed:
-                return
-            core.closed = True
-            core.sched.closing = True
-            core.deadline = core.clock() + max(0.0, timeout)
-            core.bell.ring(every=True)
-            core.space.notify_all()
-        current = threading.current_thread()
-        if current not in core.threads:  # never wait for (or join) ourselves
-            with core.lock:
-                # Until nothing is queued and every finished request has done its bookkeeping
-                # (metrics, spool rows): ``unsettled`` operations left the scheduler already, and
-                # closing the spool under them would leave their delivered rows behind.
-                while (core.sched.size or core.inbox or core.unsettled) and any(
-                    t.is_alive() for t in core.threads
-                ):
-                    left = end - time.monotonic()
-                    if left <= 0:
-                        break
-                    core.bell.ring(every=True)
-                    core.space.wait(min(left, 0.05))
-        with core.lock:
-            core.intake(core.clock())
-            leftovers = list(left_behind(core.sched))
-            core.stopped = True
-            core.bell.ring(every=True)
-            for mark in core.marks:
-                mark.finish(False)
-            core.marks = []
-        if core.inflight:
-            logger.warning(
-                "cioguard: %d operation(s) still in flight at the shutdown deadline; "
-                "their outcome is unknown (they are counted when the request ends)",
-                core.inflight,
-            )
-        ops = leftovers
-        if ops and not core.link.on:
-            core.out.drop(ops, "shutdown")
-        elif ops or core.spilled:
-            lost = core.link.persist(ops)  # memory-only while the spool failed: counted, not "kept"
-            if lost:
-                core.out.drop(lost, "spool_error")
-            self._kept = len(ops) - len(lost) + core.spilled
-            logger.warning("cioguard: %d operation(s) kept in the spool for the next process", self._kept)
-        core.counters.log_unlogged()  # drops held back by the once-a-minute log: none stays silent
-        core.link.close(max(0.0, end - time.monotonic()))
-        core.count_spool_losses()  # what the spool could not keep at close is counted too
-        core.out.run_hooks()
+        kept = close_core(core, timeout)
+        if kept is None:
+            return  # closed already
+        self._kept = kept
         if self._own_transport and core.inflight == 0:
             close = getattr(self._transport, "close", None)
             if callable(close):
