@@ -41,6 +41,7 @@ def test_intake_hands_over_the_gil_between_short_time_slices(
     # deferred pitfall rules, so slices are bounded by time, not by count).
     ticks = iter(range(1_000_000))
     monkeypatch.setattr(slices, "_now", lambda: next(ticks) * 20e-6)
+    monkeypatch.setattr(slices, "_pressed_until", 0.0)  # no caller under backpressure
     core = engine._core
     sizes: list[int] = []
     monkeypatch.setattr(slices, "_release", lambda seconds: sizes.append(core.sched.size))
@@ -80,3 +81,48 @@ def test_callers_on_an_event_loop_never_pause(monkeypatch: pytest.MonkeyPatch) -
         assert set(pauses) == {0.0}
     finally:
         made.shutdown(0.2)
+
+
+def test_under_backpressure_the_sender_works_in_longer_stretches(
+    engine: DeliveryEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A hand-off sleeps ~70 µs (Linux timer slack): while callers are slowed anyway, fewer of them.
+    ticks = iter(range(1_000_000))
+    monkeypatch.setattr(slices, "_now", lambda: next(ticks) * 20e-6)
+    slices.press()  # a caller over the high water, just now (pressure lasts PRESSURE_LINGER)
+    core = engine._core
+    sizes: list[int] = []
+    monkeypatch.setattr(slices, "_release", lambda seconds: sizes.append(core.sched.size))
+    core.inbox.extend(make_op(EP, person=f"p{i}") for i in range(800))
+    with core.lock:
+        core.intake(core.clock())
+    assert core.sched.size == 800
+    stretches = [b - a for a, b in zip([0, *sizes], [*sizes, 800], strict=True)]
+    # 2 ms stretches (about 100 operations at one clock read each) while the pressure lasts,
+    # then back to 0.1 ms slices once it is over (10 ms after the press).
+    assert 60 <= stretches[0] <= 110
+    assert max(stretches[-20:]) <= 6
+
+
+def test_callers_hand_over_the_gil_for_what_waits_to_be_sent_not_for_what_is_in_flight(
+    engine: DeliveryEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cioguard.delivery import engine as engine_module
+
+    pauses: list[float] = []
+    monkeypatch.setattr(engine_module, "_pause", pauses.append)
+    monkeypatch.setattr(engine_module, "press", lambda: pauses.append(-1.0))
+    core = engine._core  # high water 400, brake from 700, capacity 800
+    core.inflight = 300
+    engine_module._backpressure(core, 500)  # 200 waiting to be sent: nothing to do
+    assert pauses == []
+    engine_module._backpressure(core, 650)  # 350 waiting: still under the high water
+    assert pauses == []
+    core.inflight = 100
+    engine_module._backpressure(core, 650)  # 550 waiting: a hand-off, the sender pressed
+    assert pauses == [-1.0, 0.0]
+    pauses.clear()
+    core.inflight = 600
+    engine_module._backpressure(core, 750)  # nearly full, mostly in flight: still a pause
+    assert pauses[0] == -1.0
+    assert pauses[1] == pytest.approx((state_module.BRAKE_MIN + state_module.BRAKE_MAX) / 2)

@@ -254,12 +254,14 @@ class _Rules:
 
 
 def test_a_long_backlog_hands_the_gil_over_between_short_slices(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cioguard.delivery import slices
     from cioguard.pitfalls import deferral
 
     ticks = iter(range(0, 10_000_000, 40))  # every clock read: 40 µs later
     handoffs: list[float] = []
     monkeypatch.setattr(deferral, "_now", lambda: next(ticks) / 1e6)
     monkeypatch.setattr(deferral, "_handoff", handoffs.append)
+    monkeypatch.setattr(slices, "_pressed_until", 0.0)  # no caller under backpressure
     rules, backlog = _Rules(), deferral.Backlog()
     for n in range(100):
         backlog.waiting.append((rules, "track", "u1", f"e{n}", {}, None, None, None, None, None))
@@ -269,3 +271,21 @@ def test_a_long_backlog_hands_the_gil_over_between_short_slices(monkeypatch: pyt
     # A slice is 100 µs and each check reads the clock once (40 µs here): a hand-off every 2-3 checks.
     assert 30 <= len(handoffs) <= 60
     assert set(handoffs) == {0}  # time.sleep(0): release the GIL, nothing else
+
+
+def test_under_backpressure_a_backlog_runs_in_longer_stretches(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cioguard.delivery import slices
+    from cioguard.pitfalls import deferral
+
+    ticks = iter(range(0, 10_000_000, 40))  # every clock read: 40 µs later
+    handoffs: list[float] = []
+    monkeypatch.setattr(deferral, "_now", lambda: next(ticks) / 1e6)
+    monkeypatch.setattr(deferral, "_handoff", handoffs.append)
+    monkeypatch.setattr(slices, "_pressed_until", 1.0)  # callers slowed until t = 1 s
+    rules, backlog = _Rules(), deferral.Backlog()
+    for n in range(100):
+        backlog.waiting.append((rules, "track", "u1", f"e{n}", {}, None, None, None, None, None))
+    backlog.drain()
+    assert rules.checked == [f"e{n}" for n in range(100)]
+    # 2 ms stretches of 40 µs checks: a hand-off about every 50 checks, not every 2-3.
+    assert 1 <= len(handoffs) <= 3

@@ -39,6 +39,7 @@ from cioguard.delivery.durable import SpoolLink, open_spool
 from cioguard.delivery.outcomes import Mark
 from cioguard.delivery.overflow import admit, refuse
 from cioguard.delivery.sender import BatchSender, ResponseHook
+from cioguard.delivery.slices import press
 from cioguard.delivery.spool import Spool
 from cioguard.delivery.transport import RequestsTransport, Transport
 from cioguard.operations.deferred import Snapshot, materialize
@@ -54,12 +55,16 @@ _running_loop = asyncio._get_running_loop
 def _backpressure(core: Core, queued: int) -> None:
     """Backpressure instead of loss, for a caller that found the queue over half full.
 
-    Callers outpacing the sender (a burst from many threads) hand it the GIL once per call above
-    half full, and pause 1 to 50 ms when nearly full, so batches drain the queue before it
-    overflows. Never on an event loop's thread: a pause there would stall every coroutine, not
-    one caller.
+    Callers outpacing the sender (a burst from many threads) hand it the GIL once per call while
+    what waits to be sent is over half the queue, and pause 1 to 50 ms when the queue is nearly
+    full (requests in flight included), so batches drain the queue before it overflows; the
+    sender meanwhile works in longer stretches (:func:`cioguard.delivery.slices.press`). Never
+    a pause on an event loop's thread: it would stall every coroutine, not one caller.
     """
     delay = core.brake(queued)
+    if not delay and queued - core.inflight < core.high_water:
+        return  # the rest is in flight: a hand-off would not bring its answers any sooner
+    press()
     _pause(0.0 if delay and _running_loop() is not None else delay)
 
 

@@ -34,6 +34,7 @@ import warnings
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from cioguard.delivery.slices import may_go_on
 from cioguard.operations.model import Call
 from cioguard.pitfalls.categories import Finding, PitfallWarning
 
@@ -135,11 +136,17 @@ class Backlog:
             # Callers share the GIL with this loop: hand it over between short slices, so a call
             # never waits for a long backlog (its p99.9 latency). The process's switch interval is
             # never changed.
-            slice_ends = _now() + _SLICE_SECONDS
+            started = _now()
+            slice_ends = started + _SLICE_SECONDS
             while waiting:
-                if _now() >= slice_ends:
-                    _handoff(0)
-                    slice_ends = _now() + _SLICE_SECONDS
+                now = _now()
+                if now >= slice_ends:
+                    if may_go_on(started, now):  # callers under backpressure: a longer stretch
+                        slice_ends = now + _SLICE_SECONDS
+                    else:
+                        _handoff(0)
+                        started = _now()
+                        slice_ends = started + _SLICE_SECONDS
                 check = waiting.popleft()
                 if not isinstance(check, DeferredRules):
                     run_quick(check)
