@@ -34,8 +34,10 @@ GROUP = "depth"
 HOLD_TIMEOUT = 60.0
 #: tracemalloc's count runs over at most this many extra calls (per-event cost does not depend on depth).
 ALLOCATED_SAMPLE = 10_000
-#: Seconds the sender gets to take queued calls in before and after the tracemalloc count.
+#: Seconds the sender gets to take queued calls in before and after the tracemalloc count, and
+#: the most it is then waited for to finish (100 000 calls a tight loop queued take it ~0.8 s).
 SETTLE = 0.5
+INTAKE_WAIT = 10.0
 
 
 def resident_bytes() -> int | None:
@@ -60,23 +62,43 @@ def resident_per_call(send: Callable[[], object], count: int) -> float:
     return (after - before) / count
 
 
-def allocated_per_call(send: Callable[[], object], count: int, settle: float = 0.0) -> float:
+def allocated_per_call(
+    send: Callable[[], object], count: int, settle: float = 0.0, waiting: Callable[[], int] | None = None
+) -> float:
     """Bytes ``tracemalloc`` sees still allocated per call: counts reserved-but-untouched buffers too.
 
-    ``settle`` seconds pass before the count starts and before it ends, so work a sender thread
-    still does on earlier calls (taking them in) is not counted as this window's."""
+    ``settle`` seconds pass before the count starts and before it ends, and then, with ``waiting``
+    (calls a sender thread has yet to take in), until it reads 0 (at most :data:`INTAKE_WAIT` s):
+    work a sender still does on earlier calls (taking them in makes new objects) is not counted
+    as this window's, and this window's calls are counted as they stay queued."""
     gc.collect()
-    time.sleep(settle)
+    _settle(settle, waiting)
     tracemalloc.start()
     try:
         start = tracemalloc.get_traced_memory()[0]
         for _ in range(count):
             send()
-        time.sleep(settle)
+        _settle(settle, waiting)
         gc.collect()
         return (tracemalloc.get_traced_memory()[0] - start) / count if count else float("nan")
     finally:
         tracemalloc.stop()
+
+
+def _settle(seconds: float, waiting: Callable[[], int] | None) -> None:
+    time.sleep(seconds)
+    deadline = time.monotonic() + INTAKE_WAIT
+    while waiting is not None and waiting() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _cioguard_waiting() -> int:
+    """Calls cioguard's sender has yet to take in (an internal read, for this benchmark only)."""
+    from cioguard.instrumentation.instrumentor import active_runtime
+
+    runtime = active_runtime()
+    inbox = getattr(runtime.engine, "inbox", None) if runtime is not None else None
+    return len(inbox) if inbox is not None else 0
 
 
 def _resident_note(resident: float, depth: int) -> str:
@@ -118,7 +140,9 @@ def _cioguard_depth(bench: Bench, depth: int, size: int) -> None:
                 budget = Budget(calls=calls, block=calls, seconds=2.0, warmup=0)
                 stats = per_call(send, budget)
                 # (cioguard's sender keeps taking calls in while its requests wait: let it settle)
-                allocated = allocated_per_call(send, min(depth, ALLOCATED_SAMPLE), settle=SETTLE)
+                allocated = allocated_per_call(
+                    send, min(depth, ALLOCATED_SAMPLE), settle=SETTLE, waiting=_cioguard_waiting
+                )
             flushed = cg.flush(timeout=HOLD_TIMEOUT)
         finally:
             client.close()
