@@ -37,16 +37,11 @@ from cioguard.webhooks import WebhookReceiver
 
 
 def build(cio_url: str, max_queue_size: int) -> Any:
-    cioguard.instrument(
-        track_url=cio_url,
-        api_url=cio_url,
-        flush_interval=0.1,
-        # Two retryable faults per round (a 500, a reset) may meet the same batch: it must survive
-        # both (the dashboard's "Expired operations" must stay 0), yet retries stay few.
-        max_retries=2,
-        max_queue_size=max_queue_size,
-        rate_limit=1000.0,
-    )
+    # Defaults (retries included: each injected fault is retried as a user's would be) but two
+    # explicit options: the queue size, whose gauge the test checks (customerio_queue_capacity),
+    # and a 0.1 s flush interval, so a worker that did not serve /flush still delivers between two
+    # of Prometheus's 1 s scrapes (rate() must see the growth).
+    cioguard.instrument(track_url=cio_url, api_url=cio_url, flush_interval=0.1, max_queue_size=max_queue_size)
     parts = urlsplit(cio_url)
     client = customerio.CustomerIO(
         site_id="site-id", api_key="track-key", host=parts.hostname, port=parts.port
