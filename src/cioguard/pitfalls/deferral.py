@@ -238,15 +238,7 @@ def run_quick(check: QuickCheck) -> None:
     engine, method, customer_id, name, data, timestamp, event_id, where, capture, body = check
     try:
         findings = engine.check_fields(method, customer_id, name, data, timestamp, event_id)
-        # _conclude, inlined (once per queued track() on the sender).
-        if body is not None:
-            unsendable = engine.check_values(data, body, where)
-            if unsendable is not None:
-                findings = [*findings, unsendable]
-        if findings:
-            if capture is not None:
-                capture.codes = tuple(finding.code for finding in findings)  # PRODUCER span events
-            engine.emit_at(findings, where)
+        _conclude(engine, findings, data, where, capture, body)
     except PitfallWarning as warning:  # the filters changed to "error" after the call
         logger.warning("cioguard pitfall (not raised: found after the call): %s", warning)
     except Exception:  # a rule or warning-hook failure must never reach the sender

@@ -59,10 +59,9 @@ class StampKeys:
     def of(self, data: dict[Any, Any]) -> tuple[Any, ...]:
         """``data``'s timestamp keys, in ``data``'s order."""
         keys = tuple(data)
-        try:
-            return self._by_keys[keys]
-        except KeyError:
-            pass
+        known = self._by_keys.get(keys)
+        if known is not None:
+            return known
         stamps = tuple(key for key in keys if is_timestamp_key(key))
         self.remember(data)
         if len(keys) <= _KEY_SET_CACHED_LEN:
@@ -105,10 +104,10 @@ def timestamp_problem(value: object) -> tuple[str, int] | None:
 def value_problem(value: object) -> tuple[str, int] | None:
     """:func:`timestamp_problem`, cheaper for the common types (same answer for every value)."""
     if type(value) is str:
-        try:
+        try:  # (a verdict may be None, and another thread may clear the cache: no .get, no "in")
             return _TEXT_VERDICTS[value]
         except KeyError:
-            pass
+            pass  # a miss: classify below
         verdict = timestamp_problem(value)
         if len(value) <= _TEXT_CACHED_LEN:
             if len(_TEXT_VERDICTS) >= _TEXT_VERDICTS_MAX:
