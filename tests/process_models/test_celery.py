@@ -80,6 +80,18 @@ def wait_started(data: Path, count: int, timeout: float) -> None:
         time.sleep(0.05)
 
 
+def warm_shutdown(worker: subprocess.Popen[bytes]) -> None:
+    worker.send_signal(signal.SIGTERM)
+    worker.wait(30)
+
+
+def reap(worker: subprocess.Popen[bytes]) -> None:
+    """Kill a worker a failed test left running (no stray processes)."""
+    if worker.poll() is None:
+        worker.kill()
+        worker.wait(10)
+
+
 def test_prefork_children_deliver_while_running_and_at_warm_shutdown(
     fake: FakeCustomerIO, data: Path, producer: celery.Celery
 ) -> None:
@@ -96,12 +108,9 @@ def test_prefork_children_deliver_while_running_and_at_warm_shutdown(
             )  # asleep at SIGTERM, even on a busy box
         wait_started(data, RUNNING_TASKS + SHUTDOWN_TASKS, timeout=30)
         before = len(fake.events)
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(30)
+        warm_shutdown(worker)
     finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait(10)
+        reap(worker)
     got = delivered_keys(fake)
     print(f"before SIGTERM {before}, after {sum(got.values())}")
     assert worker.returncode == 0, log.read_text()
@@ -134,12 +143,9 @@ def test_warm_shutdown_waits_for_children_still_delivering(
         for w in range(2, 4):
             producer.send_task("celery_app.send", args=(w, PER_TASK, 3.0))
         wait_started(data, 4, timeout=30)
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(30)
+        warm_shutdown(worker)
     finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait(10)
+        reap(worker)
     text = log.read_text()
     assert worker.returncode == 0, text
     got = delivered_keys(fake)
@@ -191,9 +197,7 @@ def test_children_still_die_when_the_main_process_is_killed(
             time.sleep(0.05)
         assert not any(alive(pid) for pid in children), log.read_text()
     finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait(10)
+        reap(worker)
         for pid in children:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
