@@ -86,9 +86,10 @@ def test_everything_is_delivered_at_exit(fake: FakeCustomerIO, mode: str) -> Non
     assert fake.duplicate_events == 0
 
 
-@pytest.mark.parametrize("dead", ["refused", "stalled"])
+@pytest.mark.parametrize("dead", ["refused", "stalled", "throttled"])
 @pytest.mark.parametrize("spool", [False, True])
 def test_exit_is_bounded_on_a_dead_endpoint(dead: str, spool: bool, tmp_path: Path) -> None:
+    """``throttled``: 429 with a Retry-After far past the exit deadline (nothing in flight)."""
     port = free_port()
     spool_path = str(tmp_path / "cio.spool")
     options = {"CIOGUARD_EXIT_TIMEOUT": str(EXIT_TIMEOUT), "CIOGUARD_MAX_QUEUE_SIZE": str(N)}
@@ -96,7 +97,10 @@ def test_exit_is_bounded_on_a_dead_endpoint(dead: str, spool: bool, tmp_path: Pa
         options["CIOGUARD_SPOOL_PATH"] = spool_path
     url = f"http://127.0.0.1:{port}"
     with FakeCustomerIO(https=False, port=port) as fake:
-        fake.stall_next(10_000, seconds=60.0)  # every request held and never applied
+        if dead == "throttled":
+            fake.fail_next(10_000, status=429, retry_after=30.0)
+        else:
+            fake.stall_next(10_000, seconds=60.0)  # every request held and never applied
         if dead == "refused":
             fake.stop()  # nobody listens on the port any more
         process = start(N, "exit", child_env(url, **options))
@@ -126,8 +130,12 @@ def test_exit_is_bounded_on_a_dead_endpoint(dead: str, spool: bool, tmp_path: Pa
         assert "still in flight at the shutdown deadline" in err
     if any(stats["dropped"].values()):
         assert "cioguard dropped" in err
+    if dead == "throttled":
+        assert stats["in_flight"] == 0, stats  # a 429's pause waits in the queue, not in a request
     if not spool:
-        assert sum(stats["dropped"].values()) + stats["in_flight"] == N, stats
+        # Requests still out at the deadline are counted too (the process never sees them end).
+        assert sum(stats["dropped"].values()) == N, stats
+        assert stats["queue_size"] == 0, stats
         return
     # The next process (same spool, the endpoint back on the same port) delivers what was kept,
     # each exactly once.

@@ -15,6 +15,7 @@ import time
 
 from cioguard.delivery.counters import logger
 from cioguard.delivery.dispatch import Core
+from cioguard.delivery.sweeps import in_flight
 from cioguard.delivery.sweeps import leftovers as left_behind
 
 __all__ = ["close_core"]
@@ -50,18 +51,32 @@ def close_core(core: Core, timeout: float) -> int | None:
     with core.lock:
         core.intake(core.clock())
         leftovers = list(left_behind(core.sched))
+        # Without a spool, requests still out at the deadline are counted now, as dropped: a
+        # process that exits next never sees them end (a stalled endpoint). With a spool their
+        # rows stay on disk until a request's end deletes them, so nothing is counted. Closed
+        # from a sender (a hook), this thread's own request has its answer: they count at its end.
+        flying = [] if core.link.on or current in core.threads else list(in_flight(core.sched))
+        core.abandoned = bool(flying)
         core.stopped = True
         core.bell.ring(every=True)
         for mark in core.marks:
             mark.finish(False)
         core.marks = []
-    if core.inflight:
+    core.recorder.queue_size(core.pending())  # (0 unless rows spilled to disk wait there)
+    if flying:
         logger.warning(
-            "cioguard: %d operation(s) still in flight at the shutdown deadline; "
-            "their outcome is unknown (they are counted when the request ends)",
+            "cioguard: %d operation(s) still in flight at the shutdown deadline are counted as "
+            "dropped (shutdown): their outcome is unknown (events carry an id, so Customer.io "
+            "ignores a resend of one it received)",
+            len(flying),
+        )
+    elif core.inflight:
+        logger.warning(
+            "cioguard: %d operation(s) still in flight at the shutdown deadline stay in the spool "
+            "until their request ends",
             core.inflight,
         )
-    ops = leftovers
+    ops = leftovers + flying
     if ops and not core.link.on:
         core.out.drop(ops, "shutdown")
     elif ops or core.spilled:

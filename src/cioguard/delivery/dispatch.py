@@ -55,7 +55,13 @@ class Core(CoreState):
         return health
 
     def _permit(self, group: Group, now: float) -> tuple[bool, float | None]:
-        return self._health(group).permit(now)
+        allowed, until = self._health(group).permit(now)
+        if allowed:
+            # A 429's pause: its operations wait in the queue, not in a sender (not "in flight").
+            paused = self.sender.paused(group.key, now)
+            if paused > 0:
+                return False, paused
+        return allowed, until
 
     def step(self, now: float) -> tuple[list[Operation], bool] | float | None:
         """One scheduling decision (lock held): ``(batch, is_probe)`` to send now, else how long
@@ -140,11 +146,20 @@ class Core(CoreState):
         with self.lock:
             self.inflight -= len(batch)
             self.requests -= 1
+            if self.abandoned:
+                # Shutdown counted everything in flight at its deadline (dropped, outcome unknown).
+                if outcome.verdict == "ok" and not outcome.stopped:
+                    logger.info(
+                        "cioguard: %d operation(s) counted as dropped (shutdown) were delivered after all",
+                        len(batch),
+                    )
+                return
             health = self._health(self.sched.groups[(ops[0].endpoint.base_url, ops[0].endpoint.auth_header)])
             verdict = outcome.verdict
-            if outcome.stopped:
+            if outcome.stopped:  # the deadline leaves no time for it: it waits for the close
                 health.neutral(probe)
-                self.sched.retry(batch, now, now)
+                deadline = self.deadline
+                self.sched.retry(batch, now if deadline is None else max(now, deadline), now)
             elif verdict in ("ok", "final"):
                 ended = health.succeeded()  # any answer but 408/429/5xx proves the endpoint is up
                 self.outages -= ended

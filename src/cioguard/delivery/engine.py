@@ -104,7 +104,8 @@ class DeliveryEngine:
         self._core = self._new_core()
         #: The current core's inbox (read lock-free by the caller's fast path: its length only).
         self.inbox = self._core.inbox
-        self._drops_seen = 0
+        self._drops_seen = 0  # drops a flush told of (the core's counter total then)
+        self._flush_lock = threading.Lock()
         self._kept = 0
         os.register_at_fork(after_in_child=lambda: _call(ref, "_after_fork"))
         atexit.register(_call, ref, "_at_exit")
@@ -166,6 +167,8 @@ class DeliveryEngine:
             reset()
         self._core = self._new_core()
         self.inbox = self._core.inbox
+        self._drops_seen = 0  # the new core counts from 0
+        self._flush_lock = threading.Lock()
         self._core.link.after_fork()
 
     # -- caller side ---------------------------------------------------------------------------
@@ -233,6 +236,7 @@ class DeliveryEngine:
         try:
             if threading.current_thread() in core.threads:
                 return False  # called from a sender (a hook): waiting for ourselves would deadlock
+            baseline = self._drops_seen  # drops counted before this call were told already
             done = True
             if core.pending() and not core.stopped:
                 mark = Mark(core.spill_in)
@@ -240,13 +244,16 @@ class DeliveryEngine:
                 core.wake()
                 done = mark.event.wait(max(0.0, timeout)) and mark.ok
                 mark.finish(False)  # (no-op when done) a marker nobody waits for is let go
-            elif core.pending():
-                done = False
+            elif core.stopped and (core.pending() or core.sched.size):
+                done = False  # left at shutdown: counted as dropped, or kept in the spool
             core.count_spool_losses()
             core.out.run_hooks()
             total = sum(core.counters.snapshot()["dropped"].values())
-            clean, self._drops_seen = total == self._drops_seen, total
-            return done and clean
+            with self._flush_lock:
+                # Concurrent flushes each compare with what was told before they began: one
+                # returning first does not hide the drops from the other.
+                self._drops_seen = max(self._drops_seen, total)
+            return done and total == baseline
         except Exception as exc:  # flush runs in finalizers and signal handlers: never raise
             logger.error("cioguard delivery: flush failed: %r", exc)
             return False
@@ -287,7 +294,8 @@ class DeliveryEngine:
         held = core.sched.size  # read before the inbox: an operation moving between them is
         waiting = len(core.inbox)  # never counted twice (a flush marker may be; never O(n) here)
         out["accepted"] += waiting
-        out["queue_size"] = held + waiting
+        # Once stopped, what the scheduler holds was counted (dropped, or kept in the spool).
+        out["queue_size"] = (0 if core.stopped else held) + waiting
         out["in_flight"] = core.inflight
         out["spilled"] = core.spilled
         out["queue_capacity"] = self._config.max_queue_size

@@ -59,6 +59,7 @@ class Group:
         "first_epoch",
         "health_key",
         "held",
+        "key",
         "people",
         "ready_single",
         "ready_v2",
@@ -66,8 +67,10 @@ class Group:
         "wait",
     )
 
-    def __init__(self, health_key: str) -> None:
+    def __init__(self, health_key: str, key: tuple[str, str] = ("", "")) -> None:
         self.health_key = health_key
+        #: ``(base_url, auth_header)``: the scheduler's key, and the key of its rate limiter.
+        self.key = key
         self.people: dict[PersonKey, deque[Operation]] = {}
         self.ready_single: dict[PersonKey, None] = {}  # insertion-ordered sets of person keys
         self.ready_v2: dict[PersonKey, None] = {}

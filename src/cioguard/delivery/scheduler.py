@@ -76,7 +76,7 @@ class Scheduler:
             gkey = (endpoint.base_url, endpoint.auth_header)
             found = self.groups.get(gkey)
             if found is None:
-                found = self.groups[gkey] = Group(endpoint.base_url)
+                found = self.groups[gkey] = Group(endpoint.base_url, gkey)
             group = found
             self._last_endpoint, self._last_group = endpoint, (gkey, group)
         self.size += 1

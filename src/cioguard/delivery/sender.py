@@ -110,6 +110,11 @@ class BatchSender:
         deadline = self._deadline()
         return None if deadline is None else deadline - self._clock()
 
+    def paused(self, key: tuple[str, str], now: float) -> float:
+        """Seconds the 429 pause of the endpoint ``key`` (``(base_url, auth_header)``) has left."""
+        bucket = self._buckets.get(key)
+        return 0.0 if bucket is None else bucket.paused_until - now
+
     def _wait(self, seconds: float) -> bool:
         """Sleep ``seconds`` unless that passes the deadline; False means give up now."""
         left = self._time_left()

@@ -87,6 +87,9 @@ class CoreState:
         self.threads: list[threading.Thread] = []
         self.closed = False
         self.stopped = False
+        #: Set by the close when it counted the operations still in flight at its deadline as
+        #: dropped: the ends of their requests count nothing more (nor touch the scheduler).
+        self.abandoned = False
         #: Flush tags of operations taken in while a marker waits: the scheduler epoch of an
         #: intake, or ``-(ordinal + 1)`` of a reloaded spilled row. Untagged operations are older
         #: than every waiting marker. Emptied when no marker waits (no per-operation cost else).
@@ -146,7 +149,8 @@ class CoreState:
         return BRAKE_MIN + (BRAKE_MAX - BRAKE_MIN) * min(1.0, (queued - self.brake_at) / room)
 
     def pending(self) -> int:
-        return len(self.inbox) + self.sched.size + self.spilled
+        # Once stopped, what the scheduler still holds was counted (dropped, or kept in the spool).
+        return len(self.inbox) + (0 if self.stopped else self.sched.size) + self.spilled
 
     # -- intake (sender threads, lock held) ------------------------------------------------------
 

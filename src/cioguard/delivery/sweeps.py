@@ -4,6 +4,7 @@
 
     gone = expire(sched, too_old, now)   # heads past their patience, removed (single-op batches)
     ops = list(leftovers(sched))         # everything not in flight (shutdown)
+    flying = list(in_flight(sched))      # everything in flight (shutdown, past its deadline)
     victim = oldest(sched)               # the oldest head not in flight (overflow="drop_oldest")
 
 Not thread-safe: called under the engine's lock, like :class:`~cioguard.delivery.scheduler.Scheduler`.
@@ -46,6 +47,16 @@ def leftovers(sched: Scheduler) -> Iterator[Operation]:
         for key, queue in group.people.items():
             yield from islice(queue, group.busy.get(key, 0), None)
         yield from group.held
+
+
+def in_flight(sched: Scheduler) -> Iterator[Operation]:
+    """Every operation in flight: the busy heads of each person's FIFO and the barriers sent."""
+    for group in sched.groups.values():
+        barrier = group.barrier
+        if barrier is not None and id(barrier) in sched.inflight_barriers:
+            yield barrier
+        for key, count in group.busy.items():
+            yield from islice(group.people.get(key, ()), count)
 
 
 def oldest(sched: Scheduler) -> Operation | None:
