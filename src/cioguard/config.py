@@ -152,6 +152,8 @@ def _number(kind: type, *, minimum: float, maximum: float = math.inf) -> Callabl
     def parse(value: Any) -> Any:
         if isinstance(value, bool):
             raise ValueError(f"expected a number, got {value!r}")
+        if kind is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError(f"expected a whole number, got {value!r}")  # int() would truncate it
         number = kind(value.strip() if isinstance(value, str) else value)
         if not (minimum <= number <= maximum) or (isinstance(number, float) and math.isnan(number)):
             upper = "" if maximum == math.inf else f" and at most {maximum:g}"

@@ -71,6 +71,15 @@ def test_bad_environment_values_name_the_variable_and_the_fix(
     assert expected in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("name", "whole"), [("max_queue_size", 5000), ("max_retries", 5), ("max_batch_bytes", 5000)]
+)
+def test_a_fraction_for_a_whole_number_option_is_refused_not_truncated(name: str, whole: int) -> None:
+    with pytest.raises(ValueError, match=rf"{name}.*expected a whole number, got {whole}\.5"):
+        load_options({name: whole + 0.5}, environ={})
+    assert getattr(load_options({name: float(whole)}, environ={}), name) == whole  # a whole float is fine
+
+
 def test_instrument_rejects_bad_options_at_the_callers_line() -> None:
     with pytest.raises(ValueError, match="option mode='fast'"):
         cioguard.instrument(mode="fast")
