@@ -243,6 +243,20 @@ def test_a_legacy_call_names_the_3x_spelling_and_is_counted(
     assert registry.get_sample_value("customerio_pitfalls_total", {"code": "CIO015"}) == 1
 
 
+def test_a_missing_argument_is_an_ordinary_type_error_not_cio015(
+    instrument: Instrument, fake: FakeCustomerIO, registry: CollectorRegistry
+) -> None:
+    client = fake.client()
+    instrument(pitfalls="warn", disabled_pitfalls=["CIO003"])
+    with pytest.raises(TypeError, match=r"missing 1 required positional argument: 'name'") as raised:
+        client.track("u1")
+    assert "CIO015" not in str(raised.value)
+    with pytest.raises(TypeError, match=r"missing 1 required positional argument: 'id'") as raised:
+        client.identify()
+    assert "CIO015" not in str(raised.value)
+    assert registry.get_sample_value("customerio_pitfalls_total", {"code": "CIO015"}) is None
+
+
 def test_a_legacy_call_is_not_counted_when_pitfalls_are_off(
     instrument: Instrument, fake: FakeCustomerIO, registry: CollectorRegistry
 ) -> None:

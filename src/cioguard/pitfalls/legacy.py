@@ -54,9 +54,18 @@ def _enabled() -> bool:
     return runtime is None or "CIO015" in runtime.pitfalls.enabled
 
 
+def is_legacy(method: str, exc: TypeError) -> bool:
+    """Whether ``exc`` (the arguments did not bind) comes from the 1.x/2.x spelling: properties
+    given as keyword arguments. A missing or extra positional argument is an ordinary mistake."""
+    return method in SPELLINGS and "unexpected keyword argument" in str(exc)
+
+
 def legacy_type_error(method: str, exc: TypeError) -> TypeError:
-    """The ``TypeError`` to raise instead of ``exc``: same type, message naming the 3.x spelling."""
+    """The ``TypeError`` to raise instead of ``exc``: same type, message naming the 3.x spelling
+    (``exc`` itself when the call is not in the 1.x/2.x spelling)."""
     global _logged
+    if not is_legacy(method, exc):
+        return exc
     try:
         if not _enabled():
             return TypeError(legacy_message(method, str(exc)))
