@@ -8,8 +8,9 @@ labelled histograms, high resolution only on unlabelled ones** (one series set p
     len(buckets.CALLER_SECONDS)             # 10: x (method, mode) label pairs
     len(buckets.BACKGROUND_CALL_SECONDS)    # 18: unlabelled, the µs detail of background calls
 
-- ``CALLER_SECONDS`` (labelled by method, mode): caller time per call, 10 µs … 5 s — enough to
-  tell a background call (µs) from a blocking one (ms … s) and to see slow blocking calls.
+- ``CALLER_SECONDS`` (labelled by method, mode): caller time per call, 10 µs … 30 s — enough to
+  tell a background call (µs) from a blocking one (ms … s) and to see slow blocking calls (the
+  SDK's own retries under 429s and timeouts take tens of seconds).
 - ``BACKGROUND_CALL_SECONDS`` (unlabelled): background-mode caller time, 1 µs … 1 s, with the
   resolution where the few-µs budget of a background call is decided.
 - ``HTTP_SECONDS`` (labelled by endpoint): one HTTP request to Customer.io, 25 ms … 30 s.
@@ -21,7 +22,7 @@ labelled histograms, high resolution only on unlabelled ones** (one series set p
 
 from __future__ import annotations
 
-CALLER_SECONDS: tuple[float, ...] = (1e-5, 1e-4, 0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
+CALLER_SECONDS: tuple[float, ...] = (1e-5, 1e-4, 0.001, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0)
 BACKGROUND_CALL_SECONDS: tuple[float, ...] = (
     1e-6, 2e-6, 3e-6, 4e-6, 5e-6, 7.5e-6, 1e-5, 1.5e-5, 2.5e-5, 5e-5,
     1e-4, 2.5e-4, 5e-4, 0.001, 0.005, 0.025, 0.1, 1.0,
