@@ -21,6 +21,8 @@ prefork children                       ``os._exit`` before even the finalizers) 
                                        ``worker_process_shutdown`` signal (whichever runs first)
 the Celery main process ends           a watcher thread in each prefork child (see below), then
 (killed or not)                        the ``SIGKILL`` Celery meant the child to get
+uvicorn (and each ``--workers``        the end of ``Server.shutdown`` (:mod:`cioguard.uvicorn_exit`):
+process) stopped by SIGTERM/SIGINT     uvicorn re-raises the signal after it, so ``atexit`` never runs
 =====================================  ==========================================================
 
 Celery's own parent-death signal follows the thread that forked a child, not the main process:
@@ -57,6 +59,7 @@ from typing import Any
 
 import wrapt
 
+from cioguard import uvicorn_exit
 from cioguard.threads import mask_process_signals
 
 logger = logging.getLogger("cioguard")
@@ -114,6 +117,7 @@ def install() -> None:
         wrapt.register_post_import_hook(_hook_multiprocessing, "multiprocessing.util")
         wrapt.register_post_import_hook(_hook_billiard_pool, "billiard.pool")
         wrapt.register_post_import_hook(_hook_celery, "celery.signals")
+        wrapt.register_post_import_hook(uvicorn_exit.hook, "uvicorn.server")
     except Exception as exc:  # exit hooks are a convenience: instrument() must still succeed
         logger.warning("cioguard: could not install the exit hooks: %r", exc)
 

@@ -88,6 +88,44 @@ def test_uvicorn_sigterm_delivers_everything(fake: FakeCustomerIO, tmp_path: Pat
     assert exit_seconds < EXIT_BOUND
 
 
+# Without the middleware nothing flushes at lifespan shutdown, and uvicorn re-raises SIGTERM after
+# its graceful shutdown with the default handler back, so atexit never runs: the exit flush at the
+# end of uvicorn's shutdown delivers (in every --workers process). 0 of 200 arrived before it.
+@pytest.mark.parametrize("workers", [1, 2])
+def test_uvicorn_without_the_middleware_delivers_at_sigterm(
+    fake: FakeCustomerIO, tmp_path: Path, workers: int
+) -> None:
+    port = free_port()
+    env = child_env(fake.track_url, CIOGUARD_FLUSH_INTERVAL="5", APP_MIDDLEWARE="off")
+    argv = [sys.executable, "-m", "uvicorn", "asgi_app:app", "--port", str(port), "--log-level", "warning"]
+    argv += ["--workers", str(workers)]
+    n, per_request = 40, 25
+    with serve(argv, env, port, tmp_path / "uvicorn.log") as process:
+        with ThreadPoolExecutor(4) as pool:  # concurrent: every worker gets requests
+
+            def hit(r: int) -> int:
+                params = {"n": per_request, "start": r * per_request}
+                return httpx.get(f"http://127.0.0.1:{port}/send", params=params, timeout=10).status_code
+
+            assert set(pool.map(hit, range(n))) == {200}
+        before = len(fake.events)
+        exit_seconds = terminate(process)
+    got = delivered_keys(fake)
+    report(
+        f"sigterm_uvicorn_{workers}_workers_no_middleware",
+        operations_sent=n * per_request,
+        delivered_before_sigterm=before,
+        delivered=sum(got.values()),
+        lost=n * per_request - len(got),
+        exit_seconds=round(exit_seconds, 2),
+    )
+    assert process.returncode in (0, -signal.SIGTERM), (tmp_path / "uvicorn.log").read_text()
+    assert before < n * per_request  # the flush interval kept events queued until SIGTERM
+    assert set(got) == {("asgi", i) for i in range(n * per_request)}
+    assert all(x == 1 for x in got.values())
+    assert exit_seconds < EXIT_BOUND
+
+
 def metric_sum(text: str, name: str) -> float:
     return sum(
         sample.value

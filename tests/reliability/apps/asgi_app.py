@@ -3,8 +3,9 @@
 The inner app does not implement ``lifespan``; the middleware implements it and flushes on
 shutdown (SIGTERM to uvicorn). ``APP_LIFESPAN=raise`` makes the inner app raise on non-HTTP scopes
 (``assert scope["type"] == "http"``), ``return`` (default) makes it return at once: both are common
-ways for a bare ASGI app not to support lifespan. ``GET /send?n=N&start=S`` sends N ``track`` calls for person
-``asgi`` with sequence numbers S…S+N-1; ``GET /healthz`` answers 200.
+ways for a bare ASGI app not to support lifespan. ``APP_MIDDLEWARE=off`` serves the inner app
+bare. ``GET /send?n=N&start=S`` sends N ``track`` calls for person ``asgi`` with sequence numbers
+S…S+N-1; ``GET /healthz`` answers 200.
 """
 
 from __future__ import annotations
@@ -43,4 +44,5 @@ async def _app(
     await send({"type": "http.response.body", "body": b"ok"})
 
 
-app = CioGuardMiddleware(_app)
+# ``APP_MIDDLEWARE=off``: the bare app (no lifespan at all): only the exit flush can deliver.
+app = _app if os.environ.get("APP_MIDDLEWARE") == "off" else CioGuardMiddleware(_app)
