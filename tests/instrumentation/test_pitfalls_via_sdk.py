@@ -255,6 +255,12 @@ def test_a_missing_argument_is_an_ordinary_type_error_not_cio015(
         client.identify()
     assert "CIO015" not in str(raised.value)
     assert registry.get_sample_value("customerio_pitfalls_total", {"code": "CIO015"}) is None
+    # The 1.x/2.x shapes of identify are still named and counted.
+    with pytest.raises(TypeError, match=r"takes identify\(id, \*\*attributes\); the id is the first"):
+        client.identify(customer_id="u1", email="u1@example.com")
+    with pytest.raises(TypeError, match=r"CIO015: customerio 3.x takes identify"):
+        client.identify("u1", {"email": "u1@example.com"})
+    assert registry.get_sample_value("customerio_pitfalls_total", {"code": "CIO015"}) == 2
 
 
 def test_a_legacy_call_is_not_counted_when_pitfalls_are_off(

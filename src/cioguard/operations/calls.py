@@ -77,7 +77,7 @@ def bind(method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call:
         if exc.__traceback__ is not None and exc.__traceback__.tb_next is None:  # arguments did not bind
             from cioguard.pitfalls.legacy import legacy_type_error  # CIO015: name the 3.x spelling
 
-            raise legacy_type_error(method, exc) from None
+            raise legacy_type_error(method, exc, bool(kwargs)) from None
         raise
 
 

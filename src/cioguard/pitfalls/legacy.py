@@ -35,15 +35,21 @@ SPELLINGS: dict[str, str] = {
 _logged = False
 
 
+#: What changed since 1.x/2.x, per method (the event calls' properties, else the argument shape).
+_HINTS: dict[str, str] = {
+    "track": "event properties go in data={...}, not as keyword arguments as in customerio 1.x/2.x",
+    "track_anonymous": "event properties go in data={...}, not as keyword arguments as in customerio 1.x/2.x",
+    "identify": "the id is the first argument and attributes are keyword arguments",
+}
+
+
 def legacy_message(method: str, original: str) -> str:
     """``original`` plus the 3.x spelling of ``method`` and the pitfall code."""
     spelling = SPELLINGS.get(method)
     if spelling is None:
         return original
-    return (
-        f"{original} (CIO015: customerio 3.x takes {spelling}; event properties go in data={{...}}, "
-        "not as keyword arguments as in customerio 1.x/2.x)"
-    )
+    hint = _HINTS.get(method, "check the arguments against it")
+    return f"{original} (CIO015: customerio 3.x takes {spelling}; {hint})"
 
 
 def _enabled() -> bool:
@@ -54,17 +60,24 @@ def _enabled() -> bool:
     return runtime is None or "CIO015" in runtime.pitfalls.enabled
 
 
-def is_legacy(method: str, exc: TypeError) -> bool:
-    """Whether ``exc`` (the arguments did not bind) comes from the 1.x/2.x spelling: properties
-    given as keyword arguments. A missing or extra positional argument is an ordinary mistake."""
-    return method in SPELLINGS and "unexpected keyword argument" in str(exc)
+def is_legacy(method: str, exc: TypeError, keywords: bool) -> bool:
+    """Whether ``exc`` (the arguments did not bind) comes from the 1.x/2.x spelling: properties as
+    keyword arguments, a dict where 3.x takes keywords (``identify(id, {...})``), or keywords that
+    left a 3.x parameter unfilled (``identify(customer_id=…)``). A missing argument in a call
+    without keywords (``track("u1")``, ``identify()``) is an ordinary mistake."""
+    if method not in SPELLINGS:
+        return False
+    text = str(exc)
+    if "unexpected keyword argument" in text or "were given" in text:
+        return True
+    return keywords and "missing" in text
 
 
-def legacy_type_error(method: str, exc: TypeError) -> TypeError:
+def legacy_type_error(method: str, exc: TypeError, keywords: bool = True) -> TypeError:
     """The ``TypeError`` to raise instead of ``exc``: same type, message naming the 3.x spelling
-    (``exc`` itself when the call is not in the 1.x/2.x spelling)."""
+    (``exc`` itself when the call is not in the 1.x/2.x spelling). ``keywords``: the call had some."""
     global _logged
-    if not is_legacy(method, exc):
+    if not is_legacy(method, exc, keywords):
         return exc
     try:
         if not _enabled():
