@@ -60,6 +60,7 @@ from typing import Any
 import wrapt
 
 from cioguard import uvicorn_exit
+from cioguard.telemetry.exit_export import export_pending
 from cioguard.threads import mask_process_signals
 
 logger = logging.getLogger("cioguard")
@@ -158,6 +159,8 @@ def exit_flush(where: str) -> None:
     try:
         if not runtime.stopped:
             runtime.shutdown(runtime.options.exit_timeout)
+        if where != "interpreter exit":  # no atexit will run: OpenTelemetry's export would not
+            export_pending(runtime)
     except Exception as exc:  # an exit hook must never stop the exit
         logger.error("cioguard: flush at %s failed: %r", where, exc)
     finally:

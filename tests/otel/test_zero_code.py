@@ -9,6 +9,7 @@ arrives and ``track()`` returns its response.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -101,3 +102,45 @@ def test_with_an_otlp_exporter_spans_go_to_the_collector(tmp_path: Path) -> None
         assert {"customerio track", "POST /api/v2/batch"} <= set(collector.span_names())
         assert "customerio.calls" in collector.metric_names()
         assert "http.client.request.duration" in collector.metric_names()
+
+
+SIGTERM_APP = """
+import time
+from customerio import CustomerIO
+
+cio = CustomerIO({site!r}, {key!r}, host="127.0.0.1", port={port})
+cio.track("u1", "zero_code", data={{"source": "sigterm"}})
+print("READY", flush=True)
+time.sleep(30)   # a server waiting for work: SIGTERM (docker stop, systemd) ends it
+"""
+
+
+def test_sigterm_exports_the_spans_of_what_it_delivers(tmp_path: Path) -> None:
+    """A death by SIGTERM runs no atexit, so OpenTelemetry's own export never runs: cioguard's
+    SIGTERM flush exports the pending spans after it delivered (0 spans came out before)."""
+    app = tmp_path / "server.py"
+    with FakeCustomerIO(https=True) as fake:
+        app.write_text(
+            textwrap.dedent(SIGTERM_APP.format(site=fake.site_id, key=fake.api_key, port=fake.port))
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "CIOGUARD_"))}
+        env.update(
+            CIOGUARD_TRACK_URL=fake.track_url,
+            CIOGUARD_FLUSH_INTERVAL="30",  # still queued at SIGTERM: only the exit flush sends it
+            REQUESTS_CA_BUNDLE=str(fake.ca_bundle),
+            OTEL_TRACES_EXPORTER="console",
+            OTEL_METRICS_EXPORTER="none",
+            OTEL_LOGS_EXPORTER="none",
+        )
+        command = [str(Path(sys.executable).parent / "opentelemetry-instrument"), sys.executable, str(app)]
+        with subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ) as proc:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().strip() == "READY", proc.stderr.read() if proc.stderr else ""
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=30)
+        assert proc.returncode == -signal.SIGTERM, err
+        assert [event.name for event in fake.events] == ["zero_code"]
+    names = {span["name"] for span in console_spans(out)}
+    assert {"customerio track", "POST /api/v2/batch"} <= names, out
