@@ -110,6 +110,8 @@ def _wrap_async(
             budget = _budget(args, kwargs, margin, timeout)
             if budget > 0:
                 await asyncio.to_thread(_flush, budget)
+            else:
+                _flush(budget)  # (only logs what stays queued: no time to deliver it)
 
     return wrapper
 
@@ -151,11 +153,20 @@ def _remaining_of(value: Any) -> Callable[[], Any] | None:
 
 def _flush(budget: float) -> None:
     """Flush within ``budget`` seconds; log what stays queued. Never raises."""
-    if budget <= 0:
-        return
     try:
         runtime = active_runtime()
-        if runtime is not None and not runtime.flush(budget):
+        if runtime is None or runtime.stopped:
+            return
+        if budget <= 0:
+            queued = runtime.stats().get("queue_size", 0)
+            if queued:
+                logger.warning(
+                    "cioguard: no time left to deliver before the handler returned (the safety "
+                    "margin); %d operation(s) stay queued for a later invocation",
+                    queued,
+                )
+            return
+        if not runtime.flush(budget):
             logger.warning(
                 "cioguard: not everything was delivered within %.2f s before the handler returned; "
                 "the rest stays queued for a later invocation",

@@ -118,6 +118,23 @@ def test_api_down_returns_within_the_remaining_time(instrumented: Any, kind: str
     assert 0.8 <= elapsed < remaining_ms / 1000.0, elapsed
 
 
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_no_time_left_is_logged_not_silent(
+    fake: FakeCustomerIO, instrumented: Any, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    instrumented(fake.track_url)
+    fake.stall_next(10_000, seconds=5.0)  # nothing is delivered meanwhile
+    context = LambdaContext(300)  # under the 0.5 s safety margin: no time to deliver
+    began = time.monotonic()
+    with caplog.at_level("WARNING", logger="cioguard"):
+        if kind == "sync":
+            sync_handler({"tag": "t"}, context)
+        else:
+            asyncio.run(async_handler({"tag": "t"}, context))
+    assert time.monotonic() - began < 0.3
+    assert any("no time left to deliver" in r.getMessage() for r in caplog.records), caplog.text
+
+
 @handler
 def echo(event: Any, context: Any = None) -> Any:
     return event
