@@ -126,3 +126,23 @@ def test_rules_on_the_caller_raise_type_error_there_and_queue_nothing(
     out, _ = _run(tmp_path, pitfalls, *options)
     assert out.count('raised data["total"]') == 3
     assert not any(entry.startswith(("returned", "event ")) for entry in out)
+
+
+def test_under_pytest_warns_the_caller_reports_cio014_and_sends_the_event() -> None:
+    """Recording filters (pytest.warns) keep the rules on the caller: the same CIO014 and bytes as
+    the sender's rules give, never the TypeError kept for ``-W error`` (it used to raise here)."""
+    import cioguard
+    from cioguard.testing import FakeCustomerIO
+
+    with FakeCustomerIO() as fake, fake.trust():
+        cioguard.instrument(track_url=fake.track_url, disabled_pitfalls=["CIO003"])
+        try:
+            client = fake.client()
+            with pytest.warns(cioguard.PayloadLimitWarning, match="CIO014") as record:
+                client.track("u1", "scored", data={"ratio": math.inf, "ref": uuid.UUID(int=7)})
+            assert [w.filename for w in record if getattr(w.category, "code", "") == "CIO014"] == [__file__]
+            assert cioguard.flush(timeout=10)
+        finally:
+            cioguard.uninstrument(timeout=5)
+        [event] = fake.events
+        assert event.data == {"ratio": None, "ref": "00000000-0000-0000-0000-000000000007"}

@@ -41,10 +41,11 @@ from cioguard.instrumentation.tracing import CallerTracing
 from cioguard.operations.build import build
 from cioguard.operations.calls import bind
 from cioguard.operations.deferred import Lanes
-from cioguard.operations.errors import OperationTooLarge
+from cioguard.operations.errors import OperationTooLarge, SerializationError
 from cioguard.operations.model import Call, Endpoint
 from cioguard.pitfalls import Finding, PitfallConfig, PitfallEngine
 from cioguard.pitfalls.location import Location, call_site
+from cioguard.pitfalls.values import warn_unsendable
 from cioguard.scope import current_request
 from cioguard.telemetry import Recorder, build_recorder, set_recorder
 
@@ -150,6 +151,12 @@ class Runtime:
                 self._check_now(call, where)
             self._too_large(method, exc, started)
             return None
+        except SerializationError as exc:
+            # An inf or a UUID in event data while the rules run here ("warn" mode, filters that
+            # record): CIO014, as the sender's rules report it, and sent as the fast path sends it.
+            if method not in EVENT_METHODS or not warn_unsendable(self.pitfalls, exc):
+                raise
+            operations = build(call, endpoint, span_context=captured, lanes=self.lanes, exact=False)
         if method == "merge_customers" and not getattr(self.engine, "orders_merges", False):
             # A merge is about two people whose earlier operations may sit in different lanes. The
             # local engine orders it on the sender (never blocking here); other senders (Redis)

@@ -51,6 +51,25 @@ def unsendable_finding(data: Any, body: bytes) -> Finding | None:
     return None
 
 
+def warn_unsendable(engine: Any, exc: SerializationError) -> bool:
+    """For a caller whose rules run on its own thread in ``"warn"`` mode (filters that record
+    warnings, e.g. ``pytest.warns``): report ``exc`` — an ``inf`` or a ``UUID`` in event data — as
+    the sender's rules would, CIO014 at the user's line, and return True: the call is then sent
+    as the fast path sends it (``null`` / the UUID's text). False when the caller must raise
+    ``exc``: another problem, another mode, CIO014 disabled, or a filter that makes it an error
+    (``-W error::cioguard.PitfallWarning``: the documented ``TypeError``)."""
+    text = str(exc)
+    if engine.config.mode != "warn" or "CIO014" not in engine.enabled:
+        return False
+    if not any(problem in text for problem in _PROBLEMS):
+        return False
+    try:
+        engine.emit([Finding("CIO014", UNSENDABLE_MESSAGE, text.split(": ", 1)[0])], stacklevel=2)
+    except Warning:  # the filters made it an error
+        return False
+    return True
+
+
 #: A key path into event data: dict keys and list indexes, outermost first.
 Path = tuple[Any, ...]
 #: Call sites whose hint is kept, and the most ``None`` values a hint holds (bounds).
