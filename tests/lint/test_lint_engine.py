@@ -392,3 +392,25 @@ def test_columns_count_characters_not_bytes() -> None:
     source = 'import customerio\nc = customerio.CustomerIO("s", "k"); x = "é"; c.track("u", "Bad Name")\n'
     (diag,) = lint_source(source)
     assert diag.col == source.splitlines()[1].index('"Bad Name"') + 1
+
+
+UPDATES = """
+from customerio import CustomerIO
+cio = CustomerIO("site", "key")
+
+def on_plan_changed(user):
+    cio.identify(user.id, plan=user.plan)
+"""
+
+
+def test_email_less_identify_is_an_update_where_the_project_identifies_with_email(tmp_path: Path) -> None:
+    """CIO005 is the *first* identify without email: once the project identifies people with an
+    email (this module or another), its email-less identify() calls are later updates."""
+    signup = UPDATES + "\ndef on_signup(user):\n    cio.identify(user.id, email=user.email)\n"
+    assert [d.code for d in lint_source(textwrap.dedent(UPDATES))] == ["CIO005"]
+    assert [d.code for d in lint_source(textwrap.dedent(signup))] == []
+    (tmp_path / "updates.py").write_text(textwrap.dedent(UPDATES))
+    assert [d.code for d in lint_paths([str(tmp_path)]).diagnostics] == ["CIO005"]
+    signup_module = "from customerio import CustomerIO\ncio = CustomerIO('s', 'k')\n"
+    (tmp_path / "signup.py").write_text(signup_module + "cio.identify('u1', email='a@example.com')\n")
+    assert lint_paths([str(tmp_path)]).diagnostics == []

@@ -164,7 +164,9 @@ def _check_sdk_call(c: Checker, node: ast.Call, kind: str, method: str) -> None:
                 c.report(kw.value, "CIO014", f"{too_big}: Customer.io drops the value; send a reference")
     if method == "identify" and not email_id and legacy is None:
         given = {kw.arg for kw in node.keywords}
-        if None not in given and "email" not in given and "_update" not in given:
+        if None in given or "email" in given:
+            c.email_identified = True
+        elif "_update" not in given:
             c.report(node, "CIO005", "identify() without an email attribute; the person cannot receive email")
     if method in NAME_ARG:
         event = argument(node, NAME_ARG[method], "name")

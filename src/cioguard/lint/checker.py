@@ -98,6 +98,9 @@ class Checker(ast.NodeVisitor):
         self.index = index
         self.path = path
         self.diagnostics: list[Diagnostic] = []
+        #: An identify() here passes an email (or a ``**`` splat that may hold one): the project's
+        #: email-less identify() calls are then taken as later updates (no CIO005).
+        self.email_identified = False
         self.scopes: list[_Scope] = [_Scope(None)]
         #: keys of the enclosing functions: "name", or "Class.name" for a method
         self.func_names: list[str] = []

@@ -59,6 +59,8 @@ class FileResult:
     #: literal event names used (line, col, name), and those declared with declare_events
     event_names: list[tuple[int, int, str]] = field(default_factory=list)
     declared: set[str] | None = None
+    #: an identify() here passes an email: email-less ones in the project are updates (CIO005)
+    email_identified: bool = False
 
 
 @dataclass
@@ -140,7 +142,14 @@ def analyse(
     ]
     declared = index.declared_events if index.declares_events else None
     return FileResult(
-        path, sorted(set(checker.diagnostics)), instrumented, exported, imported, names, declared
+        path,
+        sorted(set(checker.diagnostics)),
+        instrumented,
+        exported,
+        imported,
+        names,
+        declared,
+        checker.email_identified,
     )
 
 
@@ -177,12 +186,18 @@ def finalize(
     select: Sequence[str] = (),
     ignore: Sequence[str] = (),
 ) -> list[Diagnostic]:
-    """Apply the project heuristic, ``--select``/``--ignore`` and ``# noqa``; return sorted diagnostics."""
+    """Apply the project heuristics, ``--select``/``--ignore`` and ``# noqa``; return sorted
+    diagnostics. CIO005 is the *first* identify without email: a project that identifies people
+    with an email somewhere has its email-less identify() calls taken as later updates."""
+    results = list(results)
+    email_identified = any(result.email_identified for result in results)
     out: list[Diagnostic] = []
     for result in results:
         lines = sources.get(result.path, "").splitlines()
         for diag in result.diagnostics:
             if instrumented and diag.instrumentable:
+                continue
+            if email_identified and diag.code == "CIO005":
                 continue
             if code_enabled(diag.code, select, ignore) and not _silenced(diag, lines):
                 out.append(_character_column(diag, lines))
