@@ -209,16 +209,17 @@ def _check_event_name(c: Checker, event: ast.expr) -> None:
     dynamic = p.dynamic_name(event, c.deref)
     if dynamic is not None:
         how, parts = dynamic
+        pii = next((found for found in map(p.pii_like, parts) if found is not None), None)
+        if pii is not None:  # it takes precedence over CIO006 (one finding per name, as at run time)
+            c.report(
+                event, "CIO012", f"event name interpolates personal data ({pii}); put it in data instead"
+            )
+            return
         c.report(
             event,
             "CIO006",
             f"event name is built dynamically ({how}); use a fixed name and put the variable part in data",
         )
-        pii = next((found for found in map(p.pii_like, parts) if found is not None), None)
-        if pii is not None:
-            c.report(
-                event, "CIO012", f"event name interpolates personal data ({pii}); put it in data instead"
-            )
         return
     literal = c.deref(event) if isinstance(event, ast.Name) else event
     if isinstance(literal, ast.Constant) and isinstance(literal.value, str):
