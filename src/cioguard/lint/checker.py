@@ -358,6 +358,15 @@ class Checker(ast.NodeVisitor):
                     f"timestamp {key!r} is in milliseconds ({text}); Customer.io expects Unix seconds: "
                     "use int(time.time())",
                 )
+                return
+            text = p.iso_timestamp(value)
+            if text is not None:
+                self.report(
+                    value,
+                    "CIO002",
+                    f"timestamp {key!r} is an ISO-8601 string ({text[:40]}); Customer.io needs Unix "
+                    "seconds to compare dates in segments: use int(dt.timestamp())",
+                )
 
     # ----------------------------------------------------------------- end of module
     def finish(self) -> None:

@@ -36,7 +36,30 @@ _MAX_DEPTH = 4
 
 
 def _const(node: ast.expr, values: tuple[float, ...]) -> bool:
+    if (  # 10**6 as written for a divisor
+        isinstance(node, ast.BinOp)
+        and isinstance(node.op, ast.Pow)
+        and isinstance(node.left, ast.Constant)
+        and isinstance(node.right, ast.Constant)
+        and node.left.value == 10
+        and type(node.right.value) is int
+        and 0 <= node.right.value <= 9
+    ):
+        return 10**node.right.value in values
     return isinstance(node, ast.Constant) and type(node.value) in (int, float) and node.value in values
+
+
+#: An ISO-8601 date or date-time, as CIO002's runtime rule recognises it.
+ISO_RE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?")
+
+
+def iso_timestamp(node: ast.expr) -> str | None:
+    """The source text of an ISO-8601 string expression (a literal, ``.isoformat()``), or None."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return ast.unparse(node) if ISO_RE.fullmatch(node.value.strip()) else None
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "isoformat":
+        return ast.unparse(node)
+    return None
 
 
 def _unwrap(node: ast.expr, qualname: QualName) -> ast.expr:

@@ -28,3 +28,8 @@ def latency(user_id: str, started: float) -> None:
 
 def backfilled(user_id: str) -> None:
     cio.backfill(user_id, "imported", 1704067200)
+
+
+def exported(user_id: str, note: str) -> None:
+    cio.track(user_id, "order_exported", data={"exported_at": time.time_ns() // 10**9, "note": note})
+    cio.track(user_id, "order_exported", data={"placed_on": "2024-05-01", "status": "2024-05-01T10:20:30Z"})

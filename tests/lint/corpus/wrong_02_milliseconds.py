@@ -30,3 +30,10 @@ def attributes(user_id: str, email: str) -> None:
 
 def backfilled(user_id: str) -> None:
     cio.backfill(user_id, "imported", 1704067200000)  # expect: CIO002
+
+
+def exported(user_id: str) -> None:
+    cio.track(user_id, "order_exported", data={"exported_at": time.time_ns() // 10**6})  # expect: CIO002
+    cio.track(user_id, "order_exported", data={"placed_at": "2024-05-01T10:20:30Z"})  # expect: CIO002
+    shipped = datetime.now(timezone.utc)
+    cio.track(user_id, "order_shipped", data={"shipped_at": shipped.isoformat()})  # expect: CIO002
