@@ -21,8 +21,8 @@ prefork children                       ``os._exit`` before even the finalizers) 
                                        ``worker_process_shutdown`` signal (whichever runs first)
 the Celery main process ends           a watcher thread in each prefork child (see below), then
 (killed or not)                        the ``SIGKILL`` Celery meant the child to get
-uvicorn (and each ``--workers``        the end of ``Server.shutdown`` (:mod:`cioguard.uvicorn_exit`):
-process) stopped by SIGTERM/SIGINT     uvicorn re-raises the signal after it, so ``atexit`` never runs
+uvicorn (and each ``--workers``        the end of ``Server.shutdown`` (``instrumentation.uvicorn_exit``):
+process) stopped by SIGTERM/SIGINT     uvicorn re-raises the signal after it; ``atexit`` never runs
 =====================================  ==========================================================
 
 Celery's own parent-death signal follows the thread that forked a child, not the main process:
@@ -59,7 +59,7 @@ from typing import Any
 
 import wrapt
 
-from cioguard import uvicorn_exit
+from cioguard.instrumentation import uvicorn_exit
 from cioguard.telemetry.exit_export import export_pending
 from cioguard.threads import mask_process_signals
 
