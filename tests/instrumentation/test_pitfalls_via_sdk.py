@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from customerio import APIClient
+from customerio import APIClient, CustomerIO
 from prometheus_client import CollectorRegistry
 
 import cioguard
@@ -271,6 +271,23 @@ def test_a_legacy_call_is_not_counted_when_pitfalls_are_off(
     with pytest.raises(TypeError, match=r"CIO015: customerio 3.x takes track\(customer_id, name, data="):
         client.track(customer_id="u1", name="order_paid", plan="pro")
     assert registry.get_sample_value("customerio_pitfalls_total", {"code": "CIO015"}) is None
+
+
+def test_a_call_with_no_line_of_yours_is_attributed_to_the_line_that_built_its_client(
+    fake: FakeCustomerIO, registry: CollectorRegistry
+) -> None:
+    cioguard.instrument(track_url=fake.track_url, registry=registry, disabled_pitfalls=["CIO003"])
+    try:
+        line = _line() + 1
+        client = CustomerIO(fake.site_id, fake.api_key, host="127.0.0.1", port=fake.port)
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            with ThreadPoolExecutor(1) as pool:  # the stdlib calls the SDK: no application frame
+                pool.submit(client.track, "ada@example.com", "signed_up", data={}).result()
+        shown = [(w.filename, w.lineno) for w in record if issubclass(w.category, cioguard.EmailAsIdWarning)]
+        assert shown == [(__file__, line)]
+    finally:
+        cioguard.uninstrument(timeout=5)
 
 
 def test_a_call_with_no_line_of_yours_is_attributed_to_the_instrument_line(

@@ -182,7 +182,9 @@ class Emitter:
             for finding in findings:
                 self.recorder.pitfall(finding.code)
             raise findings[0].warning()
-        filename, lineno, module, module_globals = where = where if where is not None else self._fallback()
+        if where is None:
+            where = self._no_line(findings)
+        filename, lineno, module, module_globals = where
         registry = module_globals.get("__warningregistry__")
         if registry is None:
             registry = module_globals.setdefault("__warningregistry__", {})
@@ -208,6 +210,12 @@ class Emitter:
         if len(self._seen) > 65536:  # bounded: a clear only means one more immediate count
             self._seen.clear()
         self.recorder.pitfall(finding.code)
+
+    def _no_line(self, findings: Sequence[Finding]) -> Location:
+        """Where a finding with no application line warns (``pool.submit(client.track, …)``): the
+        line that built the client of its API, else the line that called ``instrument()``."""
+        api = "app" if findings[0].code == "CIO008" else "track"
+        return self.client_sites.get(api) or self._fallback()
 
     def _fallback(self) -> Location:
         """The line that called ``instrument()`` (or a placeholder when there was none)."""
