@@ -311,7 +311,9 @@ class Checker(ast.NodeVisitor):
 
     def visit_For(self, node: ast.For | ast.AsyncFor) -> None:
         self.visit(node.iter)
-        self._bind(node.target, None)
+        # ``for status in ("active", "canceled")``: the name stands for one of those literals
+        # (an event name built from it has a few known values: not dynamic, CIO006).
+        self._bind(node.target, node.iter if p.literal_choices(node.iter) else None)
         self._loop(
             node, p.bounded_iterable(node.iter, self.index.qualname, self.deref), [node.target, *node.body]
         )

@@ -167,10 +167,25 @@ def _concat_leaves(node: ast.expr) -> list[ast.expr]:
     return [node]
 
 
+def literal_choices(node: ast.expr | None) -> bool:
+    """A literal tuple, list or set of strings (``("active", "canceled")``)."""
+    return (
+        isinstance(node, (ast.Tuple, ast.List, ast.Set))
+        and bool(node.elts)
+        and all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts)
+    )
+
+
 def dynamic_name(node: ast.expr, deref: Deref, depth: int = 0) -> tuple[str, list[ast.expr]] | None:
-    """How an event name is built at run time, and the interpolated parts; None for a fixed name."""
+    """How an event name is built at run time, and the interpolated parts; None for a fixed name
+    (an f-string over a loop variable of literal choices has a few known values: fixed)."""
     if isinstance(node, ast.JoinedStr):
-        parts: list[ast.expr] = [v.value for v in node.values if isinstance(v, ast.FormattedValue)]
+        parts: list[ast.expr] = [
+            v.value
+            for v in node.values
+            if isinstance(v, ast.FormattedValue)
+            and not (isinstance(v.value, ast.Name) and literal_choices(deref(v.value)))
+        ]
         literal: list[ast.expr] = [v for v in node.values if isinstance(v, ast.Constant)]
         return ("f-string", parts + literal) if parts else None
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) and _is_str(node.left):

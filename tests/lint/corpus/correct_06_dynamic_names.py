@@ -12,3 +12,8 @@ def viewed(user_id: str, product_id: str, step: int) -> None:
     event = "checkout_started"
     cio.track(user_id, event)
     cio.pageview(user_id, f"/products/{product_id}")
+
+
+def subscription_states(user_id: str) -> None:
+    for status in ("active", "canceled"):  # a few known names, spelled out: not dynamic
+        cio.track(user_id, f"subscription_{status}", data={})
