@@ -84,6 +84,8 @@ class ModuleIndex:
     #: instances imported from another linted module whose methods call the SDK synchronously:
     #: {instance name: {method: "track" | "app"}} (``cio_api = CIOApi()`` in ``cio.py``)
     blocking_instances: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: classes defined here that extend an SDK client class (``class Cio(CustomerIO)``): {name: kind}
+    client_subclasses: dict[str, str] = field(default_factory=dict)
     #: event names given to ``declare_events`` in this module (CIO013 across the project)
     declared_events: set[str] = field(default_factory=set)
     declares_events: bool = False
@@ -98,7 +100,7 @@ class ModuleIndex:
         if not isinstance(node, ast.Call):
             return None
         qual = self.qualname(node.func) or ""
-        kind = CLIENT_FACTORIES.get(qual)
+        kind = CLIENT_FACTORIES.get(qual) or self.client_subclasses.get(qual)
         if kind is None and qual:
             # the app's own factory: get_cio() here, or `from app.cio import get_cio` elsewhere
             kind = self.client_factories.get(qual.rsplit(".", 1)[-1] if "." in qual else qual)
@@ -182,6 +184,10 @@ class ModuleIndex:
                     functions=functions,
                 )
             elif isinstance(node, ast.ClassDef):
+                for parent in node.bases:  # a subclass of the SDK's client is a client too
+                    parent_name = self.qualname(parent) or ""
+                    if parent_name in CLIENT_CLASSES:
+                        self.client_subclasses[node.name] = CLIENT_FACTORIES[parent_name]
                 self._scan(
                     node.body,
                     assigns,

@@ -24,3 +24,14 @@ def order(user_email: str) -> None:
 
 def remove(row: dict[str, str]) -> None:
     cio.delete(customer_id=row["email"])  # expect: CIO004
+
+
+class ExtendedCustomerIO(CustomerIO):
+    """An application's own subclass of the SDK client (a common way to add helpers)."""
+
+
+extended = ExtendedCustomerIO("site", "key")
+
+
+def synced(email: str) -> None:
+    extended.identify(id=email, email=email)  # expect: CIO004
