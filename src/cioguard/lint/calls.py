@@ -168,6 +168,14 @@ def _check_sdk_call(c: Checker, node: ast.Call, kind: str, method: str) -> None:
             c.email_identified = True
         elif "_update" not in given:
             c.report(node, "CIO005", "identify() without an email attribute; the person cannot receive email")
+    if method == "merge_customers":
+        _check_merge_ids(c, node)
+    if method == "pageview":
+        page = argument(node, 1, "page")
+        if isinstance(page, ast.Constant) and isinstance(page.value, str):
+            pii = p.pii_like(page)
+            if pii is not None:
+                c.report(page, "CIO012", "page name contains personal data (an email or phone); drop it")
     if method in NAME_ARG:
         event = argument(node, NAME_ARG[method], "name")
         if event is not None:
@@ -203,6 +211,23 @@ def _blocking(c: Checker, node: ast.Call, kind: str, method: str) -> None:
             "throttle it or configure cioguard.instrument(rate_limit=...)",
             instrumentable=kind == "track",
         )
+
+
+#: merge_customers' (type, id) parameters: (positional index, keyword) of each.
+_MERGE_IDS = (((0, "primary_id_type"), (1, "primary_id")), ((2, "secondary_id_type"), (3, "secondary_id")))
+
+
+def _check_merge_ids(c: Checker, node: ast.Call) -> None:
+    """CIO004 for an email given as a person's ``id`` (type ``ID`` / ``"id"``) to merge_customers."""
+    for (type_index, type_name), (id_index, id_name) in _MERGE_IDS:
+        kind, ident = argument(node, type_index, type_name), argument(node, id_index, id_name)
+        if kind is None or ident is None:
+            continue
+        is_id = (isinstance(kind, ast.Constant) and kind.value == "id") or (
+            (c.index.qualname(kind) or "").rsplit(".", 1)[-1] == "ID"
+        )
+        if is_id and p.email_like(ident, c.deref):
+            c.report(ident, "CIO004", f"{id_name} is an email address given as an id; use the email type")
 
 
 def _check_event_name(c: Checker, event: ast.expr) -> None:

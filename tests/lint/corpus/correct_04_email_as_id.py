@@ -24,3 +24,7 @@ def order(user: User) -> None:
 
 def merge(old_email: str, new_id: str) -> None:
     cio.merge_customers("id", new_id, "email", old_email)
+
+
+def merged(user_id: str) -> None:
+    cio.merge_customers("email", "jane@example.com", "id", user_id)

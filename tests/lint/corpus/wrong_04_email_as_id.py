@@ -35,3 +35,7 @@ extended = ExtendedCustomerIO("site", "key")
 
 def synced(email: str) -> None:
     extended.identify(id=email, email=email)  # expect: CIO004
+
+
+def merged(email: str) -> None:
+    cio.merge_customers("id", "jane@example.com", "id", "usr_2")  # expect: CIO004
