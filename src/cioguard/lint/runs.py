@@ -34,9 +34,14 @@ VIEW_DECORATORS = frozenset(
 #: methods of class-based views (Django, DRF viewsets, Flask MethodView, Pyramid) that take the request
 VIEW_METHODS = frozenset(
     {"get", "post", "put", "patch", "delete", "head", "options", "dispatch", "list", "create",
-     "retrieve", "update", "partial_update", "destroy", "form_valid", "perform_create",
+     "retrieve", "update", "partial_update", "destroy", "form_valid", "form_invalid", "perform_create",
      "perform_update", "perform_destroy", "__call__"}
 )  # fmt: skip
+#: view methods that run per request without taking it as a parameter (``self.request`` holds it):
+#: Django's form views, DRF's perform_* hooks
+REQUEST_HOOKS = frozenset(
+    {"form_valid", "form_invalid", "perform_create", "perform_update", "perform_destroy"}
+)
 #: executor / pool methods whose first argument runs once per item (CIO009 for clients built there)
 POOL_METHODS = frozenset({"submit", "map", "imap", "imap_unordered", "starmap", "apply_async", "map_async"})
 TASK_DECORATORS = frozenset({"task", "shared_task", "actor", "job"})
@@ -59,6 +64,8 @@ def is_route_handler(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     if params and params[0] in {"self", "cls"}:
         if node.name not in VIEW_METHODS:
             return False  # a helper like Mailer.send(self, request: SendEmailRequest), not a view
+        if node.name in REQUEST_HOOKS:
+            return True
         params = params[1:]
     return bool(params) and params[0] in {"request", "req"}
 

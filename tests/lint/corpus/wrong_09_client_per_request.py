@@ -59,3 +59,9 @@ def nightly(user_ids: list[str]) -> None:
     for user_id in user_ids:
         client = CustomerIO("site", "key")  # expect: CIO009
         client.suppress(user_id)  # expect: CIO011
+
+
+class InviteView:  # a Django FormView: form_valid runs per request (self.request holds it)
+    def form_valid(self, form: object) -> None:
+        cio = CustomerIO("site", "key")  # expect: CIO009
+        cio.identify("t1", email="t1@example.com")  # expect: CIO007
