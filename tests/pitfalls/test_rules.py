@@ -8,8 +8,8 @@ import pytest
 
 from cioguard.pitfalls import names, people, timestamps
 from cioguard.pitfalls.limits import attributes_findings, event_data_finding, id_finding
-from cioguard.pitfalls.text import canonical_name, find_pii, luhn_valid, safe_name
 from cioguard.pitfalls.transport import key_shape_finding, rounded_ms
+from cioguard.shapes import canonical_name, find_pii, luhn_valid, safe_name
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import SpanContext, SpanKind
 
 from cioguard.operations.model import Endpoint
-from cioguard.pitfalls.text import find_pii, id_like_tokens
+from cioguard.shapes import find_pii, id_like_tokens
 from cioguard.version import __version__
 
 _MISSING = object()

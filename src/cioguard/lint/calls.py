@@ -19,6 +19,7 @@ from cioguard.lint.legacy import legacy_message
 from cioguard.lint.literals import over_limit
 from cioguard.lint.runs import POOL_METHODS, ROUTE_REGISTRARS, final_name
 from cioguard.lint.symbols import CLIENT_CLASSES, METHODS
+from cioguard.shapes import id_like_tokens, safe_name
 
 if TYPE_CHECKING:
     from cioguard.lint.checker import Checker
@@ -252,9 +253,18 @@ def _check_event_name(c: Checker, event: ast.expr) -> None:
         too_long = over_limit(literal, "event name")
         if too_long is not None:
             c.report(event, "CIO014", f"{too_long}; use a short fixed name and move details into data")
+        # One finding per name, as at run time: personal data over an id-like part over style.
         pii = p.pii_like(literal)
-        if pii is not None:  # (over CIO010: one finding per name, as at run time)
+        ids = id_like_tokens(literal.value)
+        if pii is not None:
             c.report(event, "CIO012", f"event name contains personal data ({pii}); put it in data instead")
+        elif ids:
+            c.report(
+                event,
+                "CIO006",
+                f"event name {safe_name(literal.value)} carries an id-like part; use a fixed name and "
+                "put the id in data",
+            )
         elif not p.SNAKE_RE.match(literal.value):
             c.report(
                 event,

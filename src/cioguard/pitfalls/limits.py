@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from cioguard.pitfalls.categories import Finding
-from cioguard.pitfalls.text import safe_name, utf8_len
+from cioguard.shapes import safe_name, utf8_len
 
 MAX_ID_BYTES = 150
 MAX_ATTRIBUTE_NAME_BYTES = 150

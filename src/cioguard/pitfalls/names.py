@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 
 from cioguard.pitfalls.categories import Finding
-from cioguard.pitfalls.text import (
+from cioguard.shapes import (
     canonical_name,
     find_pii,
     id_like_tokens,

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cioguard.pitfalls.categories import Finding
-from cioguard.pitfalls.text import looks_like_email
+from cioguard.shapes import looks_like_email
 
 _BITS = 1 << 23  # 1 MiB
 _MASK = _BITS - 1

@@ -37,7 +37,7 @@ from datetime import datetime
 from typing import Any, Union
 
 from cioguard.pitfalls.categories import Finding
-from cioguard.pitfalls.text import safe_name
+from cioguard.shapes import safe_name
 
 Checker = Callable[[Any], bool]
 _RESERVED = frozenset(

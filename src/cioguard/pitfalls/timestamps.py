@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from cioguard.pitfalls.categories import Finding
-from cioguard.pitfalls.text import safe_name
+from cioguard.shapes import safe_name
 
 #: Seconds reach 1e11 in the year 5138; milliseconds pass it in 1973.
 MS_THRESHOLD = 1e11

@@ -17,3 +17,9 @@ def viewed(user_id: str, product_id: str, step: int) -> None:
 def subscription_states(user_id: str) -> None:
     for status in ("active", "canceled"):  # a few known names, spelled out: not dynamic
         cio.track(user_id, f"subscription_{status}", data={})
+
+
+def versioned(user_id: str) -> None:
+    cio.track(user_id, "checkout_v2_started")
+    cio.track(user_id, "onboarding_step_3")
+    cio.track(user_id, "sale_2024_joined")

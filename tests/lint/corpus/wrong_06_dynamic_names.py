@@ -13,3 +13,7 @@ def viewed(user_id: str, product_id: str, step: int) -> None:
     event = f"checkout_{step}"
     cio.track(user_id, event)  # expect: CIO006
     cio.track_anonymous("anon-1", "_".join(["viewed", product_id]))  # expect: CIO006
+
+
+def viewed_literal(user_id: str) -> None:
+    cio.track(user_id, "viewed_SKU-12345")  # expect: CIO006

@@ -1,4 +1,6 @@
-"""Shape detectors and masking for the pitfall rules (pure functions, no state).
+"""Shape detectors and masking shared by the pitfall rules and ``cioguard lint`` (pure, no state).
+
+It imports nothing but ``re``, so the static checker uses the very tests the runtime rules use.
 
 ``looks_like_email``, ``find_pii`` and ``id_like_tokens`` recognise personal data and ids inside
 strings; ``safe_name`` turns an event or attribute name into something safe to print in a warning:
