@@ -6,9 +6,11 @@ import threading
 import time
 from collections.abc import Sequence
 
+import pytest
 from sink import Reply, Sink, make_op
 
 from cioguard.delivery import DeliveryConfig, DeliveryEngine
+from cioguard.delivery.transport import TransportResponse
 from cioguard.operations.model import Endpoint
 from cioguard.telemetry.recorder import NullRecorder
 
@@ -397,3 +399,36 @@ def test_on_drop_may_call_flush_without_deadlock(sink: Sink, endpoint: Endpoint)
         assert engine.stats()["dropped"]["queue_full"] == results.count(False)
     finally:
         engine.shutdown(2.0)
+
+
+def test_flush_waits_for_a_finished_request_still_being_counted(
+    endpoint: Endpoint, engines: list[DeliveryEngine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rejected batch leaves the queue before its drop is counted (outside the lock): a flush in
+    between must wait for the count, not say True and leave the rejection to the next flush."""
+    import cioguard.delivery.dispatch as dispatch
+
+    answered = threading.Event()
+
+    class Rejecting:
+        def send(self, *args: object) -> TransportResponse:
+            answered.set()
+            return TransportResponse(400)
+
+    handoff = dispatch.handoff
+
+    def slow_handoff() -> None:  # widens the window between leaving the queue and being counted
+        if threading.current_thread().name.startswith("cioguard-delivery"):
+            time.sleep(0.3)
+        handoff()
+
+    monkeypatch.setattr(dispatch, "handoff", slow_handoff)
+    engine = DeliveryEngine(DeliveryConfig(flush_interval=0.0), transport=Rejecting())
+    engines.append(engine)
+    engine.submit(make_op(endpoint, person="a"))
+    assert answered.wait(2.0)
+    time.sleep(0.05)  # inside the window: out of the queue, not counted yet
+    assert engine.stats()["queue_size"] == 0
+    assert engine.flush(2.0) is False
+    assert engine.stats()["dropped"]["rejected"] == 1
+    assert engine.flush(1.0) is True

@@ -238,9 +238,14 @@ class DeliveryEngine:
                 return False  # called from a sender (a hook): waiting for ourselves would deadlock
             baseline = self._drops_seen  # drops counted before this call were told already
             done = True
-            if core.pending() and not core.stopped:
-                mark = Mark(core.spill_in)
-                core.inbox.append(mark)
+            mark: Mark | None = None
+            # ``unsettled``: a request's operations left the queue but are not counted yet.
+            if (core.pending() or core.unsettled) and not core.stopped:
+                with core.lock:  # (re-entrant) a close between the test and the append would
+                    if not core.stopped:  # never take the marker in: it would wait for nothing
+                        mark = Mark(core.spill_in)
+                        core.inbox.append(mark)
+            if mark is not None:
                 core.wake()
                 done = mark.event.wait(max(0.0, timeout)) and mark.ok
                 mark.finish(False)  # (no-op when done) a marker nobody waits for is let go
