@@ -161,8 +161,9 @@ def _flush(budget: float) -> None:
             queued = runtime.stats().get("queue_size", 0)
             if queued:
                 logger.warning(
-                    "cioguard: no time left to deliver before the handler returned (the safety "
-                    "margin); %d operation(s) stay queued for a later invocation",
+                    "cioguard: no time left to deliver before the handler returned (remaining time "
+                    "under the safety margin, or a timeout of 0); %d operation(s) stay queued for a "
+                    "later invocation",
                     queued,
                 )
             return

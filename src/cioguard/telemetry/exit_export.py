@@ -8,7 +8,10 @@ never run it, so the spans of the very calls just delivered were lost. After its
 
     export_pending(runtime)    # force_flush of the tracer and meter providers in use, bounded
 
-Never raises; each provider gets at most :data:`EXPORT_SECONDS`.
+Never raises, and returns within :data:`EXPORT_SECONDS` whatever the exporters do: the SDK's
+``BatchSpanProcessor.force_flush`` ignores its timeout and exports on the calling thread (an OTLP
+exporter allows 10 s per attempt), so the flushes run in a daemon thread the exit waits for only
+that long.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
+from cioguard.threads import daemon_thread
+
 if TYPE_CHECKING:
     from cioguard.instrumentation.runtime import Runtime
 
@@ -24,23 +29,33 @@ logger = logging.getLogger("cioguard")
 
 __all__ = ["EXPORT_SECONDS", "export_pending"]
 
-#: The most one provider's ``force_flush`` may take (the process is leaving: a collector that
-#: does not answer must not hold the exit up for long).
+#: The most the export may hold the exit up (the process is leaving: a collector that does not
+#: answer must not keep it alive).
 EXPORT_SECONDS = 2.0
 
 
 def export_pending(runtime: Runtime, seconds: float = EXPORT_SECONDS) -> None:
     """``force_flush`` the tracer and meter providers the instrumentation uses (explicit or
-    global), each bounded by ``seconds``. Never raises."""
+    global); returns within ``seconds``. Never raises."""
     try:
-        providers = _providers(runtime)
+        flushes = [
+            flush
+            for flush in (getattr(provider, "force_flush", None) for provider in _providers(runtime))
+            if callable(flush)  # SDK providers have it; the API's no-op/proxy ones do not
+        ]
+        if not flushes:
+            return
+        worker = daemon_thread(_flush_all, "cioguard-otel-export", (flushes, int(seconds * 1000)))
+        worker.start()
+        worker.join(seconds)
     except Exception:
-        return
-    for provider in providers:
-        force_flush = getattr(provider, "force_flush", None)
-        if callable(force_flush):  # SDK providers have it; the API's no-op/proxy ones do not
-            with contextlib.suppress(Exception):
-                force_flush(int(seconds * 1000))
+        logger.debug("cioguard: exporting pending telemetry at exit failed", exc_info=True)
+
+
+def _flush_all(flushes: list[Any], timeout_millis: int) -> None:
+    for flush in flushes:
+        with contextlib.suppress(Exception):
+            flush(timeout_millis)
 
 
 def _providers(runtime: Runtime) -> list[Any]:
