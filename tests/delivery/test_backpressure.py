@@ -60,7 +60,7 @@ def test_callers_on_an_event_loop_never_pause(monkeypatch: pytest.MonkeyPatch) -
     # A pause on an event loop's thread would stall every coroutine: there only the GIL hand-off.
     import asyncio
 
-    from cioguard.delivery import engine as engine_module
+    from cioguard.delivery import backpressure as engine_module
 
     pauses: list[float] = []
     monkeypatch.setattr(engine_module, "_pause", pauses.append)
@@ -107,22 +107,22 @@ def test_under_backpressure_the_sender_works_in_longer_stretches(
 def test_callers_hand_over_the_gil_for_what_waits_to_be_sent_not_for_what_is_in_flight(
     engine: DeliveryEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cioguard.delivery import engine as engine_module
+    from cioguard.delivery import backpressure as engine_module
 
     pauses: list[float] = []
     monkeypatch.setattr(engine_module, "_pause", pauses.append)
     monkeypatch.setattr(engine_module, "press", lambda: pauses.append(-1.0))
     core = engine._core  # high water 400, brake from 700, capacity 800
     core.inflight = 300
-    engine_module._backpressure(core, 500)  # 200 waiting to be sent: nothing to do
+    engine_module.backpressure(core, 500)  # 200 waiting to be sent: nothing to do
     assert pauses == []
-    engine_module._backpressure(core, 650)  # 350 waiting: still under the high water
+    engine_module.backpressure(core, 650)  # 350 waiting: still under the high water
     assert pauses == []
     core.inflight = 100
-    engine_module._backpressure(core, 650)  # 550 waiting: a hand-off, the sender pressed
+    engine_module.backpressure(core, 650)  # 550 waiting: a hand-off, the sender pressed
     assert pauses == [-1.0, 0.0]
     pauses.clear()
     core.inflight = 600
-    engine_module._backpressure(core, 750)  # nearly full, mostly in flight: still a pause
+    engine_module.backpressure(core, 750)  # nearly full, mostly in flight: still a pause
     assert pauses[0] == -1.0
     assert pauses[1] == pytest.approx((state_module.BRAKE_MIN + state_module.BRAKE_MAX) / 2)

@@ -21,7 +21,6 @@ bounded waits, never raise).
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import os
 import random as _random
@@ -31,6 +30,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from cioguard.delivery.backpressure import backpressure
 from cioguard.delivery.closing import close_core
 from cioguard.delivery.config import DeliveryConfig
 from cioguard.delivery.counters import Counters, logger
@@ -39,33 +39,11 @@ from cioguard.delivery.durable import SpoolLink, open_spool
 from cioguard.delivery.outcomes import Mark
 from cioguard.delivery.overflow import admit, refuse
 from cioguard.delivery.sender import BatchSender, ResponseHook
-from cioguard.delivery.slices import press
 from cioguard.delivery.spool import Spool
 from cioguard.delivery.transport import RequestsTransport, Transport
 from cioguard.operations.deferred import Snapshot, materialize
 from cioguard.operations.model import Endpoint, Operation
 from cioguard.telemetry.recorder import NullRecorder, Recorder
-
-#: ``time.sleep(0)`` releases the GIL: what a caller does when the queue is over its high water.
-_pause = time.sleep
-#: The asyncio loop running in this thread, or None (a C function: cheap enough per call).
-_running_loop = asyncio._get_running_loop
-
-
-def _backpressure(core: Core, queued: int) -> None:
-    """Backpressure instead of loss, for a caller that found the queue over half full.
-
-    Callers outpacing the sender (a burst from many threads) hand it the GIL once per call while
-    what waits to be sent is over half the queue, and pause 1 to 50 ms when the queue is nearly
-    full (requests in flight included), so batches drain the queue before it overflows; the
-    sender meanwhile works in longer stretches (:func:`cioguard.delivery.slices.press`). Never
-    a pause on an event loop's thread: it would stall every coroutine, not one caller.
-    """
-    delay = core.brake(queued)
-    if not delay and queued - core.inflight < core.high_water:
-        return  # the rest is in flight: a hand-off would not bring its answers any sooner
-    press()
-    _pause(0.0 if delay and _running_loop() is not None else delay)
 
 
 class DeliveryEngine:
@@ -188,7 +166,7 @@ class DeliveryEngine:
         if core.idle or len(inbox) >= core.nudge_at:
             core.wake()
         if queued >= core.high_water:
-            _backpressure(core, queued)
+            backpressure(core, queued)
         return True
 
     def submit_snapshot(self, item: Snapshot) -> bool:
@@ -204,7 +182,7 @@ class DeliveryEngine:
         if core.idle or len(inbox) >= core.nudge_at:  # (as in submit: no call on the common path)
             core.wake()
         if queued >= core.high_water:
-            _backpressure(core, queued)
+            backpressure(core, queued)
         return True
 
     def _overflow(self, core: Core, op: Operation) -> bool:
