@@ -61,3 +61,36 @@ def test_forked_child_builds_its_own_client() -> None:
     os.close(read_end)
     os.waitpid(pid, 0)
     assert answer == b"new"
+
+
+def test_a_forked_childs_own_client_is_not_a_second_one() -> None:
+    """gunicorn --preload / a fork Pool: the master's cached client is dropped in the child, whose
+    first track_client() is its only client: no CIO009 there (it used to count the parent's)."""
+    import warnings
+
+    from prometheus_client import CollectorRegistry
+
+    environ = {
+        "CUSTOMERIO_SITE_ID": "f82ad78f695bd32f9d99",
+        "CUSTOMERIO_TRACK_API_KEY": "a82ad78f695bd32f9d99",
+    }
+    cioguard.instrument(track_url="http://127.0.0.1:9", registry=CollectorRegistry(), exit_timeout=0.2)
+    try:
+        cioguard.track_client(environ=environ)  # the preloaded master's client
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            os.close(read_end)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                cioguard.track_client(environ=environ)
+            codes = ",".join(getattr(w.category, "code", "-") for w in caught)
+            os.write(write_end, (codes or "none").encode())
+            os._exit(0)
+        os.close(write_end)
+        answer = os.read(read_end, 256)
+        os.close(read_end)
+        os.waitpid(pid, 0)
+        assert answer == b"none"
+    finally:
+        cioguard.uninstrument(timeout=0.5)

@@ -122,7 +122,10 @@ class ClientBook:
         self._lock = threading.Lock()
 
     def reset_after_fork(self) -> None:
+        # A child counts its own clients: the parent's cached one (cioguard.track_client(), a
+        # preloaded app) is dropped there, and the child's first client is not a second one.
         self._lock = threading.Lock()
+        self._counts = OrderedDict()
 
     def built(self, kind: str, key: object, site_id: object) -> int:
         """Count one more client for these credentials; return the count so far."""
