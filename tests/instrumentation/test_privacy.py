@@ -38,6 +38,7 @@ def test_transport_failure_names_the_cause_type_and_cuts_the_chain() -> None:
     scrub_sdk_exception(exc, url, None)
     assert str(exc) == text
     assert exc.__cause__ is None
+    assert exc.__context__ is None
     assert exc.__suppress_context__
     assert text.startswith("Failed to receive valid response after 3 retries. https://")
     assert "ConnectionError" in text
@@ -62,4 +63,5 @@ def test_a_failed_synchronous_call_as_the_caller_sees_it(refused: str, capture: 
     else:
         assert SECRET_ID not in str(raised.value)
         assert raised.value.__cause__ is None
+        assert raised.value.__context__ is None  # a tool ignoring __suppress_context__ sees no URL
         assert "capture_customer_id=True" in str(raised.value)

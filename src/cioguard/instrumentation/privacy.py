@@ -38,7 +38,9 @@ def safe_request_text(status: int | None, url: str, exc: BaseException) -> str:
 
 
 def scrub_sdk_exception(exc: BaseException, url: str, status: int | None) -> None:
-    """Replace ``exc``'s message in place and cut its chained cause (whose text holds the URL)."""
+    """Replace ``exc``'s message in place and cut its chained cause and context (whose text holds
+    the URL: a tool that ignores ``__suppress_context__`` would show it)."""
     exc.args = (safe_request_text(status, url, exc),)
     exc.__cause__ = None
+    exc.__context__ = None
     exc.__suppress_context__ = True
