@@ -105,6 +105,25 @@ def test_blocking_mode_keeps_calls_synchronous(instrument: Instrument, fake: Fak
     assert fake.requests[-1].path == "/api/v1/customers/u1/events"
 
 
+def test_the_sdks_own_retries_are_counted_in_blocking_mode(
+    instrument: Instrument, fake: FakeCustomerIO, registry: CollectorRegistry
+) -> None:
+    """The SDK's urllib3 Retry sleeps out a 429's Retry-After and resends 5xx inside one call:
+    each failed attempt is a retry (and a 429 a rate limit, CIO011) though the call returns 200."""
+    client = fake.client()
+    instrument(mode="blocking", pitfalls="warn", disabled_pitfalls=["CIO003"])
+    fake.fail_next(1, status=429, retry_after=1)  # (whole seconds: urllib3 refuses "0.2")
+    assert client.track("u1", "rate_limited_once", data={}).status_code == 200
+    fake.fail_next(2, status=503)
+    assert client.track("u1", "after_two_503", data={}).status_code == 200
+    assert [request.status for request in fake.requests] == [429, 200, 503, 503, 200]
+    value = registry.get_sample_value
+    assert value("customerio_retries_total", {"endpoint": "v1_track", "reason": "status_429"}) == 1
+    assert value("customerio_retries_total", {"endpoint": "v1_track", "reason": "status_5xx"}) == 2
+    assert value("customerio_rate_limited_total", {"endpoint": "v1_track"}) == 1
+    assert value("customerio_pitfalls_total", {"code": "CIO011"}) == 1
+
+
 def test_track_url_routes_clients_built_for_the_real_api(
     instrument: Instrument, fake: FakeCustomerIO
 ) -> None:

@@ -22,6 +22,7 @@ from cioguard import exits
 from cioguard.config import load_options
 from cioguard.instrumentation import wrappers
 from cioguard.instrumentation.runtime import Runtime
+from cioguard.instrumentation.sdk_retries import session_wrapper
 from cioguard.operations.calls import APP_METHODS as _APP_METHODS
 from cioguard.operations.calls import TRACK_METHODS as _TRACK_METHODS
 from cioguard.package import _instruments
@@ -57,6 +58,8 @@ def _patches(runtime: Runtime) -> list[tuple[type, str, wrappers.Wrapper]]:
         (app_cls, "__init__", wrappers.client_constructor(runtime, "app")),
         (customerio.client_base.ClientBase, "send_request", wrappers.send_request(runtime)),
     ]
+    if hasattr(customerio.client_base.ClientBase, "_build_session"):  # the SDK's retrying session
+        patches += [(customerio.client_base.ClientBase, "_build_session", session_wrapper(runtime))]
     return patches
 
 
@@ -106,4 +109,6 @@ def _patches_for_unwrap() -> list[tuple[type, str, None]]:
     names += [(app_cls, name, None) for name in APP_METHODS if hasattr(app_cls, name)]
     names += [(track_cls, "__init__", None), (app_cls, "__init__", None)]
     names += [(customerio.client_base.ClientBase, "send_request", None)]
+    if hasattr(customerio.client_base.ClientBase, "_build_session"):
+        names += [(customerio.client_base.ClientBase, "_build_session", None)]
     return names
