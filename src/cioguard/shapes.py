@@ -21,6 +21,8 @@ _TOKEN_SPLIT = re.compile(r"[^A-Za-z0-9]+")
 _HEX = re.compile(r"[0-9a-fA-F]{8,}")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _SNAKE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
+#: An ISO-8601 date or date-time (CIO002: a timestamp sent as text), for ``fullmatch``.
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?")
 
 
 def looks_like_email(value: str) -> bool:

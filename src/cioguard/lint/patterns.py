@@ -15,6 +15,8 @@ import ast
 import re
 from collections.abc import Callable
 
+from cioguard.shapes import ISO_DATE
+
 QualName = Callable[[ast.expr], "str | None"]
 Deref = Callable[[ast.expr], "ast.expr | None"]
 
@@ -49,14 +51,10 @@ def _const(node: ast.expr, values: tuple[float, ...]) -> bool:
     return isinstance(node, ast.Constant) and type(node.value) in (int, float) and node.value in values
 
 
-#: An ISO-8601 date or date-time, as CIO002's runtime rule recognises it.
-ISO_RE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?")
-
-
 def iso_timestamp(node: ast.expr) -> str | None:
     """The source text of an ISO-8601 string expression (a literal, ``.isoformat()``), or None."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return ast.unparse(node) if ISO_RE.fullmatch(node.value.strip()) else None
+        return ast.unparse(node) if ISO_DATE.fullmatch(node.value.strip()) else None  # (the runtime rule's)
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "isoformat":
         return ast.unparse(node)
     return None

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
-import re
 from collections.abc import Iterable
 from typing import Any
 
 from cioguard.pitfalls.categories import Finding
-from cioguard.shapes import safe_name
+from cioguard.shapes import ISO_DATE, safe_name
 
 #: Seconds reach 1e11 in the year 5138; milliseconds pass it in 1973.
 MS_THRESHOLD = 1e11
@@ -25,7 +24,6 @@ _SCALES = (
     (1e14, 1_000_000, "microseconds"),
     (MS_THRESHOLD, 1000, "milliseconds"),
 )
-_ISO = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?")
 _NAMED = frozenset({"timestamp", "_timestamp", "created_at"})
 #: Exact types ``timestamp_problem`` always answers ``None`` for (none is an int, float or str).
 _NEVER: frozenset[type] = frozenset({type(None), bool, _dt.datetime, _dt.date, dict, list})
@@ -89,7 +87,7 @@ def timestamp_problem(value: object) -> tuple[str, int] | None:
     elif isinstance(value, str):
         if value.isdigit():
             number = int(value)
-        elif _ISO.fullmatch(value.strip()) is not None:
+        elif ISO_DATE.fullmatch(value.strip()) is not None:
             return ("ISO-8601 string", 0)
         else:
             return None
