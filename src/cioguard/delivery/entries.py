@@ -67,10 +67,10 @@ class Group:
         "wait",
     )
 
-    def __init__(self, health_key: str, key: tuple[str, str] = ("", "")) -> None:
-        self.health_key = health_key
+    def __init__(self, key: tuple[str, str]) -> None:
         #: ``(base_url, auth_header)``: the scheduler's key, and the key of its rate limiter.
         self.key = key
+        self.health_key = key[0]  # outages are per base URL, whatever the credentials
         self.people: dict[PersonKey, deque[Operation]] = {}
         self.ready_single: dict[PersonKey, None] = {}  # insertion-ordered sets of person keys
         self.ready_v2: dict[PersonKey, None] = {}

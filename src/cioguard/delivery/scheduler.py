@@ -43,7 +43,7 @@ class Scheduler:
         self.groups: dict[tuple[str, str], Group] = {}
         #: The last endpoint seen by add() and its group (groups are never removed).
         self._last_endpoint: object = None
-        self._last_group: tuple[tuple[str, str], Group] = (("", ""), Group(""))
+        self._last_group: tuple[tuple[str, str], Group] = (("", ""), Group(("", "")))
         self._timers: list[tuple[float, int, PersonKey, tuple[str, str]]] = []
         self._tick = 0
         #: Operations held in memory (queued, waiting or in flight).
@@ -76,7 +76,7 @@ class Scheduler:
             gkey = (endpoint.base_url, endpoint.auth_header)
             found = self.groups.get(gkey)
             if found is None:
-                found = self.groups[gkey] = Group(endpoint.base_url, gkey)
+                found = self.groups[gkey] = Group(gkey)
             group = found
             self._last_endpoint, self._last_group = endpoint, (gkey, group)
         self.size += 1
