@@ -160,7 +160,7 @@ def exit_flush(where: str) -> None:
         if not runtime.stopped:
             runtime.shutdown(runtime.options.exit_timeout)
         if where != "interpreter exit":  # no atexit will run: OpenTelemetry's export would not
-            export_pending(runtime)
+            export_pending(runtime.options.tracer_provider, runtime.options.meter_provider)
     except Exception as exc:  # an exit hook must never stop the exit
         logger.error("cioguard: flush at %s failed: %r", where, exc)
     finally:

@@ -6,7 +6,7 @@ re-raising its signal, ``multiprocessing`` and billiard children leaving through
 never run it, so the spans of the very calls just delivered were lost. After its exit flush,
 :func:`cioguard.exits.exit_flush` calls::
 
-    export_pending(runtime)    # force_flush of the tracer and meter providers in use, bounded
+    export_pending(options.tracer_provider, options.meter_provider)   # and the global ones
 
 Never raises, and returns within :data:`EXPORT_SECONDS` whatever the exporters do: the SDK's
 ``BatchSpanProcessor.force_flush`` ignores its timeout and exports on the calling thread (an OTLP
@@ -18,12 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cioguard.threads import daemon_thread
-
-if TYPE_CHECKING:
-    from cioguard.instrumentation.runtime import Runtime
 
 logger = logging.getLogger("cioguard")
 
@@ -34,13 +31,16 @@ __all__ = ["EXPORT_SECONDS", "export_pending"]
 EXPORT_SECONDS = 2.0
 
 
-def export_pending(runtime: Runtime, seconds: float = EXPORT_SECONDS) -> None:
-    """``force_flush`` the tracer and meter providers the instrumentation uses (explicit or
-    global); returns within ``seconds``. Never raises."""
+def export_pending(tracer_provider: Any, meter_provider: Any, seconds: float = EXPORT_SECONDS) -> None:
+    """``force_flush`` the given tracer and meter providers (None: none given) and the global
+    ones; returns within ``seconds``. Never raises."""
     try:
         flushes = [
             flush
-            for flush in (getattr(provider, "force_flush", None) for provider in _providers(runtime))
+            for flush in (
+                getattr(provider, "force_flush", None)
+                for provider in _providers(tracer_provider, meter_provider)
+            )
             if callable(flush)  # SDK providers have it; the API's no-op/proxy ones do not
         ]
         if not flushes:
@@ -58,15 +58,14 @@ def _flush_all(flushes: list[Any], timeout_millis: int) -> None:
             flush(timeout_millis)
 
 
-def _providers(runtime: Runtime) -> list[Any]:
+def _providers(tracer_provider: Any, meter_provider: Any) -> list[Any]:
     from opentelemetry import metrics, trace
 
     found: list[Any] = []
-    options = runtime.options
     for provider in (
-        options.tracer_provider,
+        tracer_provider,
         trace.get_tracer_provider(),
-        options.meter_provider,
+        meter_provider,
         metrics.get_meter_provider(),
     ):
         if provider is not None and all(provider is not seen for seen in found):
