@@ -16,9 +16,10 @@ response is still recorded by the ``send_request`` wrapper. Never raises into th
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from customerio import APIClient
@@ -43,6 +44,15 @@ class ObservedRetry(Retry):
     """urllib3's ``Retry`` that tells ``observe`` of every failed attempt (copies keep it)."""
 
     observe: Observer | None = None
+
+    @classmethod
+    def of(cls, retry: Retry, observe: Observer) -> ObservedRetry:
+        """A copy of ``retry`` (every setting the SDK chose) that tells ``observe``."""
+        observed = copy.copy(retry)
+        observed.__class__ = cls  # (same layout: Retry adds no slots)
+        result = cast(ObservedRetry, observed)
+        result.observe = observe
+        return result
 
     def new(self, **kw: Any) -> ObservedRetry:
         retry = super().new(**kw)
@@ -80,27 +90,12 @@ def session_wrapper(runtime: Runtime) -> Callable[..., Any]:
             for adapter in getattr(session, "adapters", {}).values():
                 retry = getattr(adapter, "max_retries", None)
                 if type(retry) is Retry:
-                    observed = ObservedRetry(**_params(retry))
-                    observed.observe = observe
-                    adapter.max_retries = observed
+                    adapter.max_retries = ObservedRetry.of(retry, observe)
         except Exception:
             logger.debug("cioguard: could not observe the SDK's retries", exc_info=True)
         return session
 
     return wrapper
-
-
-def _params(retry: Retry) -> dict[str, Any]:
-    # Retry.new() with no change gives every constructor argument: copy them into our class.
-    copy = retry.new()
-    return {name: getattr(copy, name) for name in _RETRY_FIELDS if hasattr(copy, name)}
-
-
-_RETRY_FIELDS = (
-    "total", "connect", "read", "redirect", "status", "other", "allowed_methods", "status_forcelist",
-    "backoff_factor", "backoff_max", "retry_after_max", "raise_on_redirect", "raise_on_status",
-    "history", "remove_headers_on_redirect", "respect_retry_after_header", "backoff_jitter",
-)  # fmt: skip
 
 
 def _observer(runtime: Runtime, api: str) -> Observer:

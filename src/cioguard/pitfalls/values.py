@@ -19,11 +19,14 @@ and each still holds ``None``, no ``null`` can be an ``inf`` and the walk is ski
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cioguard.operations.errors import SerializationError
 from cioguard.operations.serialize import _INFINITIES, _LEAVES, _UUID_TEXT, dumps, plain
 from cioguard.pitfalls.categories import Finding
+
+if TYPE_CHECKING:
+    from cioguard.pitfalls.engine import PitfallEngine
 
 UNSENDABLE_MESSAGE = (
     "CIO014 event data held a value the customerio SDK cannot serialise (a float infinity or a "
@@ -51,7 +54,7 @@ def unsendable_finding(data: Any, body: bytes) -> Finding | None:
     return None
 
 
-def warn_unsendable(engine: Any, exc: SerializationError) -> bool:
+def warn_unsendable(engine: PitfallEngine, exc: SerializationError) -> bool:
     """For a caller whose rules run on its own thread in ``"warn"`` mode (filters that record
     warnings, e.g. ``pytest.warns``): report ``exc`` — an ``inf`` or a ``UUID`` in event data — as
     the sender's rules would, CIO014 at the user's line, and return True: the call is then sent
