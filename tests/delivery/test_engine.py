@@ -222,14 +222,22 @@ def test_shutdown_is_bounded_with_a_hanging_endpoint(
     assert len(sink.entries()) == 1  # it did arrive: its event id lets Customer.io drop a resend
 
 
+def rate_limited(
+    sink: Sink, endpoint: Endpoint, engines: list[DeliveryEngine], retry_after: str
+) -> DeliveryEngine:
+    """An engine with defaults whose first batch of 20 operations got a 429 with ``retry_after``."""
+    sink.script(Reply(429, headers={"Retry-After": retry_after}))
+    engine = start(engines)
+    for i in range(20):
+        engine.submit(make_op(endpoint, person=f"p{i}"))
+    assert sink.wait_for(lambda: engine.stats()["rate_limited"] == 1, 4.0)
+    return engine
+
+
 def test_a_429_pause_waits_in_the_queue_not_in_a_request(
     sink: Sink, endpoint: Endpoint, engines: list[DeliveryEngine]
 ) -> None:
-    sink.script(Reply(429, headers={"Retry-After": "1"}))
-    engine = start(engines, flush_interval=0.0)
-    for i in range(20):
-        engine.submit(make_op(endpoint, person=f"p{i}"))
-    assert sink.wait_for(lambda: engine.stats()["rate_limited"] == 1, 3.0)
+    engine = rate_limited(sink, endpoint, engines, "1")
     stats = engine.stats()
     assert (stats["in_flight"], stats["queue_size"]) == (0, 20), stats
     assert engine.flush(5.0)
@@ -239,11 +247,7 @@ def test_a_429_pause_waits_in_the_queue_not_in_a_request(
 def test_shutdown_during_a_long_429_pause_counts_what_waits(
     sink: Sink, endpoint: Endpoint, engines: list[DeliveryEngine]
 ) -> None:
-    sink.script(Reply(429, headers={"Retry-After": "30"}))
-    engine = start(engines, flush_interval=0.0)
-    for i in range(20):
-        engine.submit(make_op(endpoint, person=f"p{i}"))
-    assert sink.wait_for(lambda: engine.stats()["rate_limited"] == 1, 3.0)
+    engine = rate_limited(sink, endpoint, engines, "30")
     began = time.monotonic()
     engine.shutdown(0.5)
     assert time.monotonic() - began < 1.5

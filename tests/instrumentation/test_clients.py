@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 
 import pytest
 from customerio import APIClient, CustomerIO, Regions
+from prometheus_client import CollectorRegistry
 
 import cioguard
 
@@ -46,51 +48,48 @@ def test_app_client_and_bad_region() -> None:
         cioguard.app_client(environ={"CUSTOMERIO_APP_API_KEY": "k", "CUSTOMERIO_REGION": "mars"})
 
 
-def test_forked_child_builds_its_own_client() -> None:
-    environ = {"CUSTOMERIO_SITE_ID": "site", "CUSTOMERIO_TRACK_API_KEY": "key"}
-    parent_client = cioguard.track_client(environ=environ)
+def in_a_forked_child(work: Callable[[], bytes]) -> bytes:
+    """What ``work()`` returns when run in a child made with ``os.fork()`` (the parent waits)."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
         os.close(read_end)
-        same = cioguard.track_client(environ=environ) is parent_client
-        os.write(write_end, b"same" if same else b"new")
+        os.write(write_end, work())
         os._exit(0)
     os.close(write_end)
-    answer = os.read(read_end, 16)
+    answer = os.read(read_end, 256)
     os.close(read_end)
     os.waitpid(pid, 0)
+    return answer
+
+
+def test_forked_child_builds_its_own_client() -> None:
+    environ = {"CUSTOMERIO_SITE_ID": "site", "CUSTOMERIO_TRACK_API_KEY": "key"}
+    parent_client = cioguard.track_client(environ=environ)
+    answer = in_a_forked_child(
+        lambda: b"same" if cioguard.track_client(environ=environ) is parent_client else b"new"
+    )
     assert answer == b"new"
 
 
 def test_a_forked_childs_own_client_is_not_a_second_one() -> None:
     """gunicorn --preload / a fork Pool: the master's cached client is dropped in the child, whose
     first track_client() is its only client: no CIO009 there (it used to count the parent's)."""
-    import warnings
-
-    from prometheus_client import CollectorRegistry
-
     environ = {
         "CUSTOMERIO_SITE_ID": "f82ad78f695bd32f9d99",
         "CUSTOMERIO_TRACK_API_KEY": "a82ad78f695bd32f9d99",
     }
-    cioguard.instrument(track_url="http://127.0.0.1:9", registry=CollectorRegistry(), exit_timeout=0.2)
+
+    def child_findings() -> bytes:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            cioguard.track_client(environ=environ)
+        return ",".join(getattr(w.category, "code", "-") for w in caught).encode() or b"none"
+
+    # Defaults but a dead local endpoint (nothing is sent) and a private registry.
+    cioguard.instrument(track_url="http://127.0.0.1:9", registry=CollectorRegistry())
     try:
         cioguard.track_client(environ=environ)  # the preloaded master's client
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - runs in the child
-            os.close(read_end)
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                cioguard.track_client(environ=environ)
-            codes = ",".join(getattr(w.category, "code", "-") for w in caught)
-            os.write(write_end, (codes or "none").encode())
-            os._exit(0)
-        os.close(write_end)
-        answer = os.read(read_end, 256)
-        os.close(read_end)
-        os.waitpid(pid, 0)
-        assert answer == b"none"
+        assert in_a_forked_child(child_findings) == b"none"
     finally:
         cioguard.uninstrument(timeout=0.5)

@@ -273,6 +273,15 @@ def test_a_legacy_call_is_not_counted_when_pitfalls_are_off(
     assert registry.get_sample_value("customerio_pitfalls_total", {"code": "CIO015"}) is None
 
 
+def _email_id_lines_from_a_pool(client: Any) -> list[tuple[str, int]]:
+    """Where CIO004 warns for an email id tracked by a thread pool (no application frame)."""
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        with ThreadPoolExecutor(1) as pool:  # the stdlib calls the SDK: no application frame
+            pool.submit(client.track, "ada@example.com", "signed_up", data={}).result()
+    return [(w.filename, w.lineno) for w in record if issubclass(w.category, cioguard.EmailAsIdWarning)]
+
+
 def test_a_call_with_no_line_of_yours_is_attributed_to_the_line_that_built_its_client(
     fake: FakeCustomerIO, registry: CollectorRegistry
 ) -> None:
@@ -280,12 +289,7 @@ def test_a_call_with_no_line_of_yours_is_attributed_to_the_line_that_built_its_c
     try:
         line = _line() + 1
         client = CustomerIO(fake.site_id, fake.api_key, host="127.0.0.1", port=fake.port)
-        with warnings.catch_warnings(record=True) as record:
-            warnings.simplefilter("always")
-            with ThreadPoolExecutor(1) as pool:  # the stdlib calls the SDK: no application frame
-                pool.submit(client.track, "ada@example.com", "signed_up", data={}).result()
-        shown = [(w.filename, w.lineno) for w in record if issubclass(w.category, cioguard.EmailAsIdWarning)]
-        assert shown == [(__file__, line)]
+        assert _email_id_lines_from_a_pool(client) == [(__file__, line)]
     finally:
         cioguard.uninstrument(timeout=5)
 
@@ -293,15 +297,10 @@ def test_a_call_with_no_line_of_yours_is_attributed_to_the_line_that_built_its_c
 def test_a_call_with_no_line_of_yours_is_attributed_to_the_instrument_line(
     fake: FakeCustomerIO, registry: CollectorRegistry
 ) -> None:
-    client = fake.client()
+    client = fake.client()  # built before instrument(): no client line is known
     line = _line() + 1
     cioguard.instrument(track_url=fake.track_url, registry=registry, disabled_pitfalls=["CIO003"])
     try:
-        with warnings.catch_warnings(record=True) as record:
-            warnings.simplefilter("always")
-            with ThreadPoolExecutor(1) as pool:  # the stdlib calls the SDK: no application frame
-                pool.submit(client.track, "ada@example.com", "signed_up", data={}).result()
-        shown = [(w.filename, w.lineno) for w in record if issubclass(w.category, cioguard.EmailAsIdWarning)]
-        assert shown == [(__file__, line)]
+        assert _email_id_lines_from_a_pool(client) == [(__file__, line)]
     finally:
         cioguard.uninstrument(timeout=5)

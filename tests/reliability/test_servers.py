@@ -59,48 +59,20 @@ def terminate(process: subprocess.Popen[bytes]) -> float:
 # Two common ways for a bare ASGI app not to support lifespan: raise on a non-http scope, or just
 # return. The middleware must take lifespan over in both cases, or SIGTERM flushes nothing (and
 # uvicorn re-raises SIGTERM after its shutdown, so no atexit hook runs either).
-@pytest.mark.parametrize("lifespan", ["raise", "return"])
-def test_uvicorn_sigterm_delivers_everything(fake: FakeCustomerIO, tmp_path: Path, lifespan: str) -> None:
-    port = free_port()
-    env = child_env(fake.track_url, CIOGUARD_FLUSH_INTERVAL="5", APP_LIFESPAN=lifespan)
-    argv = [sys.executable, "-m", "uvicorn", "asgi_app:app", "--port", str(port), "--log-level", "warning"]
-    n, per_request = 40, 25
-    with serve(argv, env, port, tmp_path / "uvicorn.log") as process:
-        for r in range(n):
-            response = httpx.get(f"http://127.0.0.1:{port}/send", params={"n": per_request, "start": r * 25})
-            assert response.status_code == 200
-        before = len(fake.events)
-        exit_seconds = terminate(process)
-    got = delivered_keys(fake)
-    report(
-        f"sigterm_uvicorn_asgi_app_{lifespan}s",
-        operations_sent=n * per_request,
-        delivered_before_sigterm=before,
-        delivered=sum(got.values()),
-        duplicated=sum(x - 1 for x in got.values()),
-        lost=n * per_request - len(got),
-        exit_seconds=round(exit_seconds, 2),
-    )
-    # uvicorn >= 0.29 re-raises the signal after its graceful shutdown: -SIGTERM is a clean exit.
-    assert process.returncode in (0, -signal.SIGTERM), (tmp_path / "uvicorn.log").read_text()
-    assert set(got) == {("asgi", i) for i in range(n * per_request)}
-    assert all(x == 1 for x in got.values())
-    assert exit_seconds < EXIT_BOUND
-
-
-# Without the middleware nothing flushes at lifespan shutdown, and uvicorn re-raises SIGTERM after
-# its graceful shutdown with the default handler back, so atexit never runs: the exit flush at the
-# end of uvicorn's shutdown delivers (in every --workers process). 0 of 200 arrived before it.
-@pytest.mark.parametrize("workers", [1, 2])
-def test_uvicorn_without_the_middleware_delivers_at_sigterm(
-    fake: FakeCustomerIO, tmp_path: Path, workers: int
+def uvicorn_sigterm_delivers_everything(
+    fake: FakeCustomerIO, tmp_path: Path, scenario: str, extra_argv: list[str], **env: str
 ) -> None:
+    """uvicorn serving ``asgi_app:app``: 1 000 events sent over 40 requests, then SIGTERM; every one
+    arrives once, within the exit bound."""
     port = free_port()
-    env = child_env(fake.track_url, CIOGUARD_FLUSH_INTERVAL="5", APP_MIDDLEWARE="off")
     argv = [sys.executable, "-m", "uvicorn", "asgi_app:app", "--port", str(port), "--log-level", "warning"]
-    argv += ["--workers", str(workers)]
     n, per_request = 40, 25
-    with serve(argv, env, port, tmp_path / "uvicorn.log") as process:
+    with serve(
+        argv + extra_argv,
+        child_env(fake.track_url, CIOGUARD_FLUSH_INTERVAL="5", **env),
+        port,
+        tmp_path / "uvicorn.log",
+    ) as process:
         with ThreadPoolExecutor(4) as pool:  # concurrent: every worker gets requests
 
             def hit(r: int) -> int:
@@ -112,18 +84,39 @@ def test_uvicorn_without_the_middleware_delivers_at_sigterm(
         exit_seconds = terminate(process)
     got = delivered_keys(fake)
     report(
-        f"sigterm_uvicorn_{workers}_workers_no_middleware",
+        scenario,
         operations_sent=n * per_request,
         delivered_before_sigterm=before,
         delivered=sum(got.values()),
+        duplicated=sum(x - 1 for x in got.values()),
         lost=n * per_request - len(got),
         exit_seconds=round(exit_seconds, 2),
     )
+    # uvicorn >= 0.29 re-raises the signal after its graceful shutdown: -SIGTERM is a clean exit.
     assert process.returncode in (0, -signal.SIGTERM), (tmp_path / "uvicorn.log").read_text()
     assert before < n * per_request  # the flush interval kept events queued until SIGTERM
     assert set(got) == {("asgi", i) for i in range(n * per_request)}
     assert all(x == 1 for x in got.values())
     assert exit_seconds < EXIT_BOUND
+
+
+@pytest.mark.parametrize("lifespan", ["raise", "return"])
+def test_uvicorn_sigterm_delivers_everything(fake: FakeCustomerIO, tmp_path: Path, lifespan: str) -> None:
+    scenario = f"sigterm_uvicorn_asgi_app_{lifespan}s"
+    uvicorn_sigterm_delivers_everything(fake, tmp_path, scenario, [], APP_LIFESPAN=lifespan)
+
+
+# Without the middleware nothing flushes at lifespan shutdown, and uvicorn re-raises SIGTERM after
+# its graceful shutdown with the default handler back, so atexit never runs: the exit flush at the
+# end of uvicorn's shutdown delivers (in every --workers process). 0 of 200 arrived before it.
+@pytest.mark.parametrize("workers", [1, 2])
+def test_uvicorn_without_the_middleware_delivers_at_sigterm(
+    fake: FakeCustomerIO, tmp_path: Path, workers: int
+) -> None:
+    scenario = f"sigterm_uvicorn_{workers}_workers_no_middleware"
+    uvicorn_sigterm_delivers_everything(
+        fake, tmp_path, scenario, ["--workers", str(workers)], APP_MIDDLEWARE="off"
+    )
 
 
 def metric_sum(text: str, name: str) -> float:
