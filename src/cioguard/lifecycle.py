@@ -65,7 +65,9 @@ def uninstrument(timeout: float = 10.0) -> None:
 
 
 def flush(timeout: float = 10.0) -> bool:
-    """Send everything queued now; ``True`` once all of it was delivered or finally failed."""
+    """Send everything queued now: ``True`` only when everything accepted before the call was
+    delivered; ``False`` on timeout or when any of it was dropped or rejected (``stats()`` says why).
+    Pitfall counts of repeated findings reach the metrics before it returns."""
     runtime = active_runtime()
     return True if runtime is None else runtime.flush(timeout)
 

@@ -17,7 +17,6 @@ from customerio import APIClient, CustomerIO
 from prometheus_client import CollectorRegistry
 
 import cioguard
-from cioguard.instrumentation.instrumentor import active_runtime
 from cioguard.scope import request_scope
 from cioguard.testing import FakeCustomerIO
 from cioguard.webhooks import WebhookReceiver, sign
@@ -134,9 +133,8 @@ def test_a_repeated_finding_is_shown_once_per_line_and_counted_every_time(
             client.track(f"user-{number}", f"row_{100_000 + number}_deleted", data={})
     shown = sorted(w.category.__name__ for w in record)
     assert shown == ["ClientPerRequestWarning", "DynamicEventNameWarning"]
-    runtime = active_runtime()
-    assert runtime is not None
-    runtime.pitfalls.flush_counts()
+    # cioguard.flush() pushes the repeats' counts (a scrape or a process exit right after sees them).
+    assert cioguard.flush(timeout=10)
     assert registry.get_sample_value("customerio_pitfalls_total", {"code": "CIO009"}) == 300
     assert registry.get_sample_value("customerio_pitfalls_total", {"code": "CIO006"}) == 300
 
@@ -302,5 +300,34 @@ def test_a_call_with_no_line_of_yours_is_attributed_to_the_instrument_line(
     cioguard.instrument(track_url=fake.track_url, registry=registry, disabled_pitfalls=["CIO003"])
     try:
         assert _email_id_lines_from_a_pool(client) == [(__file__, line)]
+    finally:
+        cioguard.uninstrument(timeout=5)
+
+
+def test_a_call_through_sync_to_async_or_run_in_threadpool_is_not_pinned_to_the_helpers_line(
+    fake: FakeCustomerIO, registry: CollectorRegistry
+) -> None:
+    # asgiref and anyio run the SDK method in a worker thread: their own lines are not the
+    # application's, so the finding goes to the client's line, with a note saying why.
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+    from starlette.concurrency import run_in_threadpool
+
+    cioguard.instrument(track_url=fake.track_url, registry=registry, disabled_pitfalls=["CIO003"])
+    try:
+        line = _line() + 1
+        client = CustomerIO(fake.site_id, fake.api_key, host="127.0.0.1", port=fake.port)
+
+        async def calls() -> None:
+            await sync_to_async(client.track)("ada@example.com", "signed_up", data={})
+            await run_in_threadpool(client.track, "bob@example.com", "signed_up", data={})
+
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            asyncio.run(calls())
+        found = [w for w in record if issubclass(w.category, cioguard.EmailAsIdWarning)]
+        assert [(w.filename, w.lineno) for w in found] == [(__file__, line)] * 2
+        assert all("No line of your application" in str(w.message) for w in found)
     finally:
         cioguard.uninstrument(timeout=5)

@@ -57,14 +57,17 @@ def test_name_cache_is_bounded_and_consistent(clock: FakeClock) -> None:
     assert codes(engine, Call("track", "u", "BadName", {})) == ["CIO010"]  # each occurrence counts
 
 
-def test_exploding_names_warn_once_with_examples(clock: FakeClock) -> None:
+def test_exploding_names_count_every_new_name_past_the_bound(clock: FakeClock) -> None:
     engine = PitfallEngine(PitfallConfig(max_event_names=20, track_before_identify=False), clock=clock)
     found = []
     for i in range(60):
         # Each name is fine on its own; together they are generated from data.
         name = "viewed_" + "".join(chr(97 + (i // 26**k) % 26) for k in range(3))
         found += codes(engine, Call("track", "u", name, {}))
-    assert found == ["CIO006"]
+    # Names 21..60 are past the bound of 20: each is an occurrence (shown once per line).
+    assert found == ["CIO006"] * 40, len(found)
+    assert codes(engine, Call("track", "u", "viewed_aaa", {})) == []  # a name seen before is not new
+    assert codes(engine, Call("track", "u", "order_12345", {})) == ["CIO006"]  # id-like: one finding
 
 
 def test_client_book_counts_by_hash() -> None:

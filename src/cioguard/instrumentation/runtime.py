@@ -307,8 +307,16 @@ class Runtime:
         # The spool's deletions of what was delivered reach the disk before True is returned (a
         # caller may os._exit right after); it does not change the answer, which is about delivery.
         commit_all(end - time.monotonic())
+        self._push_pitfall_counts()  # a scrape (or a multiprocess exit) right after sees every finding
         return done
+
+    def _push_pitfall_counts(self) -> None:
+        try:
+            self.pitfalls.flush_counts()
+        except Exception:  # counting never fails a flush
+            logger.debug("pitfall count push failed", exc_info=True)
 
     def shutdown(self, timeout: float) -> None:
         self.stopped = True
         self.engine.shutdown(timeout=timeout)
+        self._push_pitfall_counts()

@@ -209,7 +209,9 @@ class CallRules:
         if len(cache) >= self._name_cache_size:
             cache.clear()  # bounded: a later call recomputes (same verdict, cheaply)
         cache[name] = verdict
-        if not page and "CIO006" in self.enabled:
+        # A name past the distinct-name bound is one more occurrence, unless its own verdict
+        # already is CIO006 (an id-like name: one finding per call).
+        if not page and "CIO006" in self.enabled and all(f.code != "CIO006" for f in verdict):
             exploded = self.names.explosion_finding()
             if exploded is not None:
                 out.append(exploded)

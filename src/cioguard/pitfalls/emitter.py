@@ -38,6 +38,13 @@ logger = logging.getLogger("cioguard.pitfalls")
 
 #: How often pending counts reach the recorder at the latest (seconds).
 FLUSH_SECONDS = 1.0
+#: Added to a finding's message when the call had no application frame (a thread pool, an executor
+#: helper such as asgiref's ``sync_to_async``): the line shown is where the client was built.
+NO_LINE_NOTE = (
+    " [No line of your application was on this call's stack (it ran in a worker thread, e.g."
+    " pool.submit(client.track, ...) or sync_to_async(client.track)): shown at the line that built"
+    " the client, or at the instrument() call.]"
+)
 
 
 class Emitter:
@@ -182,6 +189,7 @@ class Emitter:
             for finding in findings:
                 self.recorder.pitfall(finding.code)
             raise findings[0].warning()
+        elsewhere = where is None
         if where is None:
             where = self._no_line(findings)
         filename, lineno, module, module_globals = where
@@ -203,7 +211,8 @@ class Emitter:
             if debug:
                 logger.debug("%s at %s:%d: %s", finding.code, filename, lineno, finding.detail or "-")
             # C fast path: a (text, category, line) already in the registry returns at once.
-            warnings.warn_explicit(finding.message, finding.category, filename, lineno, module, registry)
+            message = finding.message + NO_LINE_NOTE if elsewhere else finding.message
+            warnings.warn_explicit(message, finding.category, filename, lineno, module, registry)
 
     def _count_now(self, finding: Finding, where: Location) -> None:
         self._seen.add((finding.code, where[0], where[1]))

@@ -48,6 +48,14 @@ _TRANSPARENT_PREFIXES = (
     "opentelemetry.",
     "requests.",
     "urllib3.",
+    # Helpers that run a function in a worker thread or greenlet (``sync_to_async(client.track)``,
+    # ``run_in_threadpool``): the application's line is not on that thread's stack.
+    "asgiref.",
+    "anyio.",
+    "starlette.concurrency",
+    "fastapi.concurrency",
+    "gevent.",
+    "eventlet.",
 )
 _TRANSPARENT_NAMES = frozenset({"cioguard", "wrapt", "customerio", "contextlib", "functools", "threading"})
 #: cioguard modules that are applications: their mistakes are the point of the demo.
