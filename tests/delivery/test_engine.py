@@ -52,6 +52,21 @@ def test_batches_by_count(sink: Sink, endpoint: Endpoint, engines: list[Delivery
     assert [len(r.entries()) for r in sink.requests] == [10, 10, 10, 5]
 
 
+def test_a_small_queue_sends_a_quarter_of_itself_without_waiting_for_the_interval(
+    sink: Sink, endpoint: Endpoint, engines: list[DeliveryEngine]
+) -> None:
+    # max_queue_size 100: a 2 000-operation batch can never fill; waiting flush_interval for it
+    # would press callers (backpressure from 50 queued) while the endpoint sits idle.
+    engine = start(engines, max_queue_size=100, lanes=1, flush_interval=60.0)
+    for i in range(60):
+        assert engine.submit(make_op(endpoint, person=f"p{i}", seq=i))
+    # Long before the 60 s interval: batches of at least a quarter of the queue go at once.
+    assert sink.wait_for(lambda: sum(len(r.entries()) for r in sink.requests) >= 50, timeout=5.0)
+    assert all(len(r.entries()) >= 25 for r in sink.requests)
+    assert engine.flush(5.0)
+    assert len(sink.entries()) == 60
+
+
 def test_batches_by_bytes_including_envelope(
     sink: Sink, endpoint: Endpoint, engines: list[DeliveryEngine]
 ) -> None:

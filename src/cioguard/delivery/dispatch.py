@@ -111,7 +111,7 @@ class Core(CoreState):
                         self.idle = False
                         continue
                 else:
-                    self.nudge_at = max(1, self.config.max_batch_operations // 2)
+                    self.nudge_at = self.batch_nudge
                 self.lock.release()  # (held once: run() -> _next())
                 try:
                     self.bell.wait(seen, decision)

@@ -62,6 +62,9 @@ class Scheduler:
         #: anonymous events that spend the request budget one operation at a time).
         self.singles_out = 0
         self.singles_max = max(1, config.lanes - 1)
+        #: A batch this large goes at once: ``max_batch_operations``, or a quarter of a smaller
+        #: queue (a batch that can never fill would wait ``flush_interval`` while callers are pressed).
+        self.full_at = max(1, min(config.max_batch_operations, config.max_queue_size // 4))
 
     def attempts(self, op: Operation) -> int:
         return self.tries.get(op, 0)
@@ -194,7 +197,7 @@ class Scheduler:
         config = self._config
         if (
             self.closing
-            or group.count >= config.max_batch_operations
+            or group.count >= self.full_at
             or group.bytes + group.count + ENVELOPE_BYTES > config.max_batch_bytes
             or group.first_epoch < self.flush_upto
         ):

@@ -63,13 +63,17 @@ class CoreState:
         self.inbox: deque[Any] = deque()
         #: A sender thread waits with nothing to do: the next submit must wake it.
         self.idle = True
-        #: Inbox length at which a submit wakes a sender waiting for a partial batch.
+        #: Inbox length at which a submit wakes a sender (waiting for a partial batch, or for answers).
         self.nudge_at = NEVER
         self.capacity = config.max_queue_size
         #: From this many queued operations a submit yields the GIL to the sender once, and from
         #: ``brake_at`` it pauses a millisecond (backpressure before ``overflow`` applies).
         self.high_water = max(1, config.max_queue_size // 2)
         self.brake_at = max(1, config.max_queue_size * 7 // 8)
+        #: Inbox length at which a submit wakes a sender waiting for a partial batch. Invariant:
+        #: below the high water, so callers are never pressed while a sender sleeps waiting for a
+        #: batch that a small queue cannot fill (the scheduler sends a quarter of it at once).
+        self.batch_nudge = max(1, min(config.max_batch_operations // 2, self.high_water // 2))
         self.counters = Counters(clock)
         self.out = Outcomes(self.counters, recorder, config.on_drop)
         self.sched = Scheduler(config)
