@@ -33,28 +33,42 @@ from cioguard.instrumentation.runtime import force_synchronous
 
 logger = logging.getLogger("cioguard")
 
+#: How long a second instrument() with other options waits for what is queued to be delivered.
+_REINSTRUMENT_FLUSH_SECONDS = 10.0
+
 
 def instrument(**options: Unpack[InstrumentOptions]) -> None:
     """Patch the ``customerio`` SDK; idempotent. See the README's configuration table for options.
 
-    Calling it again while instrumented does nothing, except after :func:`shutdown`, when it
-    starts a fresh sender with the new options.
+    Calling it again with the same options (or none) does nothing. Called again with options that
+    change something — typically an application's own ``instrument(track_url=...)`` under
+    ``opentelemetry-instrument``, which instrumented first from ``CIOGUARD_*`` variables alone —
+    it applies them over the earlier call's: what is queued is flushed first, then a fresh sender
+    starts. After :func:`shutdown` it starts a fresh sender with the new options.
 
     Invalid options raise ``ValueError`` (naming the option or ``CIOGUARD_*`` variable and the
     accepted values) or ``TypeError`` (an unknown option) here, at the caller's line.
     """
     load_options(options)  # validate before touching anything
     instrumentor = CustomerIOInstrumentor()
+    given: dict[str, Any] = dict(options)
     if instrumentor.is_instrumented_by_opentelemetry:
         runtime = active_runtime()
         if runtime is None or not runtime.stopped:
+            merged = given if runtime is None else {**runtime.explicit, **given}
+            if runtime is None or not given or load_options(merged) == runtime.options:
+                logger.debug("cioguard: already instrumented with these options")
+                return
             logger.info(
-                "cioguard: already instrumented; call cioguard.uninstrument() first to change options"
+                "cioguard: instrument() called again with other options (%s): applying them",
+                ", ".join(sorted(given)),
             )
-            return
-        # After cioguard.shutdown() the sender is gone: start over with a fresh one.
-        instrumentor.uninstrument(timeout=0.0)
-    instrumentor.instrument(**options)
+            instrumentor.uninstrument(timeout=_REINSTRUMENT_FLUSH_SECONDS)  # delivers what is queued
+            given = merged
+        else:
+            # After cioguard.shutdown() the sender is gone: start over with a fresh one.
+            instrumentor.uninstrument(timeout=0.0)
+    instrumentor.instrument(**given)
     exits.install()
 
 

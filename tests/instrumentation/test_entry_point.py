@@ -57,6 +57,45 @@ def test_opentelemetry_instrument_patches_the_sdk_with_zero_code(tmp_path: Path)
         assert "customerio track" in names
 
 
+APP_WITH_OPTIONS = """
+import cioguard
+from customerio import CustomerIO
+
+cioguard.instrument(track_url={url!r})       # the app's own options win over the zero-code defaults
+cio = CustomerIO({site!r}, {key!r})
+cio.track("u1", "own_options", data={{}})
+print("FLUSHED", cioguard.flush(timeout=10), flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_the_apps_own_instrument_options_apply_under_opentelemetry_instrument(tmp_path: Path) -> None:
+    with FakeCustomerIO(https=False) as env_target, FakeCustomerIO(https=False) as app_target:
+        app = tmp_path / "app.py"
+        app.write_text(
+            textwrap.dedent(
+                APP_WITH_OPTIONS.format(
+                    url=app_target.track_url, site=app_target.site_id, key=app_target.api_key
+                )
+            )
+        )
+        env = dict(os.environ)
+        env.update(
+            CIOGUARD_TRACK_URL=env_target.track_url,
+            OTEL_TRACES_EXPORTER="none",
+            OTEL_METRICS_EXPORTER="none",
+            OTEL_LOGS_EXPORTER="none",
+        )
+        instrument_cmd = str(Path(sys.executable).parent / "opentelemetry-instrument")
+        completed = subprocess.run(
+            [instrument_cmd, sys.executable, str(app)], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert completed.returncode == 0, completed.stderr
+        assert "FLUSHED True" in completed.stdout
+        assert [event.name for event in app_target.events] == ["own_options"]
+        assert env_target.events == []
+
+
 def _console_spans(stdout: str) -> list[dict[str, object]]:
     """The console exporter prints one JSON object per span; pull them out of the output."""
     spans, depth, start = [], 0, -1

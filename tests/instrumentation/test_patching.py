@@ -63,6 +63,30 @@ def test_double_instrument_is_harmless(instrument: Instrument, fake: FakeCustome
     assert len(fake.events) == 1
 
 
+def test_a_second_instrument_with_other_options_applies_them_over_the_first(
+    instrument: Instrument, fake: FakeCustomerIO, registry: CollectorRegistry
+) -> None:
+    # As under opentelemetry-instrument: instrumented first, then the app's own instrument(...).
+    from cioguard.instrumentation.instrumentor import active_runtime
+
+    client = fake.client()
+    instrument()
+    client.track("u1", "first", data={})
+    with FakeCustomerIO(https=False) as other:
+        cioguard.instrument(track_url=other.track_url)
+        runtime = active_runtime()
+        assert runtime is not None
+        assert runtime.options.track_url == other.track_url
+        assert runtime.options.registry is registry  # the first call's other options still hold
+        assert [event.name for event in fake.events] == ["first"]  # delivered before the switch
+        client.track("u1", "second", data={})
+        assert cioguard.flush(timeout=5)
+        assert [event.name for event in other.events] == ["second"]
+        cioguard.instrument()  # no options: nothing changes
+        cioguard.instrument(track_url=other.track_url)  # the same options: nothing changes
+        assert active_runtime() is runtime
+
+
 def test_instrument_uninstrument_instrument_round_trip(instrument: Instrument, fake: FakeCustomerIO) -> None:
     client = fake.client()
     instrument()

@@ -82,6 +82,7 @@ class CustomerIOInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         options = load_options(kwargs)
         with _lock:
             runtime = Runtime(options)
+            runtime.explicit = dict(kwargs)  # a later instrument() call changes only what it names
             for owner, name, wrapper in _patches(runtime):
                 wrap_function_wrapper(owner, name, wrapper)
             _runtime = runtime

@@ -67,6 +67,8 @@ class Runtime:
 
     def __init__(self, options: Options) -> None:
         self.options = options
+        #: The options passed as keywords (the rest came from CIOGUARD_* variables or defaults).
+        self.explicit: dict[str, Any] = {}
         self.blocking = options.mode == "blocking"
         self.recorder: Recorder = build_recorder(
             registry=options.registry, meter_provider=options.meter_provider, metrics=options.metrics
