@@ -123,6 +123,18 @@ def install() -> None:
         logger.warning("cioguard: could not install the exit hooks: %r", exc)
 
 
+def flush_before_later_hooks() -> None:
+    """Move the interpreter-exit flush back to the front of ``atexit``'s queue (it runs hooks last
+    registered first). Called when a tracer provider appears after ``instrument()``: its own exit
+    hook (``shutdown``, the final export) was registered after ours and would otherwise run first,
+    so the spans of the exit flush's requests would meet a provider already shut down."""
+    with _install_lock:
+        if not _hooks_registered:
+            return
+        atexit.unregister(exit_flush)
+        atexit.register(exit_flush, "interpreter exit")
+
+
 def uninstall() -> None:
     """Give SIGTERM back its default disposition if our handler is still the installed one.
 

@@ -221,6 +221,10 @@ class CallerTracing:
                 self._tracer = None
             else:
                 self._tracer = get_tracer(provider)
+                if self._explicit is None:  # a global provider set after instrument()
+                    from cioguard.exits import flush_before_later_hooks  # (exits imports us lazily too)
+
+                    flush_before_later_hooks()
         return self._tracer
 
     def capture(
