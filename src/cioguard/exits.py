@@ -11,8 +11,8 @@ way out                                what flushes
 =====================================  ==========================================================
 interpreter exit (``sys.exit``,        an ``atexit`` hook (before the engine's own); gunicorn and
 end of script, gunicorn/uWSGI worker)  uWSGI workers leave this way too
-SIGTERM, default disposition           :func:`_on_sigterm`: flush, restore ``SIG_DFL`` and
-                                       re-raise, so the process still dies by the signal
+SIGTERM or SIGHUP, default             :func:`_on_sigterm`: flush, restore ``SIG_DFL`` and
+disposition                            re-raise, so the process still dies by the signal
 ``multiprocessing``/``billiard``       a ``multiprocessing.util.Finalize`` registered in each child
 Process and Pool children (fork,       after fork: they leave through ``os._exit`` right after
 forkserver)                            ``util._exit_function()``, skipping ``atexit``
@@ -31,8 +31,8 @@ Celery's own parent-death signal follows the thread that forked a child, not the
 One exit flush per process: a second way out taken meanwhile waits for it (bounded), and a SIGTERM
 that interrupts it lets it finish, then kills the process by the signal.
 
-The SIGTERM handler is installed only from the main thread and only while SIGTERM has its default
-disposition: a handler the app or its server installed earlier is left alone (it usually exits
+The SIGTERM (and SIGHUP) handler is installed only from the main thread and only while the signal
+has its default disposition: a handler the app or its server installed earlier is left alone (it usually exits
 through ``sys.exit``, i.e. ``atexit``), and one installed later simply replaces ours.
 Hooks into ``multiprocessing`` and Celery are post-import hooks (``wrapt``): nothing is imported
 that the app does not import itself.
@@ -136,16 +136,17 @@ def flush_before_later_hooks() -> None:
 
 
 def uninstall() -> None:
-    """Give SIGTERM back its default disposition if our handler is still the installed one.
+    """Give SIGTERM and SIGHUP back their default disposition where our handler is still installed.
 
     The other hooks stay registered (import hooks cannot be removed) but do nothing while cioguard
     is not instrumented.
     """
     if threading.current_thread() is not threading.main_thread():
         return
-    with contextlib.suppress(ValueError, OSError):  # not the main interpreter
-        if signal.getsignal(signal.SIGTERM) is _on_sigterm:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    for signum in _FLUSHED_SIGNALS:
+        with contextlib.suppress(ValueError, OSError):  # not the main interpreter
+            if signal.getsignal(signum) is _on_sigterm:
+                signal.signal(signum, signal.SIG_DFL)
 
 
 def exit_flush(where: str) -> None:
@@ -184,13 +185,21 @@ def exit_flush(where: str) -> None:
 # -- SIGTERM ---------------------------------------------------------------------------------------
 
 
+#: Signals whose default action ends the process and that mean "leave now, cleanly": SIGTERM (a
+#: service manager, Kubernetes, Docker) and SIGHUP (a closed terminal or ssh session). SIGQUIT
+#: (a core dump on purpose), SIGUSR1/2 and SIGALRM are left alone (see the README).
+_FLUSHED_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
 def _install_sigterm() -> None:
     if threading.current_thread() is not threading.main_thread():
         return  # signal.signal() only works there
-    with contextlib.suppress(ValueError, OSError):  # not the main interpreter
-        # None: a handler installed from C; SIG_IGN: deliberately ignored. Both are left alone.
-        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, _on_sigterm)
+    for signum in _FLUSHED_SIGNALS:
+        with contextlib.suppress(ValueError, OSError):  # not the main interpreter
+            # None: a handler installed from C; SIG_IGN: deliberately ignored (nohup). Both are
+            # left alone, as is any handler of the application's.
+            if signal.getsignal(signum) is signal.SIG_DFL:
+                signal.signal(signum, _on_sigterm)
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -210,16 +219,21 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
         if runtime is not None:
             # In a thread: this handler interrupted the main thread between two bytecodes, maybe
             # while it held a lock the flush needs. The join bounds that case.
-            worker = threading.Thread(target=_flush_on_sigterm, name="cioguard-sigterm", daemon=True)
+            worker = threading.Thread(
+                target=_flush_on_sigterm,
+                args=(signal.Signals(signum).name,),
+                name="cioguard-sigterm",
+                daemon=True,
+            )
             worker.start()
             worker.join(runtime.options.exit_timeout + 2 * _SLACK)
     finally:
         _die_by(signum)
 
 
-def _flush_on_sigterm() -> None:
+def _flush_on_sigterm(name: str) -> None:
     mask_process_signals()  # a second SIGTERM must reach the main thread (and be ignored there)
-    exit_flush("SIGTERM")
+    exit_flush(name)
 
 
 def _die_by(signum: int) -> None:

@@ -191,9 +191,9 @@ def default_env(track_url: str, **options: str) -> dict[str, str]:
 
 
 def sigterm_run(
-    handler: str, env: dict[str, str], count: int = SIGTERM_N
+    handler: str, env: dict[str, str], count: int = SIGTERM_N, signum: int = signal.SIGTERM
 ) -> tuple[subprocess.Popen[str], str, str, float]:
-    """Start the app, SIGTERM it once it queued ``count`` events; (process, stdout, stderr, exit s)."""
+    """Start the app, signal it once it queued ``count`` events; (process, stdout, stderr, exit s)."""
     argv = [sys.executable, SIGTERM_APP, str(count), handler]
     # The with block closes the pipes even when an assertion ends the test early.
     with subprocess.Popen(
@@ -202,7 +202,7 @@ def sigterm_run(
         try:
             lines = wait_line(process, "READY", 30)
             began = time.monotonic()
-            process.send_signal(signal.SIGTERM)
+            process.send_signal(signum)
             out, err = process.communicate(timeout=30)
             return process, "\n".join([*lines, out]), err, time.monotonic() - began
         finally:
@@ -235,6 +235,15 @@ def test_sigterm_delivers_everything_and_the_apps_handler_still_runs(
     assert set(got) == expected(SIGTERM_N)
     assert all(n == 1 for n in got.values())
     assert fake.duplicate_events == 0
+
+
+def test_sighup_with_its_default_action_delivers_everything(fake: FakeCustomerIO) -> None:
+    # A closed terminal or ssh session: like SIGTERM, flushed, then the process dies by the signal.
+    process, _out, err, _seconds = sigterm_run("none", default_env(fake.track_url), signum=signal.SIGHUP)
+    got = delivered_keys(fake)
+    assert process.returncode == -signal.SIGHUP, err
+    assert set(got) == expected(SIGTERM_N)
+    assert all(n == 1 for n in got.values())
 
 
 # An explicit opt-in (exit_timeout=1.5 instead of 5) only to keep the test short: the bound is
