@@ -132,3 +132,26 @@ def test_drops_held_back_by_the_log_limit_are_logged_at_shutdown(caplog: pytest.
     assert sum("4 Customer.io" in line and "queue is full" in line for line in lines) == 1
     assert sum("2 Customer.io" in line for line in lines) == 1
     assert len(lines) == 3
+
+
+def test_drops_held_back_by_the_log_limit_are_logged_when_their_minute_is_up(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A long-running server: no later drop and no shutdown come to log what was held back.
+    import time
+
+    from cioguard.delivery import counters as module
+
+    monkeypatch.setattr(module, "LOG_EVERY", 0.2)  # "a minute", shortened (real time)
+    counters = module.Counters(time.monotonic)
+    with caplog.at_level("WARNING", logger="cioguard.delivery"):
+        counters.drop("rejected", 30, "HTTP 400")
+        counters.drop("rejected", 20, "HTTP 400")  # within the minute: held back
+        deadline = time.monotonic() + 5.0
+        while len(caplog.records) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    lines = [record.getMessage() for record in caplog.records]
+    assert len(lines) == 2, lines
+    assert "30 Customer.io" in lines[0]
+    assert "20 Customer.io" in lines[1]
+    assert "(HTTP 400)" in lines[1]

@@ -2,7 +2,8 @@
 
 Every lost operation is counted by reason and logged on logger ``cioguard.delivery`` at most
 once per reason per minute (with the count since the last line), never per event and never
-with the payload.
+with the payload. Drops held back by that limit are logged when their minute is up (a timer
+thread), or at shutdown, whichever comes first: none stays silent.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from cioguard.threads import daemon_thread
+
 logger = logging.getLogger("cioguard.delivery")
 
 DROP_REASONS = ("queue_full", "shutdown", "rejected", "expired", "oversize", "spool_error")
@@ -19,7 +22,10 @@ LOG_EVERY = 60.0
 
 _EXPLAIN = {
     "queue_full": "the delivery queue is full (max_queue_size)",
-    "shutdown": "the engine was shut down or the exit deadline passed",
+    "shutdown": (
+        "the engine was shut down or the exit deadline passed (calls made after that are dropped"
+        " too, each counted in stats() and customerio_events_dropped_total)"
+    ),
     "rejected": "Customer.io rejected them (4xx or a 207 entry error)",
     "expired": "still undelivered after delivery_timeout (or max_retries, if set)",
     "oversize": "oversize: over Customer.io's size limits or max_batch_bytes",
@@ -43,8 +49,10 @@ class Counters:
         }
         self.dropped: dict[str, int] = dict.fromkeys(DROP_REASONS, 0)
         self._unlogged: dict[str, int] = dict.fromkeys(DROP_REASONS, 0)
+        self._details: dict[str, str] = {}
         self._last_log: dict[str, float] = {}
         self._last_error_log = float("-inf")
+        self._timer: threading.Thread | None = None  # logs held-back drops when their minute is up
 
     def add(self, name: str, count: int = 1) -> None:
         with self._lock:
@@ -61,24 +69,53 @@ class Counters:
             last = self._last_log.get(reason)
             if last is not None and now - last < LOG_EVERY:
                 self._unlogged[reason] = pending
+                if detail:
+                    self._details[reason] = detail
+                self._log_later(LOG_EVERY - (now - last))
                 return
             self._last_log[reason] = now
             self._unlogged[reason] = 0
-        extra = f" ({detail})" if detail else ""
-        logger.warning(
-            "cioguard dropped %d Customer.io operation(s): %s%s", pending, _EXPLAIN.get(reason, reason), extra
-        )
+            self._details.pop(reason, None)
+        _log_drop(reason, pending, detail)
 
     def log_unlogged(self) -> None:
         """Log every drop still waiting for its once-a-minute line (at shutdown, so none is silent)."""
+        self._log_held(due_only=False)
+
+    def _log_later(self, delay: float) -> None:
+        """Start the timer that logs held-back drops in ``delay`` seconds (lock held; one at a time)."""
+        timer = self._timer
+        if timer is not None and timer.is_alive():  # (a forked child has no such thread: not alive)
+            return
+        self._timer = daemon_thread(self._held_loop, "cioguard-drop-log", (delay,))
+        self._timer.start()
+
+    def _held_loop(self, delay: float) -> None:
+        wait = threading.Event().wait
+        while delay > 0:
+            wait(delay)
+            delay = self._log_held(due_only=True)
+
+    def _log_held(self, due_only: bool) -> float:
+        """Log held-back drops (those whose minute is up, or all); the seconds until the next is due
+        (0: none is held)."""
         with self._lock:
-            pending = {reason: n for reason, n in self._unlogged.items() if n}
-            for reason in pending:
+            now = self._clock()
+            lines: list[tuple[str, int, str]] = []
+            wait = 0.0
+            for reason, count in self._unlogged.items():
+                if not count:
+                    continue
+                left = LOG_EVERY - (now - self._last_log.get(reason, float("-inf")))
+                if due_only and left > 0:
+                    wait = left if not wait else min(wait, left)
+                    continue
                 self._unlogged[reason] = 0
-        for reason, count in pending.items():
-            logger.warning(
-                "cioguard dropped %d Customer.io operation(s): %s", count, _EXPLAIN.get(reason, reason)
-            )
+                self._last_log[reason] = now
+                lines.append((reason, count, self._details.pop(reason, "")))
+        for reason, count, detail in lines:
+            _log_drop(reason, count, detail)
+        return wait
 
     def error(self, where: str, exc: BaseException) -> None:
         """An unexpected exception inside the sender: counted, logged once a minute, swallowed."""
@@ -95,3 +132,10 @@ class Counters:
             out: dict[str, Any] = dict(self.values)
             out["dropped"] = dict(self.dropped)
         return out
+
+
+def _log_drop(reason: str, count: int, detail: str) -> None:
+    extra = f" ({detail})" if detail else ""
+    logger.warning(
+        "cioguard dropped %d Customer.io operation(s): %s%s", count, _EXPLAIN.get(reason, reason), extra
+    )
