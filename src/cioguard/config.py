@@ -12,6 +12,7 @@ The table in the README lists every option with its default; :data:`OPTION_SPECS
 from __future__ import annotations
 
 import difflib
+import inspect
 import logging
 import math
 import os
@@ -154,10 +155,14 @@ def _number(kind: type, *, minimum: float, maximum: float = math.inf) -> Callabl
             raise ValueError(f"expected a number, got {value!r}")
         if kind is int and isinstance(value, float) and not value.is_integer():
             raise ValueError(f"expected a whole number, got {value!r}")  # int() would truncate it
-        number = kind(value.strip() if isinstance(value, str) else value)
+        upper = "" if maximum == math.inf else f" and at most {maximum:g}"
+        accepted = f"{'a whole number' if kind is int else 'a number'} of at least {minimum:g}{upper}"
+        try:
+            number = kind(value.strip() if isinstance(value, str) else value)
+        except (TypeError, ValueError):  # "1s", "", "10k": say what is accepted, not int()'s words
+            raise ValueError(f"expected {accepted} (no unit), got {value!r}") from None
         if not (minimum <= number <= maximum) or (isinstance(number, float) and math.isnan(number)):
-            upper = "" if maximum == math.inf else f" and at most {maximum:g}"
-            raise ValueError(f"expected a number of at least {minimum:g}{upper}")
+            raise ValueError(f"expected {accepted}, got {value!r}")
         return number
 
     return parse
@@ -181,8 +186,15 @@ def _optional_redis_url(value: Any) -> str | None:
     return text
 
 
+#: Values of a path option that mean "off" (``CIOGUARD_SPOOL_PATH=false`` must not create a file
+#: named "false" holding API credentials).
+_OFF_WORDS = frozenset({"", "0", "false", "no", "off", "none"})
+
+
 def _optional_path(value: Any) -> str | None:
-    return None if value in (None, "") else os.fspath(value)
+    if value is None or (isinstance(value, str) and value.strip().lower() in _OFF_WORDS):
+        return None
+    return os.fspath(value)
 
 
 def _flag(value: Any) -> bool:
@@ -203,8 +215,18 @@ def _optional(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 
 def _callback(value: Any) -> Any:
-    if value is not None and not callable(value):
+    if value is None:
+        return None
+    if not callable(value):
         raise ValueError("expected a callable(reason, count, methods) or None")
+    try:
+        inspect.signature(value).bind("queue_full", 1, {})
+    except TypeError:
+        raise ValueError(
+            "expected a callable taking (reason, count, methods): it is told of every drop that way"
+        ) from None
+    except ValueError:  # no signature to read (some builtins): it will be tried
+        pass
     return value
 
 

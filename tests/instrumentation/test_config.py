@@ -50,13 +50,27 @@ def test_environment_variables_are_read_and_keywords_win() -> None:
     assert options.track_url == "http://127.0.0.1:9"
 
 
+@pytest.mark.parametrize("value", ["false", "0", "none", "off", ""])
+def test_spool_path_words_for_off_turn_the_spool_off(value: str) -> None:
+    # Not a file named "false" in the working directory, holding API credentials.
+    assert load_options({}, environ={"CIOGUARD_SPOOL_PATH": value}).spool_path is None
+
+
+def test_an_on_drop_that_cannot_take_reason_count_methods_is_refused_at_instrument() -> None:
+    with pytest.raises(ValueError, match=r"on_drop.*\(reason, count, methods\)"):
+        load_options({"on_drop": lambda reason, count: None})
+    assert load_options({"on_drop": lambda reason, count, methods: None}).on_drop is not None
+    assert load_options({"on_drop": lambda *args: None}).on_drop is not None
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "expected"),
     [
         ("CIOGUARD_MODE", "sideways", "background, blocking"),
         ("CIOGUARD_OVERFLOW", "explode", "drop_newest, drop_oldest, block"),
         ("CIOGUARD_MAX_QUEUE_SIZE", "-3", "at least 1"),
-        ("CIOGUARD_MAX_QUEUE_SIZE", "lots", "invalid literal"),
+        ("CIOGUARD_MAX_QUEUE_SIZE", "lots", "a whole number of at least 1"),
+        ("CIOGUARD_FLUSH_INTERVAL", "1s", "a number of at least 0.01 and at most 3600 (no unit)"),
         ("CIOGUARD_MAX_BATCH_BYTES", "600000", "at most 499000"),
         ("CIOGUARD_DISABLED_PITFALLS", "CIO999", "CIO999"),
         ("CIOGUARD_CAPTURE_CUSTOMER_ID", "maybe", "true/false"),
