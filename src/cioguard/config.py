@@ -194,7 +194,7 @@ _OFF_WORDS = frozenset({"", "0", "false", "no", "off", "none"})
 def _optional_path(value: Any) -> str | None:
     if value is None or (isinstance(value, str) and value.strip().lower() in _OFF_WORDS):
         return None
-    return str(os.fspath(value))
+    return os.fsdecode(os.fspath(value))  # (a bytes path too)
 
 
 def _flag(value: Any) -> bool:
