@@ -179,6 +179,58 @@ def test_207_rejects_only_listed_entries(clock: FakeClock) -> None:
     assert "required" in sender.last_rejection
 
 
+def test_a_207_without_a_readable_error_list_is_delivered_with_a_warning(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    transport = ScriptedTransport(clock, TransportResponse(207, {}, b"<html>partial</html>"))
+    sender, _, _ = make_sender(clock, transport)
+    ops = [make_op(EP) for _ in range(3)]
+    with caplog.at_level("WARNING", logger="cioguard.delivery"):
+        result = sender.send(ops)
+    assert result.delivered == ops
+    assert any("without a readable errors list" in r.getMessage() for r in caplog.records)
+
+
+EU = Endpoint(api="track", base_url="https://track.customer.io", auth_header="Basic eDp5")
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "location", "followed_to"),
+    [
+        (EP, "http://127.0.0.1:10/api/v2/batch", "http://127.0.0.1:10/api/v2/batch"),  # same host
+        (EU, "https://track-eu.customer.io/api/v2/batch", "https://track-eu.customer.io/api/v2/batch"),
+        (EU, "/api/v2/batch?moved=1", "https://track.customer.io/api/v2/batch?moved=1"),  # relative
+    ],
+)
+def test_a_redirect_where_the_credentials_may_go_is_followed_with_the_same_request(
+    clock: FakeClock, endpoint: Endpoint, location: str, followed_to: str
+) -> None:
+    transport = ScriptedTransport(
+        clock, TransportResponse(307, {"location": location}), TransportResponse(200)
+    )
+    sender, _, _ = make_sender(clock, transport)
+    ops = [make_op(endpoint)]
+    result = sender.send(ops)
+    assert result.delivered == ops
+    (first, second) = transport.calls
+    assert second[1] == followed_to
+    assert (second[0], second[2], second[3]) == (first[0], first[2], first[3])  # POST, body, Authorization
+
+
+@pytest.mark.parametrize(
+    "location", ["https://evil.example.com/api/v2/batch", "http://track-eu.customer.io/api/v2/batch", None]
+)
+def test_a_redirect_elsewhere_is_not_followed_and_says_why(clock: FakeClock, location: str | None) -> None:
+    headers = {} if location is None else {"location": location}
+    transport = ScriptedTransport(clock, TransportResponse(301, headers))
+    sender, _, _ = make_sender(clock, transport)
+    result = sender.send([make_op(EU)])
+    assert len(transport.calls) == 1
+    assert len(result.dropped["rejected"]) == 1
+    assert "redirect" in sender.last_rejection
+    assert "not followed" in sender.last_rejection
+
+
 def test_retry_after_is_a_floor_and_pauses_the_endpoint(clock: FakeClock) -> None:
     transport = ScriptedTransport(clock, TransportResponse(429, {"retry-after": "7"}), TransportResponse(200))
     sender, rec, counters = make_sender(clock, transport, retry_base=0.01)

@@ -26,7 +26,7 @@ _EXPLAIN = {
         "the engine was shut down or the exit deadline passed (calls made after that are dropped"
         " too, each counted in stats() and customerio_events_dropped_total)"
     ),
-    "rejected": "Customer.io rejected them (4xx or a 207 entry error)",
+    "rejected": "Customer.io rejected them (a 4xx, a redirect not followed, or a 207 entry error)",
     "expired": "still undelivered after delivery_timeout (or max_retries, if set)",
     "oversize": "oversize: over Customer.io's size limits or max_batch_bytes",
     "spool_error": "the durable spool failed and the memory queue could not hold them",

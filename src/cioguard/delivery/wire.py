@@ -7,6 +7,7 @@
     endpoint_name("POST", "/api/v2/batch")          # "v2_batch" (never a raw path: paths hold ids)
     join_v2([b'{"a":1}'])                            # b'{"batch":[{"a":1}]}'
     PartialFailure(body, count).rejected            # {batch_index: (reason, field)} of a 207/2xx body
+    redirect_target(url, location)                  # where a 3xx may be followed, or None
 
 Pure functions; nothing here does I/O.
 """
@@ -17,6 +18,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from operator import attrgetter
+from urllib.parse import urljoin, urlsplit
 
 import orjson
 
@@ -95,3 +97,26 @@ def group_methods(ops: Sequence[Operation]) -> dict[str, int]:
     if names.count(first) == len(names):  # the usual batch: one method (a C-level identity scan)
         return {first: len(names)}
     return dict(Counter(names))  # C-level counting: a batch holds up to 2 000
+
+
+#: Redirect statuses; the request is sent again unchanged (POST and body kept, as for 307/308).
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+def redirect_target(url: str, location: str | None) -> str | None:
+    """The URL a redirect of ``url`` to ``location`` may be followed to, or None.
+
+    Followed only where the credentials may go: the same host, or from one ``*.customer.io``
+    host to another over https (Customer.io redirects a US Track URL of an EU workspace to the EU
+    host; ``requests`` would drop the Authorization header there and get a 401).
+    """
+    if not location:
+        return None
+    target = urljoin(url, location.strip())
+    old, new = urlsplit(url), urlsplit(target)
+    if new.scheme not in ("http", "https") or not new.hostname:
+        return None
+    if new.hostname == old.hostname and (new.scheme == old.scheme or new.scheme == "https"):
+        return target
+    customer_io = (old.hostname or "").endswith(".customer.io") and new.hostname.endswith(".customer.io")
+    return target if customer_io and new.scheme == "https" else None
