@@ -326,3 +326,12 @@ def test_429_waits_the_pause_without_escalating_backoff(clock: FakeClock) -> Non
     gaps = [b[5] - a[5] for a, b in zip(transport.calls, transport.calls[1:], strict=False)]
     assert gaps[:4] == pytest.approx([1.0] * 4)  # rate_limit_pause each time, no growth
     assert gaps[4] <= 2.0  # the first real fault backs off from the base again
+
+
+def test_a_retry_after_of_minutes_is_honoured_by_default(clock: FakeClock) -> None:
+    transport = ScriptedTransport(
+        clock, TransportResponse(429, {"retry-after": "90"}), TransportResponse(200)
+    )
+    sender, _, _ = make_sender(clock, transport)
+    assert len(sender.send([make_op(EP)]).delivered) == 1
+    assert transport.calls[1][5] - transport.calls[0][5] >= 90.0

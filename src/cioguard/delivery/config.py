@@ -68,8 +68,9 @@ class DeliveryConfig:
     #: Full-jitter exponential backoff: ``uniform(0, min(retry_cap, retry_base * 2**n))``.
     retry_base: float = 0.5
     retry_cap: float = 30.0
-    #: ``Retry-After`` is honoured as a floor, clamped to this.
-    retry_after_max: float = 60.0
+    #: ``Retry-After`` is honoured as a floor, clamped to this (a bogus day-long value must not
+    #: stall delivery past ``delivery_timeout``'s default).
+    retry_after_max: float = 600.0
     #: Pause of an endpoint after a 429 without ``Retry-After``.
     rate_limit_pause: float = 1.0
 
