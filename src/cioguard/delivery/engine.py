@@ -279,13 +279,15 @@ class DeliveryEngine:
         out["accepted"] += waiting
         # Once stopped, what the scheduler holds was counted (dropped, or kept in the spool).
         out["queue_size"] = (0 if core.stopped else held) + waiting
-        out["in_flight"] = core.inflight
+        # Requests still unanswered after a shutdown were counted already (dropped, or kept):
+        # a thread may still wait for their answer, but the engine has stopped.
+        out["in_flight"] = 0 if core.stopped else core.inflight
         out["spilled"] = core.spilled
         out["queue_capacity"] = self._config.max_queue_size
         out["spool_size"] = core.link.count()
         out["spool"] = core.link.health()
         out["kept_in_spool"] = self._kept
-        out["running"] = any(t.is_alive() for t in core.threads)
+        out["running"] = not core.stopped and any(t.is_alive() for t in core.threads)
         with core.lock:
             out["outage"] = sorted(core.labels.get(k, k) for k, h in core.health.items() if h.outage)
         return out
