@@ -50,8 +50,8 @@ class Outage:
         return TransportResponse(200)
 
 
-def make_core(clock: FakeClock, transport: Outage, seed: int) -> Core:
-    config = DeliveryConfig()
+def make_core(clock: FakeClock, transport: Outage, seed: int, **options: object) -> Core:
+    config = DeliveryConfig(**options)  # type: ignore[arg-type]
     rng = random.Random(seed)
 
     def sender(counters: Counters, deadline: object) -> BatchSender:
@@ -147,3 +147,19 @@ def test_a_dead_endpoint_expires_operations_at_delivery_timeout() -> None:
     assert core.counters.snapshot()["dropped"]["expired"] == 50
     assert core.sched.size == 0
     assert transport.during < 30  # outage mode: the 2 minutes cost few requests
+
+
+@pytest.mark.parametrize("max_retries", [1, 3])
+def test_an_outage_never_uses_up_max_retries(max_retries: int) -> None:
+    # Explicit opt-in (max_retries): an outage counts only as time. Only a failure the endpoint's
+    # previous answer did not share is an attempt, so a 60 s outage costs each operation at most
+    # one (max_retries=0, "never retry", gives up at that first failure, as asked).
+    clock = FakeClock()
+    start, end = clock.now + 5.0, clock.now + 65.0
+    transport = Outage(clock, start, end)
+    core = make_core(clock, transport, 7, max_retries=max_retries)
+    ops = [(clock.now + i / 20, make_op(EP, person=f"p{i % 50}", seq=i)) for i in range(400)]
+    run(core, clock, ops, end + 40.0)
+    delivered = [entry["id"] for _, batch in transport.requests for entry in batch]
+    assert sorted(delivered) == sorted(op.op_id for _, op in ops)
+    assert core.counters.snapshot()["dropped"]["expired"] == 0

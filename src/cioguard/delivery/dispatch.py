@@ -76,6 +76,9 @@ class Core(CoreState):
             return None  # every lane waits for an answer: this thread only took calls in
         batch, wait = self.sched.take(now, self._permit)
         if batch is None:
+            if self.sched.size:  # held operations (an outage, a pause) still expire on time
+                sweep = max(0.0, self.next_sweep - now)
+                return sweep if wait is None else min(wait, sweep)
             return wait
         endpoint = batch[0].endpoint
         self.labels.setdefault(endpoint.base_url, endpoint.label)
@@ -185,7 +188,10 @@ class Core(CoreState):
                 else:
                     began = health.failed(now, probe)
                     self.outages += began
-                    finished = self._failed(batch, outcome.retry_after, health.outage, now)
+                    # Only a failure the endpoint's last answer did not share counts as an attempt
+                    # (max_retries): a streak is an outage, which counts only as time.
+                    counted = health.failures <= 1
+                    finished = self._failed(batch, outcome.retry_after, health.outage, now, counted)
                     if finished:
                         dropped["expired"] = list(finished)
             if self.stopped:
@@ -238,13 +244,15 @@ class Core(CoreState):
         )
 
     def _failed(
-        self, batch: list[Operation], retry_after: float | None, outage: bool, now: float
+        self, batch: list[Operation], retry_after: float | None, outage: bool, now: float, counted: bool
     ) -> list[Operation]:
-        """A transient failure: expired operations leave, the rest wait (lock held)."""
+        """A transient failure: expired operations leave, the rest wait (lock held). ``counted``:
+        it is an attempt (the endpoint's previous answer succeeded); else part of a streak."""
         config, patience, tries = self.config, self.patience, self.sched.tries
         attempts = tries.get(batch[0], 0) + 1
-        for op in batch:
-            tries[op] = tries.get(op, 0) + 1
+        if counted:
+            for op in batch:
+                tries[op] = tries.get(op, 0) + 1
         if outage:
             delay = 0.0  # the outage probe decides when anything is tried again
         else:
@@ -253,7 +261,7 @@ class Core(CoreState):
                 delay = max(delay, retry_after)
         self.sched.retry(batch, now + delay, now)
         # Operations of one person are consecutive, oldest first: the expired ones are queue heads.
-        gone = [op for op in batch if expired(now - born(op), tries[op], patience, config.max_retries)]
+        gone = [op for op in batch if expired(now - born(op), tries.get(op, 0), patience, config.max_retries)]
         for op in gone:
             self.sched.remove(op, now)
         return gone
