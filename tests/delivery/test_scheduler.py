@@ -81,6 +81,20 @@ def test_merge_is_a_barrier_of_its_endpoint() -> None:
     assert batch == [after]
 
 
+def test_what_waited_behind_a_merge_goes_as_soon_as_the_merge_is_done() -> None:
+    # The default flush interval: the merge goes when it is due; what waited behind it has waited
+    # long enough (not a new interval counted from the merge's answer).
+    sched = Scheduler(DeliveryConfig())
+    merge = make_op(EP, person="p", seq=1, method="merge_customers")
+    after = [make_op(EP, person=f"q{i}", seq=2 + i) for i in range(3)]
+    fill(sched, merge, *after)
+    batch, _ = sched.take(0.0, allow)
+    assert batch == [merge]
+    sched.finish(batch, 1.5)
+    batch, wait = sched.take(1.5, allow)
+    assert batch == after, wait
+
+
 def test_an_expired_merge_releases_what_waited_behind_it() -> None:
     sched = Scheduler(DeliveryConfig(flush_interval=0.0))
     merge = make_op(EP, person="p", seq=1, method="merge_customers")

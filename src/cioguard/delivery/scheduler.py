@@ -266,6 +266,8 @@ class Scheduler:
             group.barrier = None
             while group.held and group.barrier is None:
                 self._place(group, gkey, group.held.popleft(), now)
+            if group.count:  # they waited behind the merge already: due now, not an interval on
+                group.first_at = min(group.first_at, now - self._config.flush_interval)
             return
         if is_single(first):  # (a batch is one v1-only operation or v2 operations only)
             group.singles -= 1
