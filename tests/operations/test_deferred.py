@@ -261,3 +261,17 @@ def test_a_person_calls_op_id_is_made_on_the_sender(endpoint: Endpoint) -> None:
     [plain] = build(call, endpoint, now=1_700_000_000.0)  # no sender to complete it: made at once
     assert isinstance(plain._op_id, str)
     assert len(plain._op_id) == 26
+
+
+def test_the_email_map_forgets_whoever_was_identified_longest_ago(monkeypatch: pytest.MonkeyPatch) -> None:
+    import cioguard.operations.deferred as deferred
+
+    monkeypatch.setattr(deferred, "_EMAILS_MAX", 3)
+    lanes = Lanes()
+    for who in ("a", "b", "c"):
+        lanes.learn(f"{who}@example.com", f"id:{who}")
+    lanes.learn("a@example.com", "id:a")  # identified again: the youngest now
+    lanes.learn("d@example.com", "id:d")
+    assert lanes.lane("a@example.com") == "id:a"
+    assert lanes.lane("b@example.com") == "email:b@example.com"  # forgotten (bounded)
+    assert len(lanes.emails) == 3

@@ -45,6 +45,14 @@ def test_cio003_identify_first(engine: PitfallEngine) -> None:
     assert codes(engine, Call("track", customer_id="new-user", name="signed_up", data={})) == []
 
 
+def test_cio003_not_for_an_event_addressed_by_the_email_a_person_was_identified_with(
+    engine: PitfallEngine,
+) -> None:
+    assert identify(engine, "42", email="ada@example.com") == []
+    found = codes(engine, Call("track", customer_id="ada@example.com", name="signed_up", data={}))
+    assert "CIO003" not in found  # (CIO004 may say an email is not a stable id)
+
+
 def test_cio004_email_as_id(engine: PitfallEngine) -> None:
     assert identify(engine, "jane@example.com", email="jane@example.com") == ["CIO004"]
 

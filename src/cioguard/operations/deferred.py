@@ -226,11 +226,13 @@ class Lanes:
     def learn(self, email: str, key: str) -> None:
         """Tie ``email`` to the lane ``key`` (``"id:<id>"``) from ``identify(id, email=…)``."""
         emails = self.emails
-        if len(emails) >= _EMAILS_MAX:
+        name = "email:" + email.lower()
+        # Identified again: to the young end, so the bound forgets whoever was identified longest ago.
+        if emails.pop(name, None) is None and len(emails) >= _EMAILS_MAX:
             # Oldest first (dicts keep insertion order).
             with contextlib.suppress(KeyError, RuntimeError, StopIteration):
                 emails.pop(next(iter(emails)))
-        emails["email:" + email.lower()] = key
+        emails[name] = key
 
 
 class Identify:

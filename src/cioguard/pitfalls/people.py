@@ -124,6 +124,9 @@ class PeopleRules:
         key = customer_id if type(customer_id) is str else str(customer_id)
         first = self.identified.add(key)
         self._remember(customer_id)
+        email = attributes.get("email") if type(attributes) is dict else None
+        if type(email) is str and "@" in email:
+            self.identified.add(email)  # events may address this person by that email
         if first and check_email:
             return missing_email_finding(customer_id, attributes)
         return None
