@@ -270,6 +270,10 @@ class DeliveryEngine:
         core = self._core
         return len(core.inbox) + core.sched.size
 
+    def overflowed(self) -> int:
+        """Operations dropped so far because the queue was full (lock-free: a caller's check)."""
+        return self._core.counters.dropped["queue_full"]
+
     def stats(self) -> dict[str, Any]:
         """Counters for scripts and tests (see ``cioguard.stats()``)."""
         core = self._core

@@ -105,6 +105,7 @@ class Runtime:
         self._fallback_lock = threading.Lock()
         self._fallbacks: dict[str, int] = {}
         self._until_queue_check = QUEUE_CHECK_EVERY
+        self._overflow_seen = 0  # queue_full drops at the last CIO011 check
         #: Completes operations on the sender: a person's lane whether addressed by id or by email
         #: (learnt from identify calls, in queue order), event ULIDs.
         self.lanes = Lanes()
@@ -205,7 +206,15 @@ class Runtime:
         self._until_queue_check = QUEUE_CHECK_EVERY
         if not self.pitfalls_on:
             return
-        findings = self.pitfalls.check_queue(self.engine.queued(), self.options.max_queue_size)
+        capacity = self.options.max_queue_size
+        size = self.engine.queued()
+        overflowed = getattr(self.engine, "overflowed", None)
+        if callable(overflowed):  # calls dropped as queue_full since the last check: it was full
+            drops = overflowed()
+            if drops > self._overflow_seen:
+                size = max(size, capacity)
+            self._overflow_seen = drops
+        findings = self.pitfalls.check_queue(size, capacity)
         if findings:
             self.pitfalls.emit(findings, stacklevel=user_stacklevel())
 
