@@ -116,7 +116,28 @@ def test_data_flow_follows_the_last_assignment_in_order() -> None:
 def test_ms_timestamp_keys_need_an_sdk_module() -> None:
     plain = "import time\ncache = {'expires_at': time.time() * 1000}\n"
     assert codes(plain) == []
-    assert codes("import customerio\n" + plain) == [(3, "CIO002")]
+    assert codes("import customerio\n" + plain) == []  # a cache entry: it never reaches the SDK
+
+
+def test_ms_timestamps_count_only_in_data_that_reaches_an_sdk_call() -> None:
+    source = """
+        import json
+        import time
+        from customerio import CustomerIO
+        cio = CustomerIO("s", "k")
+        ms = int(time.time() * 1000)
+        token = json.dumps({"logged_in_at": ms})
+        presence = Presence()
+        presence.track("room", joined_at=ms)
+        data = {"paid_at": ms}
+        cio.track("u", "order_paid", data)
+        attrs = {}
+        attrs["seen_at"] = ms
+        cio.identify("u", email="u@example.com", **attrs)
+        cio.track("u", "order_shipped", {"shipped_at": ms})
+        cio.identify("u", email="u@example.com", created_at=ms)
+    """
+    assert codes(source) == [(10, "CIO002"), (13, "CIO002"), (15, "CIO002"), (16, "CIO002")]
 
 
 def test_cio011_bounded_loops_and_rate_limiters() -> None:
@@ -138,6 +159,34 @@ def test_cio011_bounded_loops_and_rate_limiters() -> None:
                     cio.track(u, k)
     """
     assert codes(source) == [(8, "CIO011"), (16, "CIO011")]
+
+
+def test_cio011_not_for_a_short_slice_or_islice() -> None:
+    source = """
+        import itertools
+        from customerio import CustomerIO
+        cio = CustomerIO("s", "k")
+        def f(emails, rows) -> None:
+            for e in emails[:3]:
+                cio.track("u", "invited", {"to": e})
+            for r in itertools.islice(rows, 10):
+                cio.track(r, "seeded")
+            for r in rows[5:]:
+                cio.track(r, "seeded")
+    """
+    assert codes(source) == [(11, "CIO011")]
+
+
+def test_cio004_not_for_a_digest_of_an_email() -> None:
+    source = """
+        from customerio import CustomerIO
+        cio = CustomerIO("s", "k")
+        def f(user) -> None:
+            cio.identify(user.hashed_email, plan="pro", email=user.email)
+            cio.identify(user.sha256_email, plan="pro", email=user.email)
+            cio.identify(user.email, plan="pro")
+    """
+    assert [c for c in codes(source) if c[1] == "CIO004"] == [(7, "CIO004")]
 
 
 def test_cio009_handlers_decorators_and_request_param() -> None:

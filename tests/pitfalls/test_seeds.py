@@ -199,3 +199,16 @@ def test_cio014_id_too_long(engine: PitfallEngine) -> None:
 
 def test_cio014_id_at_limit(engine: PitfallEngine) -> None:
     assert identify(engine, "u" * 150, email="jane@example.com") == []
+
+
+def test_cio002_for_a_devices_last_used_in_milliseconds(engine: PitfallEngine) -> None:
+    call = Call("add_device", customer_id="u1", data={"last_used": 1_704_067_200_000})
+    assert codes(engine, call) == ["CIO002"]
+    assert codes(engine, Call("add_device", customer_id="u1", data={"last_used": 1_704_067_200})) == []
+
+
+def test_a_batch_entrys_finding_says_it_is_a_batch_entry(engine: PitfallEngine) -> None:
+    entry = {"type": "person", "action": "event", "identifiers": {"id": "u1"}, "name": "x"}
+    call = Call("batch", data=[{**entry, "timestamp": 1_704_067_200_000}])
+    (found,) = [f for f in engine.check_call(call, mode="background")[0] if f.code == "CIO002"]
+    assert "a batch() entry (track)" in found.message

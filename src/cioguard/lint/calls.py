@@ -208,8 +208,9 @@ def _blocking(c: Checker, node: ast.Call, kind: str, method: str) -> None:
         c.report(
             node,
             "CIO011",
-            f"Customer.io call {method}() in a loop over an unbounded iterable with no rate limiting; "
-            "throttle it or configure cioguard.instrument(rate_limit=...)",
+            f"Customer.io call {method}() in a loop over a large or unbounded iterable (not a short "
+            "literal, slice or range) with no rate limiting; throttle it or configure "
+            "cioguard.instrument(rate_limit=...)",
             instrumentable=kind == "track",
         )
 

@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 
 from cioguard.lint import patterns as p
 from cioguard.lint.calls import check_call
+from cioguard.lint.payloads import Payloads
 from cioguard.lint.rules import Diagnostic
 from cioguard.lint.runs import TASK_DECORATORS, final_name, is_route_handler, report_runs
-from cioguard.lint.symbols import CLIENT_CLASSES, ModuleIndex, is_cached
+from cioguard.lint.symbols import CLIENT_CLASSES, METHODS, ModuleIndex, is_cached
 
 LIMIT_WORDS = ("sleep", "limit", "throttle", "acquire", "wait", "schedule", "bucket", "backoff")
 _CLASS_NAMES = frozenset({"CustomerIO", "APIClient"})
@@ -119,6 +120,8 @@ class Checker(ast.NodeVisitor):
         self.sync_calls: list[tuple[str, ast.Call, str, str]] = []
         #: literal event names given to track()-like calls (static CIO013 across the project)
         self.event_names: list[tuple[ast.expr, str]] = []
+        #: CIO002 only for data that reaches an SDK call (not a JWT or cache dict of the module)
+        self.payloads = Payloads()
 
     # ----------------------------------------------------------------- reporting and lookups
     def report(self, node: ast.AST, code: str, message: str, *, instrumentable: bool = False) -> None:
@@ -276,17 +279,20 @@ class Checker(ast.NodeVisitor):
 
     def visit_Assign(self, node: ast.Assign) -> None:
         self._mark_stored(node.targets, node.value)
-        self.visit(node.value)
+        with self.payloads.assigning(node.targets[0] if len(node.targets) == 1 else None):
+            self.visit(node.value)
         for target in node.targets:
-            self._bind(target, node.value)
+            with self.payloads.assigning(target):
+                self._bind(target, node.value)
             if not isinstance(target, ast.Name):
                 self.visit(target)
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
         self._mark_stored([node.target], node.value)
-        if node.value is not None:
-            self.visit(node.value)
-        self._bind(node.target, node.value)
+        with self.payloads.assigning(node.target):
+            if node.value is not None:
+                self.visit(node.value)
+            self._bind(node.target, node.value)
         kind = self._annotation_kind(node.annotation)
         if kind is not None and isinstance(node.target, ast.Name):
             self.scopes[-1].clients[node.target.id] = kind
@@ -340,8 +346,14 @@ class Checker(ast.NodeVisitor):
 
     # ----------------------------------------------------------------- calls
     def visit_Call(self, node: ast.Call) -> None:
-        check_call(self, node)
-        self.generic_visit(node)
+        func = node.func
+        sdk = False
+        if isinstance(func, ast.Attribute):
+            kind = self.client_kind(func.value)
+            sdk = kind is not None and func.attr in METHODS[kind]
+        with self.payloads.sdk_call(node, sdk):
+            check_call(self, node)
+            self.generic_visit(node)
 
     def visit_Dict(self, node: ast.Dict) -> None:
         if self.index.uses_sdk:
@@ -354,23 +366,24 @@ class Checker(ast.NodeVisitor):
         if force or p.TIMESTAMP_KEY_RE.match(key):
             text = p.ms_timestamp(value, self.index.qualname, self.deref)
             if text is not None:
-                self.report(
-                    value,
-                    "CIO002",
+                message = (
                     f"timestamp {key!r} is in milliseconds ({text}); Customer.io expects Unix seconds: "
-                    "use int(time.time())",
+                    "use int(time.time())"
                 )
-                return
-            text = p.iso_timestamp(value)
-            if text is not None:
-                self.report(
-                    value,
-                    "CIO002",
+            elif (text := p.iso_timestamp(value)) is not None:
+                message = (
                     f"timestamp {key!r} is an ISO-8601 string ({text[:40]}); Customer.io needs Unix "
-                    "seconds to compare dates in segments: use int(dt.timestamp())",
+                    "seconds to compare dates in segments: use int(dt.timestamp())"
                 )
+            else:
+                return
+            if force or self.payloads.found(value, message):
+                self.report(value, "CIO002", message)
 
     # ----------------------------------------------------------------- end of module
     def finish(self) -> None:
-        """Per-request and per-item findings (CIO007, CIO009): they need the whole module."""
+        """Per-request and per-item findings (CIO007, CIO009), and the CIO002 findings in data
+        passed to the SDK later: they need the whole module."""
+        for node, message in self.payloads.reaching_sdk():
+            self.report(node, "CIO002", message)
         report_runs(self)

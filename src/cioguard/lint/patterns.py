@@ -25,12 +25,14 @@ PHONE_RE = re.compile(r"\+?\d[\d\s().-]{7,}\d")
 SNAKE_RE = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$")
 # user_email, email, email_address, contact_email_addr ...
 EMAIL_NAME_RE = re.compile(r"(?:^|_)e_?mail(?:_?addr(?:ess)?)?$", re.IGNORECASE)
+# an email's digest, not the address: hashed_email, sha256_email, md5_email
+_DIGEST_NAME_RE = re.compile(r"(?:^|_)(?:hash(?:ed)?|sha\d*|md5|digest|encrypted|masked)_", re.IGNORECASE)
 # a name that holds personal data: email, user_email, phone_number, mobile, msisdn, card_number ...
 PII_NAME_RE = re.compile(
     r"(?:^|_)(?:e_?mail(?:_?addr(?:ess)?)?|phone(?:_?(?:number|no|num))?|mobile(?:_?(?:number|no))?"
     r"|msisdn|telephone|ssn|card_?(?:number|num|no)|credit_?card(?:_?number)?|cc_?(?:number|num))$"
 )
-TIMESTAMP_KEY_RE = re.compile(r"^(?:_?timestamp|.+_at)$")
+TIMESTAMP_KEY_RE = re.compile(r"^(?:_?timestamp|.+_at|last_used)$")
 
 _SECONDS_CALLS = frozenset({"time.time", "time.mktime", "calendar.timegm"})
 _WRAPPERS = frozenset({"int", "round", "float", "math.floor", "math.ceil", "math.trunc"})
@@ -134,7 +136,7 @@ def email_like(node: ast.expr, deref: Deref, depth: int = 0) -> bool:
     ):
         return email_like(node.func.value, deref, depth)
     name = _name_of(node)
-    if name is not None and EMAIL_NAME_RE.search(name):
+    if name is not None and EMAIL_NAME_RE.search(name) and not _DIGEST_NAME_RE.search(name):
         return True
     if isinstance(node, ast.Name) and depth < _MAX_DEPTH:
         target = deref(node)
@@ -264,9 +266,18 @@ def bounded_iterable(node: ast.expr, qualname: QualName, deref: Deref, depth: in
         return len(node.keys) <= SMALL and None not in node.keys
     if isinstance(node, ast.Constant):
         return True
+    if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice):  # emails[:3], rows[0:50]
+        piece = node.slice
+        ends = [e.value if isinstance(e, ast.Constant) else e for e in (piece.lower, piece.upper, piece.step)]
+        if piece.step is None and isinstance(ends[1], int) and type(ends[1]) is int and 0 <= ends[1] <= SMALL:
+            return ends[0] is None or (type(ends[0]) is int and ends[0] >= 0)
+        return False
     if not isinstance(node, ast.Call):
         return False
     name = qualname(node.func)
+    if name == "itertools.islice" and len(node.args) == 2:  # islice(rows, 10)
+        stop = node.args[1]
+        return isinstance(stop, ast.Constant) and type(stop.value) is int and 0 <= stop.value <= SMALL
     if name == "range":
         bounds = [a.value for a in node.args if isinstance(a, ast.Constant) and type(a.value) is int]
         if not node.args or len(bounds) != len(node.args) or len(bounds) > 3 or 0 in bounds[2:]:

@@ -24,7 +24,8 @@ _SCALES = (
     (1e14, 1_000_000, "microseconds"),
     (MS_THRESHOLD, 1000, "milliseconds"),
 )
-_NAMED = frozenset({"timestamp", "_timestamp", "created_at"})
+#: Timestamp keys by name (besides "*_at"); last_used: a device's last use (add_device).
+_NAMED = frozenset({"timestamp", "_timestamp", "created_at", "last_used"})
 #: Exact types ``timestamp_problem`` always answers ``None`` for (none is an int, float or str).
 _NEVER: frozenset[type] = frozenset({type(None), bool, _dt.datetime, _dt.date, dict, list})
 #: Verdicts on short strings (the same ISO date under the same key on every call); bounded.
