@@ -168,3 +168,23 @@ def test_a_raising_span_processor_costs_the_link_not_the_send(sink: Sink, endpoi
     assert caller_links([op]) == []
     assert op.span_context == trace.INVALID_SPAN_CONTEXT  # made once: retries do not try again
     provider.shutdown()
+
+
+def test_a_resend_after_a_429_carries_its_resend_count(
+    sink: Sink, endpoint: Endpoint, exporter: tuple[trace.Tracer, InMemorySpanExporter]
+) -> None:
+    # OpenTelemetry counts a resend "for any reason": a 429 (never an attempt for max_retries) too.
+    tracer, exp = exporter
+    sink.script(Reply(429, headers={"Retry-After": "0"}))
+    engine = DeliveryEngine(DeliveryConfig(lanes=1, flush_interval=60.0, retry_base=0.0), tracer=tracer)
+    try:
+        engine.submit(make_op(endpoint))
+        assert engine.flush(5.0)
+    finally:
+        engine.shutdown(1.0)
+    first, second = exp.get_finished_spans()
+    assert first.attributes is not None
+    assert second.attributes is not None
+    assert first.attributes["http.response.status_code"] == 429
+    assert "http.request.resend_count" not in first.attributes
+    assert second.attributes["http.request.resend_count"] == 1

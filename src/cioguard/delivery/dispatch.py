@@ -140,7 +140,7 @@ class Core(CoreState):
     def send(self, batch: list[Operation], probe: bool) -> None:
         """Make one request for ``batch`` (lock not held) and apply its verdict."""
         ops = batch
-        outcome = self.sender.attempt(ops, self.sched.attempts(batch[0]))
+        outcome = self.sender.attempt(ops, self.sched.resends.get(batch[0], 0))
         now = self.clock()
         delivered: list[Operation] = []
         dropped: dict[str, list[Operation]] = {}

@@ -57,6 +57,9 @@ class Scheduler:
         self.inflight_barriers: set[int] = set()
         #: Failed attempts of the operations that had any (429s excluded); most have none.
         self.tries: dict[Operation, int] = {}
+        #: Requests made again for an operation, for any reason (429s included): the span's
+        #: ``http.request.resend_count``.
+        self.resends: dict[Operation, int] = {}
         #: v1-only operations in flight. Invariant: at most ``singles_max``, so one sender thread
         #: is always left for v2 batches (hundreds of operations per request, never starved by
         #: anonymous events that spend the request budget one operation at a time).
@@ -257,10 +260,13 @@ class Scheduler:
         gkey = _gkey(first)
         group = self.groups[gkey]
         self.size -= len(batch)
-        tries = self.tries
+        tries, resends = self.tries, self.resends
         if tries:
             for op in batch:
                 tries.pop(op, None)
+        if resends:
+            for op in batch:
+                resends.pop(op, None)
         if first is group.barrier:
             self.inflight_barriers.discard(id(first))
             group.barrier = None
@@ -297,6 +303,9 @@ class Scheduler:
     def retry(self, batch: list[Operation], not_before: float, now: float) -> None:
         """Transient failure: the operations stay at the head of their people, due at ``not_before``."""
         first = batch[0]
+        resends = self.resends
+        for op in batch:  # (retries are rare: a dict write per operation is fine here)
+            resends[op] = resends.get(op, 0) + 1
         gkey = _gkey(first)
         group = self.groups[gkey]
         if first is group.barrier:

@@ -197,8 +197,10 @@ class BatchSender:
         result = BatchResult()
         started = self._clock()
         failures = 0  # failed attempts, 429s not counted
+        resends = 0  # requests made again, 429s included (the span's resend count)
         while True:
-            outcome = self.attempt(ops, failures)
+            outcome = self.attempt(ops, resends)
+            resends += 1
             if outcome.stopped:
                 result.dropped["shutdown"] = list(ops)
                 return result
