@@ -34,6 +34,7 @@ from cioguard.config import Options
 from cioguard.delivery.spool import commit_all
 from cioguard.instrumentation.endpoint_cache import EndpointCache
 from cioguard.instrumentation.express import EVENT_METHODS, QUEUE_CHECK_EVERY
+from cioguard.instrumentation.queue_fill import QueueFill
 from cioguard.instrumentation.senders import Sender, build_sender
 from cioguard.instrumentation.spans import client_span, record_failure
 from cioguard.instrumentation.stack import user_stacklevel
@@ -105,7 +106,7 @@ class Runtime:
         self._fallback_lock = threading.Lock()
         self._fallbacks: dict[str, int] = {}
         self._until_queue_check = QUEUE_CHECK_EVERY
-        self._overflow_seen = 0  # queue_full drops at the last CIO011 check
+        self._queue_fill = QueueFill(self.pitfalls, self.engine, options.max_queue_size)
         #: Completes operations on the sender: a person's lane whether addressed by id or by email
         #: (learnt from identify calls, in queue order), event ULIDs.
         self.lanes = Lanes()
@@ -206,17 +207,7 @@ class Runtime:
         self._until_queue_check = QUEUE_CHECK_EVERY
         if not self.pitfalls_on:
             return
-        capacity = self.options.max_queue_size
-        size = self.engine.queued()
-        overflowed = getattr(self.engine, "overflowed", None)
-        if callable(overflowed):  # calls dropped as queue_full since the last check: it was full
-            drops = overflowed()
-            if drops > self._overflow_seen:
-                size = max(size, capacity)
-            self._overflow_seen = drops
-        findings = self.pitfalls.check_queue(size, capacity)
-        if findings:
-            self.pitfalls.emit(findings, stacklevel=user_stacklevel())
+        self._queue_fill.check()
 
     # -- synchronous path -------------------------------------------------------------------------
 
