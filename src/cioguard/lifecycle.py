@@ -28,7 +28,7 @@ from typing_extensions import Unpack
 
 from cioguard import exits
 from cioguard.config import InstrumentOptions, load_options
-from cioguard.instrumentation.instrumentor import CustomerIOInstrumentor, active_runtime
+from cioguard.instrumentation.instrumentor import CustomerIOInstrumentor, active_runtime, swap_runtime
 from cioguard.instrumentation.runtime import force_synchronous
 
 logger = logging.getLogger("cioguard")
@@ -63,8 +63,11 @@ def instrument(**options: Unpack[InstrumentOptions]) -> None:
                 "cioguard: instrument() called again with other options (%s): applying them",
                 ", ".join(sorted(given)),
             )
-            instrumentor.uninstrument(timeout=_REINSTRUMENT_FLUSH_SECONDS)  # delivers what is queued
-            given = merged
+            old = swap_runtime(merged)  # the SDK stays patched throughout
+            if old is not None:
+                old.shutdown(_REINSTRUMENT_FLUSH_SECONDS)  # delivers what it queued
+            exits.install()
+            return
         else:
             # After cioguard.shutdown() the sender is gone: start over with a fresh one.
             instrumentor.uninstrument(timeout=0.0)

@@ -87,6 +87,37 @@ def test_a_second_instrument_with_other_options_applies_them_over_the_first(
         assert active_runtime() is runtime
 
 
+def test_calls_made_while_instrument_applies_other_options_never_bypass_cioguard(
+    instrument: Instrument, fake: FakeCustomerIO
+) -> None:
+    import threading
+
+    client = fake.client()
+    instrument()
+    started, stop = threading.Barrier(4), threading.Event()
+    sent = [0, 0, 0]
+
+    def calls(slot: int) -> None:
+        started.wait()
+        while not stop.is_set() and sent[slot] < 5_000:
+            client.track(f"u{slot}", "clicked", data={})
+            sent[slot] += 1
+
+    threads = [threading.Thread(target=calls, args=(slot,)) for slot in range(3)]
+    for thread in threads:
+        thread.start()
+    with FakeCustomerIO(https=False) as other:
+        started.wait()
+        cioguard.instrument(track_url=other.track_url)
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+        assert cioguard.flush(timeout=10)
+        # The bare SDK would have sent v1 requests: every one came from a cioguard sender.
+        assert {request.path for request in [*fake.requests, *other.requests]} == {"/api/v2/batch"}
+        assert len(fake.events) + len(other.events) == sum(sent)
+
+
 def test_instrument_uninstrument_instrument_round_trip(instrument: Instrument, fake: FakeCustomerIO) -> None:
     client = fake.client()
     instrument()

@@ -16,7 +16,7 @@ import customerio.client_base
 import customerio.track
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
-from wrapt import wrap_function_wrapper
+from wrapt import FunctionWrapper, wrap_function_wrapper
 
 from cioguard import exits
 from cioguard.config import load_options
@@ -61,6 +61,26 @@ def _patches(runtime: Runtime) -> list[tuple[type, str, wrappers.Wrapper]]:
     if hasattr(customerio.client_base.ClientBase, "_build_session"):  # the SDK's retrying session
         patches += [(customerio.client_base.ClientBase, "_build_session", session_wrapper(runtime))]
     return patches
+
+
+def swap_runtime(kwargs: dict[str, Any]) -> Runtime | None:
+    """Patch the SDK anew for a runtime built from ``kwargs`` while it stays patched: each SDK
+    attribute goes from the old wrapper to the new one in one assignment, so a call made meanwhile
+    (another thread) is queued by one runtime or the other, never sent by the bare SDK. Returns
+    the old runtime: the caller shuts it down (delivering what it queued)."""
+    global _runtime
+    options = load_options(kwargs)
+    with _lock:
+        runtime = Runtime(options)
+        runtime.explicit = dict(kwargs)
+        for owner, name, wrapper in _patches(runtime):
+            current = vars(owner).get(name)
+            if isinstance(current, FunctionWrapper):
+                setattr(owner, name, FunctionWrapper(current.__wrapped__, wrapper))
+            else:
+                wrap_function_wrapper(owner, name, wrapper)
+        old, _runtime = _runtime, runtime
+    return old
 
 
 class CustomerIOInstrumentor(BaseInstrumentor):  # type: ignore[misc]
