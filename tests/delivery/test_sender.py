@@ -192,21 +192,22 @@ def test_a_207_without_a_readable_error_list_is_delivered_with_a_warning(
 
 
 EU = Endpoint(api="track", base_url="https://track.customer.io", auth_header="Basic eDp5")
+LOCAL = Endpoint(api="track", base_url="http://cio.internal", auth_header="Basic eDp5")
 
 
 @pytest.mark.parametrize(
-    ("endpoint", "location", "followed_to"),
+    ("endpoint", "status", "location", "followed_to"),
     [
-        (EP, "http://127.0.0.1:10/api/v2/batch", "http://127.0.0.1:10/api/v2/batch"),  # same host
-        (EU, "https://track-eu.customer.io/api/v2/batch", "https://track-eu.customer.io/api/v2/batch"),
-        (EU, "/api/v2/batch?moved=1", "https://track.customer.io/api/v2/batch?moved=1"),  # relative
+        (EU, 307, "https://track-eu.customer.io/api/v2/batch", "https://track-eu.customer.io/api/v2/batch"),
+        (EU, 301, "https://track-eu.customer.io/api/v2/batch", "https://track-eu.customer.io/api/v2/batch"),
+        (LOCAL, 308, "https://cio.internal/api/v2/batch", "https://cio.internal/api/v2/batch"),  # to https
     ],
 )
 def test_a_redirect_where_the_credentials_may_go_is_followed_with_the_same_request(
-    clock: FakeClock, endpoint: Endpoint, location: str, followed_to: str
+    clock: FakeClock, endpoint: Endpoint, status: int, location: str, followed_to: str
 ) -> None:
     transport = ScriptedTransport(
-        clock, TransportResponse(307, {"location": location}), TransportResponse(200)
+        clock, TransportResponse(status, {"location": location}), TransportResponse(200)
     )
     sender, _, _ = make_sender(clock, transport)
     ops = [make_op(endpoint)]
@@ -218,17 +219,37 @@ def test_a_redirect_where_the_credentials_may_go_is_followed_with_the_same_reque
 
 
 @pytest.mark.parametrize(
-    "location", ["https://evil.example.com/api/v2/batch", "http://track-eu.customer.io/api/v2/batch", None]
+    ("endpoint", "status", "location"),
+    [
+        (EU, 301, "https://evil.example.com/api/v2/batch"),  # another host
+        (EU, 307, "http://track-eu.customer.io/api/v2/batch"),  # credentials in clear text
+        (EU, 302, "/"),  # a web site's home page answering 200: not a delivery
+        (EU, 303, "https://track-eu.customer.io/api/v2/batch"),  # "now GET that"
+        (EP, 307, "http://127.0.0.1:10/api/v2/batch"),  # another port of the same host
+        (EU, 301, None),
+    ],
 )
-def test_a_redirect_elsewhere_is_not_followed_and_says_why(clock: FakeClock, location: str | None) -> None:
+def test_a_redirect_elsewhere_is_not_followed_and_says_why(
+    clock: FakeClock, endpoint: Endpoint, status: int, location: str | None
+) -> None:
     headers = {} if location is None else {"location": location}
-    transport = ScriptedTransport(clock, TransportResponse(301, headers))
+    transport = ScriptedTransport(clock, TransportResponse(status, headers))
     sender, _, _ = make_sender(clock, transport)
-    result = sender.send([make_op(EU)])
+    result = sender.send([make_op(endpoint)])
     assert len(transport.calls) == 1
     assert len(result.dropped["rejected"]) == 1
     assert "redirect" in sender.last_rejection
     assert "not followed" in sender.last_rejection
+
+
+def test_a_redirect_is_followed_once_never_a_chain(clock: FakeClock) -> None:
+    moved = TransportResponse(307, {"location": "https://track-eu.customer.io/api/v2/batch"})
+    transport = ScriptedTransport(clock, moved, moved)
+    sender, _, _ = make_sender(clock, transport)
+    result = sender.send([make_op(EU)])
+    assert len(transport.calls) == 2
+    assert len(result.dropped["rejected"]) == 1
+    assert "redirected again" in sender.last_rejection
 
 
 def test_retry_after_is_a_floor_and_pauses_the_endpoint(clock: FakeClock) -> None:

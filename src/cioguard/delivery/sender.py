@@ -294,12 +294,13 @@ class BatchSender:
         """Follow one redirect where the credentials may go (:func:`redirect_target`); otherwise
         the 3xx stands (rejected, with the reason in the drop log)."""
         location = response.headers.get("location")
-        target = redirect_target(url, location)
-        moved = urlsplit(urljoin(url, location or "")).hostname or "?"
+        target = redirect_target(url, response.status, location)
+        moved = urlsplit(urljoin(url, location or "")).netloc or "?"
         if target is None:
             self._last_rejection = (
-                f"HTTP {response.status} redirect to {moved}, not followed: credentials go only to the same"
-                " host or another *.customer.io host; check track_url and the client's region"
+                f"HTTP {response.status} redirect to {moved}, not followed: only the same request to the"
+                " same path of another *.customer.io host (or https on the same host) is; check track_url"
+                " and the client's region"
             )
             return response, None, ""
         if moved not in self._redirects_logged:
@@ -308,11 +309,14 @@ class BatchSender:
                 "cioguard: %s answered %s, a redirect to %s: followed (and every later one). If that is"
                 " your workspace's region, build the client with region=Regions.EU (or set track_url)"
                 " to save a round trip per request.",
-                urlsplit(url).hostname,
+                urlsplit(url).netloc,
                 response.status,
                 moved,
             )
-        return self._attempt(method, target, path, body, headers, timeout, ops, attempt, name)
+        again = self._attempt(method, target, path, body, headers, timeout, ops, attempt, name)
+        if again[0] is not None and again[0].status in REDIRECTS:  # one redirect, never a chain
+            self._last_rejection = f"HTTP {again[0].status}: redirected again by {moved}, not followed"
+        return again
 
     @property
     def last_rejection(self) -> str:

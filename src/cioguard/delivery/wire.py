@@ -99,24 +99,32 @@ def group_methods(ops: Sequence[Operation]) -> dict[str, int]:
     return dict(Counter(names))  # C-level counting: a batch holds up to 2 000
 
 
-#: Redirect statuses; the request is sent again unchanged (POST and body kept, as for 307/308).
+#: Redirects that keep the method and body (or, for 301/302, whose POST every client resends as such
+#: to an API): 303 means "now GET that", never followed.
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_FOLLOWED = frozenset({301, 302, 307, 308})
 
 
-def redirect_target(url: str, location: str | None) -> str | None:
-    """The URL a redirect of ``url`` to ``location`` may be followed to, or None.
+def redirect_target(url: str, status: int, location: str | None) -> str | None:
+    """The URL a redirect of ``url`` may be followed to, or None.
 
-    Followed only where the credentials may go: the same host, or from one ``*.customer.io``
-    host to another over https (Customer.io redirects a US Track URL of an EU workspace to the EU
-    host; ``requests`` would drop the Authorization header there and get a 401).
+    Only the same request to the same path, and only where the credentials may go: from one
+    ``*.customer.io`` host to another over https (Customer.io redirects a US Track URL of an EU
+    workspace to the EU host; ``requests`` would drop the Authorization header there and get a
+    401), or from http to https on the same host's default ports. A redirect to another path (a
+    web site's home page answering 200) or another port is never followed.
     """
-    if not location:
+    if status not in _FOLLOWED or not location:
         return None
     target = urljoin(url, location.strip())
     old, new = urlsplit(url), urlsplit(target)
-    if new.scheme not in ("http", "https") or not new.hostname:
+    if new.path != old.path or new.scheme != "https" or not new.hostname:
         return None
-    if new.hostname == old.hostname and (new.scheme == old.scheme or new.scheme == "https"):
+    try:
+        old_port, new_port = old.port, new.port
+    except ValueError:  # a malformed port
+        return None
+    if (old.hostname or "").endswith(".customer.io") and new.hostname.endswith(".customer.io"):
         return target
-    customer_io = (old.hostname or "").endswith(".customer.io") and new.hostname.endswith(".customer.io")
-    return target if customer_io and new.scheme == "https" else None
+    upgrade = old.scheme == "http" and old_port in (None, 80) and new_port in (None, 443)
+    return target if upgrade and new.hostname == old.hostname else None
