@@ -64,6 +64,8 @@ class CallRules:
         self.clock = clock
         self.people = PeopleRules()
         self.names = NameBook(max_event_names)
+        #: Counts an occurrence that warns nowhere (set by the engine: its emitter's bulk count).
+        self.count_only: Callable[[str], None] | None = None
         self.rate = RateWatch(rate_limit)
         self.max_batch_operations = max_batch_operations
         self._name_cache: dict[str, tuple[Finding, ...]] = {}
@@ -213,11 +215,14 @@ class CallRules:
             cache.clear()  # bounded: a later call recomputes (same verdict, cheaply)
         cache[name] = verdict
         # A name past the distinct-name bound is one more occurrence, unless its own verdict
-        # already is CIO006 (an id-like name: one finding per call).
+        # already is CIO006 (an id-like name: one finding per call): warned once (where the bound
+        # was crossed), counted for every new name after that.
         if not page and "CIO006" in self.enabled and all(f.code != "CIO006" for f in verdict):
             exploded = self.names.explosion_finding()
             if exploded is not None:
                 out.append(exploded)
+            elif self.names.exploded and self.count_only is not None:
+                self.count_only("CIO006")
         return verdict
 
     # -- identify ---------------------------------------------------------------------------------

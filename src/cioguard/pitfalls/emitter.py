@@ -114,6 +114,15 @@ class Emitter:
             self._flusher = thread
         thread.start()
 
+    def count(self, code: str) -> None:
+        """One more occurrence of ``code`` with no warning of its own (counted in bulk)."""
+        counter = self._counters.get(code)
+        if counter is None:
+            counter = self._counters.setdefault(code, itertools.count())
+        next(counter)
+        if self._flusher is None:
+            self._start_flusher()
+
     def flush_counts(self) -> None:
         """Push every pending count to the recorder now (and look at the log level again)."""
         self._debug = logger.isEnabledFor(logging.DEBUG)

@@ -87,7 +87,7 @@ class NameBook:
     def __init__(self, max_names: int = 500) -> None:
         self.max_names = max_names
         self._canonical: dict[str, str] = {}  # canonical form → first spelling seen
-        self._explosion: Finding | None = None  # made once, then repeated for every new name
+        self._explosion: Finding | None = None  # made once, when the bound is crossed
         self._lock = threading.Lock()
 
     def reset_after_fork(self) -> None:
@@ -102,24 +102,28 @@ class NameBook:
         return earlier if earlier != name else None
 
     def explosion_finding(self) -> Finding | None:
-        """CIO006 once more than ``max_names`` distinct names were seen: the same finding for every
-        new name after that (each is an occurrence the counter counts; the warning shows once per
-        line), with examples of the names that crossed the bound."""
-        found = self._explosion
-        if found is not None or len(self._canonical) <= self.max_names:
-            return found
+        """CIO006, once per process: more distinct names than ``max_names`` (with examples of the
+        names that crossed the bound). Later new names are counted, not warned: the name that comes
+        next may well be a fixed one (:attr:`exploded`)."""
+        if self._explosion is not None or len(self._canonical) <= self.max_names:
+            return None
         with self._lock:
-            if self._explosion is None:
-                examples = ", ".join(safe_name(n, 30) for n in list(self._canonical.values())[-3:])
-                self._explosion = Finding(
-                    "CIO006",
-                    f"CIO006 more than {self.max_names} distinct event names in this process: names "
-                    "look generated from data. Keep a fixed set of names and pass the varying part in "
-                    "data (if your taxonomy really is that large, disabled_pitfalls=['CIO006'] "
-                    "silences this).",
-                    f"latest names: {examples}",
-                )
+            if self._explosion is not None:
+                return None
+            examples = ", ".join(safe_name(n, 30) for n in list(self._canonical.values())[-3:])
+            self._explosion = Finding(
+                "CIO006",
+                f"CIO006 more than {self.max_names} distinct event names in this process: names "
+                "look generated from data. Keep a fixed set of names and pass the varying part in "
+                "data (if your taxonomy really is that large, disabled_pitfalls=['CIO006'] "
+                "silences this).",
+                f"latest names: {examples}",
+            )
             return self._explosion
+
+    @property
+    def exploded(self) -> bool:
+        return self._explosion is not None
 
 
 def name_verdict(name: str, book: NameBook, enabled: frozenset[str], *, event: bool = True) -> list[Finding]:
