@@ -270,14 +270,14 @@ def test_pitfalls_error_raises_cio011_before_the_call_is_queued(
     instrument(pitfalls="error", disabled_pitfalls=ALL_CODES - {"CIO011"}, max_queue_size=100)
     runtime = active_runtime()
     assert runtime is not None
-    now = [0.0]
-    runtime.pitfalls._clock = lambda: now[0]  # the rule's clock, injected: no sleeps
     client = fake.client()
     for n in range(90):
         client.track("u1", "tick", data={"n": n})
-    runtime._until_queue_check = 1  # the next call checks the fill level: high since t=0
+    runtime._until_queue_check = 1  # the next call checks the fill level: nearly full just now
     client.track("u1", "tick", data={"n": 90})
-    now[0] = 60.0
+    core = runtime.engine._core  # type: ignore[attr-defined]
+    assert core.fill.held(core.clock()) < 10.0
+    core.fill._high_since -= 60.0  # the engine's watch, a minute on (no sleep)
     runtime._until_queue_check = 1
     with pytest.raises(cioguard.PitfallWarning, match="CIO011"):
         client.track("u1", "tick", data={"n": 91})

@@ -208,14 +208,12 @@ def test_queue_nearly_full_sustained(engine: PitfallEngine, clock: FakeClock) ->
     assert engine.check_queue(100, 10_000) == []  # drained: the episode ends
 
 
-def test_a_queue_sawtoothing_around_nearly_full_fires(engine: PitfallEngine, clock: FakeClock) -> None:
-    # Overload: each answered batch takes the level a step down, then callers fill it again.
-    found: list[str] = []
-    for tick in range(60):  # every half second for 30 s: 1.5 s at 85 %, 1 s at 70 %
-        size = 8500 if tick % 5 < 3 else 7000
-        found += [f.code for f in engine.check_queue(size, 10_000)]
-        clock.advance(0.5)
-    assert found == ["CIO011"]
+def test_queue_held_nearly_full_by_the_engines_watch(engine: PitfallEngine, clock: FakeClock) -> None:
+    assert engine.check_queue_held(0.9, 9.5) == []  # not yet 10 s
+    assert [f.code for f in engine.check_queue_held(0.9, 10.5)] == ["CIO011"]
+    assert engine.check_queue_held(0.9, 11.5) == []  # once a minute at most
+    clock.advance(61)
+    assert [f.code for f in engine.check_queue_held(0.9, 72.0)] == ["CIO011"]
 
 
 def test_queue_spikes_do_not_fire(engine: PitfallEngine, clock: FakeClock) -> None:

@@ -34,6 +34,7 @@ def backpressure(core: Core, queued: int) -> None:
     sender meanwhile works in longer stretches (:func:`cioguard.delivery.slices.press`). Never
     a pause on an event loop's thread: it would stall every coroutine, not one caller.
     """
+    core.fill.observe(queued, core.clock())  # (CIO011: the sender may not look while lanes are busy)
     delay = core.brake(queued)
     if not delay and queued - core.inflight < core.high_water:
         return  # the rest is in flight: a hand-off would not bring its answers any sooner

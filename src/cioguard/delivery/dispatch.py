@@ -222,6 +222,7 @@ class Core(CoreState):
             self.unsettled -= len(finished)
             self.settle(finished)
             self.room()
+            self.fill.observe(self.pending(), self.clock())
         # Every sender has work again when an outage is over; else e.g. the probe's result frees
         # the endpoint for a waiting sender.
         self.bell.ring(every=ended)

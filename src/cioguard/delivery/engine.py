@@ -270,9 +270,11 @@ class DeliveryEngine:
         core = self._core
         return len(core.inbox) + core.sched.size
 
-    def overflowed(self) -> int:
-        """Operations dropped so far because the queue was full (lock-free: a caller's check)."""
-        return self._core.counters.dropped["queue_full"]
+    def nearly_full_for(self) -> tuple[float, float]:
+        """(fill, seconds): the queue's fill now, and how long it has stayed nearly full (80 %;
+        dips of a few seconds included), lock-free for a caller's CIO011 check."""
+        core = self._core
+        return (len(core.inbox) + core.sched.size) / core.capacity, core.fill.held(core.clock())
 
     def stats(self) -> dict[str, Any]:
         """Counters for scripts and tests (see ``cioguard.stats()``)."""

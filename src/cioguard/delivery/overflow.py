@@ -28,6 +28,8 @@ def admit(core: CoreState, op: Operation) -> bool:
     if core.closed:
         return refuse(core, op, "shutdown", defer=True)
     full = len(core.inbox) + core.sched.size >= core.capacity
+    if full:
+        core.fill.observe(core.capacity, core.clock())  # (CIO011: the queue was full)
     if core.link.on and (core.spilled or full):
         # Rows are read back in insertion order: the inbox's rows must be written first.
         core.intake(core.clock())

@@ -19,6 +19,7 @@ from cioguard.delivery.config import ENVELOPE_BYTES, DeliveryConfig
 from cioguard.delivery.counters import Counters
 from cioguard.delivery.doorbell import Doorbell
 from cioguard.delivery.durable import SpoolLink
+from cioguard.delivery.fill import FillWatch
 from cioguard.delivery.outcomes import Mark, Outcomes
 from cioguard.delivery.policy import EndpointHealth
 from cioguard.delivery.scheduler import Scheduler
@@ -70,6 +71,8 @@ class CoreState:
         #: ``brake_at`` it pauses a millisecond (backpressure before ``overflow`` applies).
         self.high_water = max(1, config.max_queue_size // 2)
         self.brake_at = max(1, config.max_queue_size * 7 // 8)
+        #: How long the queue has stayed nearly full (CIO011), seen at each change of level.
+        self.fill = FillWatch(config.max_queue_size)
         #: Inbox length at which a submit wakes a sender waiting for a partial batch. Invariant:
         #: below the high water, so callers are never pressed while a sender sleeps waiting for a
         #: batch that a small queue cannot fill (the scheduler sends a quarter of it at once).
@@ -217,7 +220,9 @@ class CoreState:
         self.counters.add("accepted", len(accepted))
         self.out.intake(accepted)
         # On intake too, not only after a request: a stalled sender shows as a growing queue.
-        self.recorder.queue_size(self.pending())
+        pending = self.pending()
+        self.recorder.queue_size(pending)
+        self.fill.observe(pending, now)
         if oversize:
             self.out.intake(oversize)
             detail = f"over max_batch_bytes={config.max_batch_bytes}"

@@ -1,11 +1,12 @@
 """CIO011's queue-fill check, run on the caller every few hundred background calls::
 
     fill = QueueFill(pitfalls, engine, capacity)
-    fill.check()      # a warning at the user's line (raises in "error" mode) when the queue stays
-                      # nearly full, or overflowed since the last check
+    fill.check()      # a warning at the user's line (raises in "error" mode) when the queue has
+                      # stayed nearly full
 
-Calls dropped as ``queue_full`` since the last check mean the queue was full, whatever its level
-when looked at (a sawtooth under overload: each answered batch takes a step down).
+The local engine watches its own level at every change (:mod:`cioguard.delivery.fill`): under
+overload the level is a sawtooth, and calls come in bursts with idle gaps, so samples taken with
+calls would both miss a full queue and see one that was not. Other senders (Redis) are sampled.
 """
 
 from __future__ import annotations
@@ -21,18 +22,13 @@ class QueueFill:
         self._pitfalls = pitfalls
         self._engine = engine
         self._capacity = capacity
-        #: ``queue_full`` drops seen at the last check (the local engine counts them lock-free).
-        self._overflow_seen = 0
 
     def check(self) -> None:
-        capacity = self._capacity
-        size = self._engine.queued()
-        overflowed = getattr(self._engine, "overflowed", None)
-        if callable(overflowed):
-            drops = overflowed()
-            if drops > self._overflow_seen:
-                size = max(size, capacity)
-            self._overflow_seen = drops
-        findings = self._pitfalls.check_queue(size, capacity)
+        watch = getattr(self._engine, "nearly_full_for", None)
+        if callable(watch):
+            fill, held = watch()
+            findings = self._pitfalls.check_queue_held(fill, held)
+        else:
+            findings = self._pitfalls.check_queue(self._engine.queued(), self._capacity)
         if findings:
             self._pitfalls.emit(findings, stacklevel=user_stacklevel())

@@ -208,6 +208,15 @@ class PitfallEngine:
         found = self._calls.rate.queue(size, capacity, self._clock(), self.config.queue_sustain_seconds)
         return [found] if found is not None else []
 
+    def check_queue_held(self, fill: float, held_seconds: float) -> list[Finding]:
+        """CIO011 when the engine reports its queue nearly full for ``held_seconds`` (at ``fill``)."""
+        if "CIO011" not in self.enabled:
+            return []
+        found = self._calls.rate.queue_held(
+            fill, held_seconds, self._clock(), self.config.queue_sustain_seconds
+        )
+        return [found] if found is not None else []
+
     def check_data_size(self, method: str, data_bytes: int) -> list[Finding]:
         """CIO014 for event data measured by the caller (serialised JSON bytes of ``data``)."""
         if "CIO014" not in self.enabled or data_bytes <= MAX_EVENT_DATA_BYTES:

@@ -19,8 +19,6 @@ from cioguard.pitfalls.categories import Finding
 _TRACK_KEY = re.compile(r"[A-Za-z0-9]{20}")
 _APP_KEY = re.compile(r"[0-9a-fA-F]{32}")
 _SALT = os.urandom(16)
-#: How long the queue must stay below the CIO011 fill level before a "nearly full" stretch ends.
-_QUEUE_RELAX_SECONDS = 3.0
 
 
 def key_shape_finding(kind: str, key: object) -> Finding | None:
@@ -191,7 +189,6 @@ class RateWatch:
         self._history: deque[tuple[int, int]] = deque(maxlen=sustain)
         self._last_rate_finding = float("-inf")
         self._high_since: float | None = None
-        self._low_since: float | None = None
         self._last_queue_finding = float("-inf")
 
     def call(self, now: float) -> Finding | None:
@@ -213,16 +210,18 @@ class RateWatch:
             return call_rate_finding(rate, self.limit, self.sustain)
         return None
 
+    def queue_held(self, fill: float, held: float, now: float, sustain_seconds: float) -> Finding | None:
+        """CIO011 from the engine's own watch: the queue has been nearly full for ``held`` seconds
+        (it sees every change of level; dips shorter than a few seconds do not end a stretch)."""
+        if held < sustain_seconds or now - self._last_queue_finding < self.cooldown:
+            return None
+        self._last_queue_finding = now
+        return queue_full_finding(fill, held)
+
     def queue(self, size: int, capacity: int, now: float, sustain_seconds: float) -> Finding | None:
         if capacity <= 0 or size < self.queue_fill * capacity:
-            # Each answered batch takes a step down (a sawtooth under overload): only a level
-            # that stays below for a while ends the "nearly full" stretch.
-            if self._low_since is None:
-                self._low_since = now
-            if now - self._low_since >= _QUEUE_RELAX_SECONDS:
-                self._high_since = None
+            self._high_since = None
             return None
-        self._low_since = None
         if self._high_since is None:
             self._high_since = now
             return None
