@@ -155,3 +155,40 @@ def test_drops_held_back_by_the_log_limit_are_logged_when_their_minute_is_up(
     assert "30 Customer.io" in lines[0]
     assert "20 Customer.io" in lines[1]
     assert "(HTTP 400)" in lines[1]
+
+
+def test_a_drop_held_back_while_the_timer_logs_is_logged_in_its_turn(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The timer thread is busy writing a line (a slow handler) when the next drop is held back:
+    # that one still gets its line when its minute is up, not only at shutdown.
+    import logging
+    import threading
+    import time
+
+    from cioguard.delivery import counters as module
+
+    monkeypatch.setattr(module, "LOG_EVERY", 0.2)
+    lines: list[str] = []
+    writing = threading.Event()
+
+    class Slow(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if lines:  # the timer's first line: slow
+                writing.set()
+                time.sleep(0.3)
+            lines.append(record.getMessage())
+
+    handler = Slow()
+    logger = logging.getLogger("cioguard.delivery")
+    logger.addHandler(handler)
+    try:
+        counters = module.Counters(time.monotonic)
+        counters.drop("rejected", 1)  # logged at once
+        counters.drop("rejected", 2)  # held: the timer logs it (slowly)
+        assert writing.wait(5.0)
+        counters.drop("rejected", 3)  # held while the timer is still writing
+        deadline = time.monotonic() + 5.0
+        while len(lines) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        logger.removeHandler(handler)
+    assert [line.split(" ")[2] for line in lines] == ["1", "2", "3"]

@@ -92,30 +92,38 @@ class Counters:
 
     def _held_loop(self, delay: float) -> None:
         wait = threading.Event().wait
-        while delay > 0:
+        while True:
             wait(delay)
-            delay = self._log_held(due_only=True)
+            self._log_held(due_only=True)
+            with self._lock:  # the decision to stop is taken under the lock drop() holds
+                next_due = self._next_due()
+                if next_due is None:
+                    self._timer = None
+                    return
+                delay = next_due
 
-    def _log_held(self, due_only: bool) -> float:
-        """Log held-back drops (those whose minute is up, or all); the seconds until the next is due
-        (0: none is held)."""
+    def _next_due(self) -> float | None:
+        """Seconds until the next held-back drop is due (lock held); None when none is held."""
+        now = self._clock()
+        last = self._last_log
+        due = [LOG_EVERY - (now - last.get(r, float("-inf"))) for r, n in self._unlogged.items() if n]
+        return max(0.01, min(due)) if due else None
+
+    def _log_held(self, due_only: bool) -> None:
+        """Log held-back drops: those whose minute is up, or all of them."""
         with self._lock:
             now = self._clock()
             lines: list[tuple[str, int, str]] = []
-            wait = 0.0
             for reason, count in self._unlogged.items():
                 if not count:
                     continue
-                left = LOG_EVERY - (now - self._last_log.get(reason, float("-inf")))
-                if due_only and left > 0:
-                    wait = left if not wait else min(wait, left)
+                if due_only and now - self._last_log.get(reason, float("-inf")) < LOG_EVERY:
                     continue
                 self._unlogged[reason] = 0
                 self._last_log[reason] = now
                 lines.append((reason, count, self._details.pop(reason, "")))
         for reason, count, detail in lines:
             _log_drop(reason, count, detail)
-        return wait
 
     def error(self, where: str, exc: BaseException) -> None:
         """An unexpected exception inside the sender: counted, logged once a minute, swallowed."""
