@@ -131,7 +131,9 @@ def flush_before_later_hooks() -> None:
     with _install_lock:
         if not _hooks_registered:
             return
-        atexit.unregister(exit_flush)
+        # Registered once more, the earlier registration kept: exit_flush runs once whichever comes
+        # first, and one registered while atexit already runs (Python then calls no new hook) is
+        # harmless, where unregistering the earlier one would lose the flush.
         atexit.register(exit_flush, "interpreter exit")
 
 
