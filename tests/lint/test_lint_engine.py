@@ -140,6 +140,34 @@ def test_ms_timestamps_count_only_in_data_that_reaches_an_sdk_call() -> None:
     assert codes(source) == [(10, "CIO002"), (13, "CIO002"), (15, "CIO002"), (16, "CIO002")]
 
 
+def test_ms_timestamps_found_in_the_shapes_data_takes_on_its_way_to_the_sdk() -> None:
+    source = """
+        import time
+        from customerio import CustomerIO
+        cio = CustomerIO("s", "k")
+        ms = int(time.time() * 1000)
+        def props():
+            return {"paid_at": ms}
+        class Defaults:
+            DATA = {"shipped_at": ms}
+        def send(uid, data):
+            cio.track(uid, "order", data)
+        def job(uid):
+            cio.track(uid, "paid", props())
+            cio.track(uid, "shipped", Defaults.DATA)
+            send(uid, {"refunded_at": ms})
+            data = {}
+            data |= {"opened_at": ms}
+            data.update({"closed_at": ms})
+            send(uid, data)
+            events = []
+            events.append({"type": "person", "action": "event", "timestamp": ms})
+            cio.batch(events)
+    """
+    lines = [line for line, code in codes(source) if code == "CIO002"]
+    assert lines == [7, 9, 15, 17, 18, 21]
+
+
 def test_cio011_bounded_loops_and_rate_limiters() -> None:
     source = """
         from customerio import CustomerIO

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from cioguard.lint import patterns as p
 from cioguard.lint.calls import check_call
-from cioguard.lint.payloads import Payloads
+from cioguard.lint.payloads import CallKind, Payloads, call_kind
 from cioguard.lint.rules import Diagnostic
 from cioguard.lint.runs import TASK_DECORATORS, final_name, is_route_handler, report_runs
 from cioguard.lint.symbols import CLIENT_CLASSES, METHODS, ModuleIndex, is_cached
@@ -122,6 +122,7 @@ class Checker(ast.NodeVisitor):
         self.event_names: list[tuple[ast.expr, str]] = []
         #: CIO002 only for data that reaches an SDK call (not a JWT or cache dict of the module)
         self.payloads = Payloads()
+        self.tree: ast.AST = ast.Module(body=[], type_ignores=[])  # set by visit_Module
 
     # ----------------------------------------------------------------- reporting and lookups
     def report(self, node: ast.AST, code: str, message: str, *, instrumentable: bool = False) -> None:
@@ -345,14 +346,25 @@ class Checker(ast.NodeVisitor):
     visit_ListComp = visit_SetComp = visit_GeneratorExp = visit_DictComp = _visit_comp
 
     # ----------------------------------------------------------------- calls
-    def visit_Call(self, node: ast.Call) -> None:
+    def visit_Module(self, node: ast.Module) -> None:
+        self.tree = node
+        self.generic_visit(node)
+
+    def call_kind(self, node: ast.Call) -> CallKind:
         func = node.func
         sdk = False
         if isinstance(func, ast.Attribute):
             kind = self.client_kind(func.value)
             sdk = kind is not None and func.attr in METHODS[kind]
-        with self.payloads.sdk_call(node, sdk):
+        return call_kind(node, sdk, self.index.aliases.__contains__)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        with self.payloads.call(node, self.call_kind(node)):
             check_call(self, node)
+            self.generic_visit(node)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        with self.payloads.assigning(node.target):  # data |= {...}
             self.generic_visit(node)
 
     def visit_Dict(self, node: ast.Dict) -> None:
@@ -384,6 +396,6 @@ class Checker(ast.NodeVisitor):
     def finish(self) -> None:
         """Per-request and per-item findings (CIO007, CIO009), and the CIO002 findings in data
         passed to the SDK later: they need the whole module."""
-        for node, message in self.payloads.reaching_sdk():
+        for node, message in self.payloads.reaching_sdk(self.tree, self.call_kind):
             self.report(node, "CIO002", message)
         report_runs(self)
