@@ -25,7 +25,7 @@ PHONE_RE = re.compile(r"\+?\d[\d\s().-]{7,}\d")
 SNAKE_RE = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$")
 # user_email, email, email_address, contact_email_addr ...
 EMAIL_NAME_RE = re.compile(r"(?:^|_)e_?mail(?:_?addr(?:ess)?)?$", re.IGNORECASE)
-# an email's hash, not the address: hashed_email, sha256_email, md5_email (digest_email is one)
+# an email's hash, not the address: hashed_email, sha256_email, md5_email (not digest_email)
 _DIGEST_NAME_RE = re.compile(r"(?:^|_)(?:hash(?:ed)?|sha\d*|md5|encrypted|masked)_", re.IGNORECASE)
 # a name that holds personal data: email, user_email, phone_number, mobile, msisdn, card_number ...
 PII_NAME_RE = re.compile(
