@@ -29,12 +29,15 @@ from typing_extensions import Unpack
 from cioguard import exits
 from cioguard.config import InstrumentOptions, load_options
 from cioguard.instrumentation.instrumentor import CustomerIOInstrumentor, active_runtime, swap_runtime
-from cioguard.instrumentation.runtime import force_synchronous
+from cioguard.instrumentation.runtime import Runtime, force_synchronous
 
 logger = logging.getLogger("cioguard")
 
 #: How long a second instrument() with other options waits for what is queued to be delivered.
 _REINSTRUMENT_FLUSH_SECONDS = 10.0
+#: Figures of the runtimes later instrument() calls replaced, added to stats() ("dropped:<reason>").
+_retired: dict[str, int] = {}
+_ADDED_UP = ("accepted", "delivered", "retries", "requests", "rate_limited", "errors")
 
 
 def instrument(**options: Unpack[InstrumentOptions]) -> None:
@@ -65,20 +68,37 @@ def instrument(**options: Unpack[InstrumentOptions]) -> None:
             )
             old = swap_runtime(merged)  # the SDK stays patched throughout
             if old is not None:
-                old.shutdown(_REINSTRUMENT_FLUSH_SECONDS)  # delivers what it queued
+                _retire(old)
             exits.install()
             return
         else:
             # After cioguard.shutdown() the sender is gone: start over with a fresh one.
             instrumentor.uninstrument(timeout=0.0)
+            _retired.clear()
     instrumentor.instrument(**given)
     exits.install()
+
+
+def _retire(old: Runtime) -> None:
+    """Deliver what the runtime a second ``instrument()`` replaced had queued; its figures stay in
+    :func:`stats`. A call that reaches it after that (a thread already inside one of its wrappers
+    when they were swapped) goes to the new sender."""
+    new = active_runtime()
+    if new is not None and hasattr(old.engine, "successor"):
+        old.engine.successor = new.engine
+    old.shutdown(_REINSTRUMENT_FLUSH_SECONDS)
+    figures = old.stats()
+    for key in _ADDED_UP:
+        _retired[key] = _retired.get(key, 0) + int(figures.get(key, 0))
+    for reason, count in figures.get("dropped", {}).items():
+        _retired["dropped:" + reason] = _retired.get("dropped:" + reason, 0) + int(count)
 
 
 def uninstrument(timeout: float = 10.0) -> None:
     """Flush what is queued (up to ``timeout`` s), stop the sender and restore the SDK exactly."""
     CustomerIOInstrumentor().uninstrument(timeout=timeout)
     exits.uninstall()
+    _retired.clear()
 
 
 def flush(timeout: float = 10.0) -> bool:
@@ -102,6 +122,12 @@ def stats() -> dict[str, Any]:
     if runtime is None:
         return {"instrumented": False}
     result = runtime.stats()  # the sender's figures plus fallbacks
+    for key, count in _retired.items():  # those of runtimes replaced by a later instrument()
+        if key.startswith("dropped:"):
+            dropped = result.setdefault("dropped", {})
+            dropped[key[8:]] = dropped.get(key[8:], 0) + count
+        elif key in result:
+            result[key] += count
     result.update(instrumented=True, mode=runtime.options.mode)
     return result
 

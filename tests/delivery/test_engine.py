@@ -453,3 +453,18 @@ def test_flush_waits_for_a_finished_request_still_being_counted(
     assert engine.flush(2.0) is False
     assert engine.stats()["dropped"]["rejected"] == 1
     assert engine.flush(1.0) is True
+
+
+def test_a_retired_engine_hands_a_late_call_to_its_successor(
+    sink: Sink, endpoint: Endpoint, engines: list[DeliveryEngine]
+) -> None:
+    # A second instrument() retires an engine: a thread already inside one of its wrappers when
+    # they were swapped submits after its shutdown; the new engine takes the call.
+    old, new = start(engines), start(engines)
+    old.successor = new
+    old.shutdown(1.0)
+    late = make_op(endpoint)
+    assert old.submit(late)
+    assert new.flush(5.0)
+    assert [e["id"] for e in sink.entries()] == [late.op_id]
+    assert old.stats()["dropped"]["shutdown"] == 0

@@ -82,6 +82,8 @@ def test_a_second_instrument_with_other_options_applies_them_over_the_first(
         client.track("u1", "second", data={})
         assert cioguard.flush(timeout=5)
         assert [event.name for event in other.events] == ["second"]
+        figures = cioguard.stats()  # the replaced runtime's figures included
+        assert (figures["accepted"], figures["delivered"]) == (2, 2)
         cioguard.instrument()  # no options: nothing changes
         cioguard.instrument(track_url=other.track_url)  # the same options: nothing changes
         assert active_runtime() is runtime

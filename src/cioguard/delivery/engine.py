@@ -85,6 +85,9 @@ class DeliveryEngine:
         self._drops_seen = 0  # drops a flush told of (the core's counter total then)
         self._flush_lock = threading.Lock()
         self._kept = 0
+        #: Set when a second ``instrument()`` retires this engine: calls that reach it after its
+        #: shutdown (a thread already inside an old wrapper) go to the new one instead of dropping.
+        self.successor: Any = None
         os.register_at_fork(after_in_child=lambda: _call(ref, "_after_fork"))
         atexit.register(_call, ref, "_at_exit")
         self._recover()
@@ -155,6 +158,9 @@ class DeliveryEngine:
         """Accept ``op`` for delivery. Returns False when it was dropped (already counted)."""
         core = self._core
         if core.closed:
+            successor = self.successor
+            if successor is not None:  # retired by a second instrument(): a call caught mid-swap
+                return bool(successor.submit(op))
             return self._refuse(op, "shutdown")
         inbox = core.inbox
         queued = len(inbox) + core.sched.size
