@@ -226,6 +226,10 @@ def test_a_redirect_where_the_credentials_may_go_is_followed_with_the_same_reque
         (EU, 302, "/"),  # a web site's home page answering 200: not a delivery
         (EU, 303, "https://track-eu.customer.io/api/v2/batch"),  # "now GET that"
         (EP, 307, "http://127.0.0.1:10/api/v2/batch"),  # another port of the same host
+        (EU, 308, "https://localhost\\.customer.io/api/v2/batch"),  # requests: host localhost
+        (EU, 308, "https://track-eu.customer.io:8443/api/v2/batch"),  # another port
+        (EU, 308, "https://user:pw@track-eu.customer.io/api/v2/batch"),  # userinfo
+        (EU, 308, "https://evil.com%2F.customer.io/api/v2/batch"),
         (EU, 301, None),
     ],
 )

@@ -103,6 +103,9 @@ def group_methods(ops: Sequence[Operation]) -> dict[str, int]:
 #: to an API): 303 means "now GET that", never followed.
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _FOLLOWED = frozenset({301, 302, 307, 308})
+#: What a followed Location may hold: printable ASCII without backslashes or spaces.
+_PLAIN_URL = re.compile(r"[!-\[\]-~]+")
+_HOST = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?")
 
 
 def redirect_target(url: str, status: int, location: str | None) -> str | None:
@@ -116,15 +119,20 @@ def redirect_target(url: str, status: int, location: str | None) -> str | None:
     """
     if status not in _FOLLOWED or not location:
         return None
-    target = urljoin(url, location.strip())
+    location = location.strip()
+    if not _PLAIN_URL.fullmatch(location):  # a backslash, spaces, controls: parsers disagree on them
+        return None
+    target = urljoin(url, location)
     old, new = urlsplit(url), urlsplit(target)
-    if new.path != old.path or new.scheme != "https" or not new.hostname:
+    if new.path != old.path or new.scheme != "https" or not new.hostname or "@" in new.netloc:
+        return None
+    if not _HOST.fullmatch(new.hostname):
         return None
     try:
         old_port, new_port = old.port, new.port
     except ValueError:  # a malformed port
         return None
     if (old.hostname or "").endswith(".customer.io") and new.hostname.endswith(".customer.io"):
-        return target
+        return target if new_port in (None, 443) else None
     upgrade = old.scheme == "http" and old_port in (None, 80) and new_port in (None, 443)
     return target if upgrade and new.hostname == old.hostname else None
