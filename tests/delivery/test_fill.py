@@ -29,8 +29,20 @@ def test_bursts_with_idle_gaps_are_separate_stretches() -> None:
 def test_a_level_below_for_a_while_ends_the_stretch() -> None:
     watch = FillWatch(100)
     watch.observe(90, 0.0)
-    watch.observe(10, 5.0)
+    watch.observe(70, 5.0)
     assert watch.held(6.0) == 6.0  # a dip of 1 s: still one stretch
     assert watch.held(8.5) == 0.0  # below for 3.5 s: over
     watch.observe(95, 9.0)
     assert watch.held(10.0) == 1.0
+    watch.observe(40, 10.5)  # under half: drained, over at once
+    assert watch.held(10.6) == 0.0
+
+
+def test_bursts_that_drain_between_them_are_never_one_stretch() -> None:
+    # Bursts every 2 s: nearly full for a moment, then drained by the sender well within 3 s.
+    watch, now = FillWatch(10_000), 0.0
+    for _burst in range(8):
+        for size in (8_500, 6_000, 2_000, 0):
+            watch.observe(size, now)
+            now += 0.5
+    assert watch.held(now) == 0.0
