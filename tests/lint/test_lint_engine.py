@@ -127,8 +127,8 @@ def test_ms_timestamps_count_only_in_data_that_reaches_an_sdk_call() -> None:
         cio = CustomerIO("s", "k")
         ms = int(time.time() * 1000)
         token = json.dumps({"logged_in_at": ms})
-        presence = Presence()
-        presence.track("room", joined_at=ms)
+        cache = Cache()
+        cache.set("room", {"joined_at": ms})
         data = {"paid_at": ms}
         cio.track("u", "order_paid", data)
         attrs = {}
@@ -138,6 +138,27 @@ def test_ms_timestamps_count_only_in_data_that_reaches_an_sdk_call() -> None:
         cio.identify("u", email="u@example.com", created_at=ms)
     """
     assert codes(source) == [(10, "CIO002"), (13, "CIO002"), (15, "CIO002"), (16, "CIO002")]
+
+
+def test_ms_timestamps_given_to_tasks_pools_and_wrappers_of_the_app_still_count() -> None:
+    source = """
+        import copy
+        import time
+        from concurrent.futures import ThreadPoolExecutor
+        from customerio import CustomerIO
+        from app.tracking import track_event
+        cio = CustomerIO("s", "k")
+        ms = int(time.time() * 1000)
+        BASE = {"created_at": ms}
+        def job(uid, pool: ThreadPoolExecutor, tracker):
+            notify.delay(uid, {"paid_at": ms})
+            pool.submit(send, uid, {"sent_at": ms})
+            tracker.event(uid, "x", {"seen_at": ms})
+            track_event(uid, {"opened_at": ms})
+            cio.identify(uid, email="u@example.com", **copy.deepcopy(BASE))
+    """
+    lines = [line for line, code in codes(source) if code == "CIO002"]
+    assert lines == [9, 11, 12, 13, 14]
 
 
 def test_ms_timestamps_found_in_the_shapes_data_takes_on_its_way_to_the_sdk() -> None:

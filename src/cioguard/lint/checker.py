@@ -356,7 +356,7 @@ class Checker(ast.NodeVisitor):
         if isinstance(func, ast.Attribute):
             kind = self.client_kind(func.value)
             sdk = kind is not None and func.attr in METHODS[kind]
-        return call_kind(node, sdk, self.index.aliases.__contains__)
+        return call_kind(node, sdk, self.index.qualname)
 
     def visit_Call(self, node: ast.Call) -> None:
         with self.payloads.call(node, self.call_kind(node)):

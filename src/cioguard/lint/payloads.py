@@ -6,8 +6,8 @@ nobody's pitfall. Each call is classified (:func:`call_kind`), and a finding in 
 
 - inside the arguments of an SDK call, or of a call that may lead to one (a function or method of
   the module: ``send(uid, data)``, ``self.post(...)``), is reported;
-- directly inside another library's call (``json.dumps({...})``, ``presence.track(..., {...})``)
-  is dropped;
+- directly inside a serialising, caching, logging or HTTP library's call (``json.dumps({...})``,
+  ``cache.set(key, {...})``, ``log.info(...)``) is dropped;
 - written into a variable (``data = {...}``, ``data["paid_at"] = ms``, ``events.append({...})``,
   ``self.payload = {...}``) is held, and reported at the end of the module unless every use of that
   variable is an argument of another library's call (or there is none);
@@ -26,27 +26,45 @@ CallKind = Literal["sdk", "local", "external", "mutator", "transparent"]
 #: Container methods that put the dict into their receiver (``events.append({...})``).
 MUTATORS = frozenset({"append", "extend", "insert", "update", "setdefault", "add", "appendleft"})
 _BUILTINS = frozenset(dir(builtins)) - {"dict"}
+#: Libraries whose calls take data for something else (serialising, caching, logging, HTTP).
+EXTERNAL_MODULES = frozenset(
+    {
+        "json", "orjson", "ujson", "simplejson", "rapidjson", "msgpack", "pickle", "marshal",
+        "base64", "hashlib", "hmac", "jwt", "jose", "logging", "structlog", "requests", "httpx",
+        "aiohttp", "urllib", "urllib3", "redis", "pymemcache", "memcache", "django", "flask",
+        "werkzeug", "starlette", "fastapi", "sqlalchemy", "boto3", "botocore",
+    }
+)  # fmt: skip
+#: Methods that do the same whatever the receiver (``cache.set(k, {...})``, ``log.info(...)``).
+EXTERNAL_METHODS = frozenset(
+    {
+        "dumps", "dump", "encode", "jsonify", "set", "setex", "hset", "hmset", "mset", "lpush",
+        "rpush", "publish", "xadd", "put_item", "debug", "info", "warning", "warn", "error",
+        "exception", "critical", "log",
+    }
+)  # fmt: skip
 
 
-def call_kind(node: ast.Call, is_sdk: bool, imported: Callable[[str], bool]) -> CallKind:
-    """What a call does with the dicts among its arguments (``imported``: a name bound by an import)."""
+def call_kind(node: ast.Call, is_sdk: bool, qualname: Callable[[ast.expr], str | None]) -> CallKind:
+    """What a call does with the dicts among its arguments: ``external`` only for the libraries and
+    methods above; anything else of unknown use (the app's own functions, task ``.delay()``, a
+    wrapper object's methods) may lead to the SDK, so its arguments count."""
     if is_sdk:
         return "sdk"
     func = node.func
+    root = (qualname(func) or "").split(".", 1)[0]
     if isinstance(func, ast.Attribute):
         receiver = func.value
         if isinstance(receiver, ast.Name) and receiver.id in ("self", "cls"):
             return "local"
         if func.attr in MUTATORS and isinstance(receiver, (ast.Name, ast.Attribute)):
             return "mutator"
-        return "external"
+        return "external" if root in EXTERNAL_MODULES or func.attr in EXTERNAL_METHODS else "local"
     if isinstance(func, ast.Name):
         if func.id == "dict":
             return "transparent"  # dict(paid_at=ms): a dict literal by another spelling
-        if func.id in _BUILTINS or imported(func.id):
-            return "external"
-        return "local"  # a function of this module (or unknown): it may call the SDK
-    return "external"
+        return "external" if func.id in _BUILTINS or root in EXTERNAL_MODULES else "local"
+    return "local"
 
 
 def _name(node: ast.expr) -> str | None:
