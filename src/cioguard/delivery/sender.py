@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 from cioguard.delivery.config import DeliveryConfig
 from cioguard.delivery.counters import Counters, logger
@@ -29,9 +28,10 @@ from cioguard.delivery.policy import (
     retry_reason,
 )
 from cioguard.delivery.ratelimit import TokenBucket
+from cioguard.delivery.redirects import Exchange, Redirects
 from cioguard.delivery.spans import SpanFactory, suppressed
 from cioguard.delivery.transport import USER_AGENT, Transport, TransportError, TransportResponse
-from cioguard.delivery.wire import REDIRECTS, PartialFailure, endpoint_name, join_v2, redirect_target
+from cioguard.delivery.wire import REDIRECTS, PartialFailure, endpoint_name, join_v2
 from cioguard.operations.model import Endpoint, Operation
 from cioguard.telemetry.recorder import Recorder
 
@@ -96,9 +96,8 @@ class BatchSender:
         self._on_response = on_response
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
         self._buckets_lock = threading.Lock()
-        self._redirects_logged: set[str] = set()  # hosts a followed redirect went to (logged once)
+        self._redirects = Redirects()
         self._last_rejection = ""
-        self._last_unreadable = float("-inf")
 
     def bucket(self, endpoint: Endpoint) -> TokenBucket:
         key = (endpoint.base_url, endpoint.auth_header)
@@ -159,9 +158,13 @@ class BatchSender:
         url = endpoint.base_url.rstrip("/") + path
         response, error, cause = self._attempt(method, url, path, body, headers, timeout, ops, attempt, name)
         if response is not None and response.status in REDIRECTS:
-            response, error, cause = self._redirected(
-                response, method, url, path, body, headers, timeout, ops, attempt, name
-            )
+
+            def resend(target: str) -> Exchange:
+                return self._attempt(method, target, path, body, headers, timeout, ops, attempt, name)
+
+            response, error, cause, why = self._redirects.follow(response, url, resend)
+            if why:
+                self._last_rejection = why
         status = response.status if response is not None else None
         if status is not None and self._on_response is not None:
             try:
@@ -179,7 +182,7 @@ class BatchSender:
                 reason, fieldname = next(iter(result.rejected.values()))
                 self._last_rejection = f"first error: reason={reason!r} field={fieldname!r}"
         elif verdict == "ok" and status == 207:
-            self._unreadable_partial(name, len(ops))
+            self._redirects.unreadable_partial(name, len(ops), self._clock())
         elif verdict == "throttled":
             self._counters.add("rate_limited")
             self._recorder.rate_limited(name)
@@ -263,60 +266,6 @@ class BatchSender:
         if span is not None and self._spans is not None:
             self._spans.end(span, response.status if response else None, error)
         return response, error, cause
-
-    def _unreadable_partial(self, name: str, count: int) -> None:
-        """A 207 (some entries rejected) without a readable ``errors`` list: which entries failed is
-        unknown, so they count as delivered; say so (once a minute), never silently."""
-        now = self._clock()
-        if now - self._last_unreadable < 60.0:
-            return
-        self._last_unreadable = now
-        logger.warning(
-            "cioguard: %s answered 207 (some entries rejected) without a readable errors list: the %d"
-            " operation(s) of that request count as delivered, though some may not have been",
-            name,
-            count,
-        )
-
-    def _redirected(
-        self,
-        response: TransportResponse,
-        method: str,
-        url: str,
-        path: str,
-        body: bytes,
-        headers: Mapping[str, str],
-        timeout: float,
-        ops: Sequence[Operation],
-        attempt: int,
-        name: str,
-    ) -> tuple[TransportResponse | None, str | None, str]:
-        """Follow one redirect where the credentials may go (:func:`redirect_target`); otherwise
-        the 3xx stands (rejected, with the reason in the drop log)."""
-        location = response.headers.get("location")
-        target = redirect_target(url, response.status, location)
-        moved = urlsplit(urljoin(url, location or "")).netloc or "?"
-        if target is None:
-            self._last_rejection = (
-                f"HTTP {response.status} redirect to {moved}, not followed: only the same request to the"
-                " same path of another *.customer.io host (or https on the same host) is; check track_url"
-                " and the client's region"
-            )
-            return response, None, ""
-        if moved not in self._redirects_logged:
-            self._redirects_logged.add(moved)
-            logger.warning(
-                "cioguard: %s answered %s, a redirect to %s: followed (and every later one). If that is"
-                " your workspace's region, build the client with region=Regions.EU (or set track_url)"
-                " to save a round trip per request.",
-                urlsplit(url).netloc,
-                response.status,
-                moved,
-            )
-        again = self._attempt(method, target, path, body, headers, timeout, ops, attempt, name)
-        if again[0] is not None and again[0].status in REDIRECTS:  # one redirect, never a chain
-            self._last_rejection = f"HTTP {again[0].status}: redirected again by {moved}, not followed"
-        return again
 
     @property
     def last_rejection(self) -> str:
