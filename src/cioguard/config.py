@@ -220,13 +220,15 @@ def _callback(value: Any) -> Any:
     if not callable(value):
         raise ValueError("expected a callable(reason, count, methods) or None")
     try:
-        inspect.signature(value).bind("queue_full", 1, {})
+        signature = inspect.signature(value)
+    except ValueError:  # no signature to read (some builtins): it will be tried
+        return value
+    try:
+        signature.bind("queue_full", 1, {})
     except TypeError:
         raise ValueError(
             "expected a callable taking (reason, count, methods): it is told of every drop that way"
         ) from None
-    except ValueError:  # no signature to read (some builtins): it will be tried
-        pass
     return value
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
+from typing import Any
 
 import orjson
 import pytest
@@ -50,8 +51,8 @@ class Outage:
         return TransportResponse(200)
 
 
-def make_core(clock: FakeClock, transport: Outage, seed: int, **options: object) -> Core:
-    config = DeliveryConfig(**options)  # type: ignore[arg-type]
+def make_core(clock: FakeClock, transport: Outage, seed: int, **options: Any) -> Core:
+    config = DeliveryConfig(**options)
     rng = random.Random(seed)
 
     def sender(counters: Counters, deadline: object) -> BatchSender:

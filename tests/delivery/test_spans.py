@@ -176,7 +176,7 @@ def test_a_resend_after_a_429_carries_its_resend_count(
     # OpenTelemetry counts a resend "for any reason": a 429 (never an attempt for max_retries) too.
     tracer, exp = exporter
     sink.script(Reply(429, headers={"Retry-After": "0"}))
-    engine = DeliveryEngine(DeliveryConfig(lanes=1, flush_interval=60.0, retry_base=0.0), tracer=tracer)
+    engine = DeliveryEngine(DeliveryConfig(), tracer=tracer)  # defaults: one batch, its resend
     try:
         engine.submit(make_op(endpoint))
         assert engine.flush(5.0)

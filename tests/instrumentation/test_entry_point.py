@@ -35,20 +35,13 @@ def test_opentelemetry_instrument_patches_the_sdk_with_zero_code(tmp_path: Path)
     with FakeCustomerIO(https=True) as fake:
         app = tmp_path / "app.py"
         app.write_text(textwrap.dedent(APP.format(site=fake.site_id, key=fake.api_key)))
-        env = dict(os.environ)
-        env.update(
+        completed = _run_instrumented(
+            app,
             CIOGUARD_TRACK_URL=fake.track_url,
             REQUESTS_CA_BUNDLE=str(fake.ca_bundle),
             OTEL_TRACES_EXPORTER="console",
-            OTEL_METRICS_EXPORTER="none",
-            OTEL_LOGS_EXPORTER="none",
             OTEL_SERVICE_NAME="zero-code-app",
         )
-        instrument_cmd = str(Path(sys.executable).parent / "opentelemetry-instrument")
-        completed = subprocess.run(
-            [instrument_cmd, sys.executable, str(app)], env=env, capture_output=True, text=True, timeout=60
-        )
-        assert completed.returncode == 0, completed.stderr
         assert "RESULT None" in completed.stdout
         assert fake.wait_for(lambda: len(fake.events) == 1, timeout=5)
         assert fake.events[0].name == "zero_code"
@@ -79,21 +72,27 @@ def test_the_apps_own_instrument_options_apply_under_opentelemetry_instrument(tm
                 )
             )
         )
-        env = dict(os.environ)
-        env.update(
-            CIOGUARD_TRACK_URL=env_target.track_url,
-            OTEL_TRACES_EXPORTER="none",
-            OTEL_METRICS_EXPORTER="none",
-            OTEL_LOGS_EXPORTER="none",
-        )
-        instrument_cmd = str(Path(sys.executable).parent / "opentelemetry-instrument")
-        completed = subprocess.run(
-            [instrument_cmd, sys.executable, str(app)], env=env, capture_output=True, text=True, timeout=60
-        )
-        assert completed.returncode == 0, completed.stderr
+        completed = _run_instrumented(app, CIOGUARD_TRACK_URL=env_target.track_url)
         assert "FLUSHED True" in completed.stdout
         assert [event.name for event in app_target.events] == ["own_options"]
         assert env_target.events == []
+
+
+def _run_instrumented(app: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """``opentelemetry-instrument python app`` with ``env`` over ours (no exporters unless set);
+    it must exit 0."""
+    environment = {**os.environ, "OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"}
+    environment.update(OTEL_LOGS_EXPORTER="none", **env)
+    instrument_cmd = str(Path(sys.executable).parent / "opentelemetry-instrument")
+    completed = subprocess.run(
+        [instrument_cmd, sys.executable, str(app)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return completed
 
 
 def _console_spans(stdout: str) -> list[dict[str, object]]:

@@ -12,6 +12,7 @@ from customerio.client_base import ClientBase
 from prometheus_client import CollectorRegistry
 
 import cioguard
+from cioguard.delivery import DeliveryEngine
 from cioguard.instrumentation.instrumentor import APP_METHODS, TRACK_METHODS
 from cioguard.testing import FakeCustomerIO
 
@@ -277,7 +278,9 @@ def test_pitfalls_error_raises_cio011_before_the_call_is_queued(
         client.track("u1", "tick", data={"n": n})
     runtime._until_queue_check = 1  # the next call checks the fill level: nearly full just now
     client.track("u1", "tick", data={"n": 90})
-    core = runtime.engine._core  # type: ignore[attr-defined]
+    engine = runtime.engine
+    assert isinstance(engine, DeliveryEngine)  # (the local engine: its fill watch)
+    core = engine._core
     assert core.fill.held(core.clock()) < 10.0
     core.fill._high_since -= 60.0  # the engine's watch, a minute on (no sleep)
     runtime._until_queue_check = 1

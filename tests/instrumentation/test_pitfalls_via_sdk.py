@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
 import logging
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -271,6 +272,16 @@ def test_a_legacy_call_is_not_counted_when_pitfalls_are_off(
     assert registry.get_sample_value("customerio_pitfalls_total", {"code": "CIO015"}) is None
 
 
+@contextlib.contextmanager
+def _cio004_only(fake: FakeCustomerIO, registry: CollectorRegistry) -> Iterator[None]:
+    """instrument() with only CIO004 of interest (CIO003 off); undone after."""
+    cioguard.instrument(track_url=fake.track_url, registry=registry, disabled_pitfalls=["CIO003"])
+    try:
+        yield
+    finally:
+        cioguard.uninstrument(timeout=5)
+
+
 def _email_id_lines_from_a_pool(client: Any) -> list[tuple[str, int]]:
     """Where CIO004 warns for an email id tracked by a thread pool (no application frame)."""
     with warnings.catch_warnings(record=True) as record:
@@ -283,13 +294,10 @@ def _email_id_lines_from_a_pool(client: Any) -> list[tuple[str, int]]:
 def test_a_call_with_no_line_of_yours_is_attributed_to_the_line_that_built_its_client(
     fake: FakeCustomerIO, registry: CollectorRegistry
 ) -> None:
-    cioguard.instrument(track_url=fake.track_url, registry=registry, disabled_pitfalls=["CIO003"])
-    try:
+    with _cio004_only(fake, registry):
         line = _line() + 1
         client = CustomerIO(fake.site_id, fake.api_key, host="127.0.0.1", port=fake.port)
         assert _email_id_lines_from_a_pool(client) == [(__file__, line)]
-    finally:
-        cioguard.uninstrument(timeout=5)
 
 
 def test_a_call_with_no_line_of_yours_is_attributed_to_the_instrument_line(
@@ -314,8 +322,7 @@ def test_a_call_through_sync_to_async_or_run_in_threadpool_is_not_pinned_to_the_
     from asgiref.sync import sync_to_async
     from starlette.concurrency import run_in_threadpool
 
-    cioguard.instrument(track_url=fake.track_url, registry=registry, disabled_pitfalls=["CIO003"])
-    try:
+    with _cio004_only(fake, registry):
         line = _line() + 1
         client = CustomerIO(fake.site_id, fake.api_key, host="127.0.0.1", port=fake.port)
 
@@ -329,5 +336,3 @@ def test_a_call_through_sync_to_async_or_run_in_threadpool_is_not_pinned_to_the_
         found = [w for w in record if issubclass(w.category, cioguard.EmailAsIdWarning)]
         assert [(w.filename, w.lineno) for w in found] == [(__file__, line)] * 2
         assert all("No line of your application" in str(w.message) for w in found)
-    finally:
-        cioguard.uninstrument(timeout=5)

@@ -56,10 +56,10 @@ def test_pending_counts_reach_a_recorder_without_the_count_parameter() -> None:
     recorder = OneByOne()
     emitter = Emitter("warn", cast(Recorder, recorder))
     for code in ["CIO004"] * 3 + ["CIO009"] * 2:
-        emitter._count_later(code)
+        emitter.count_later(code)
     emitter.flush_counts()
     assert sorted(recorder.codes) == ["CIO004"] * 3 + ["CIO009"] * 2
-    emitter._count_later("CIO004")
+    emitter.count_later("CIO004")
     emitter.flush_counts()
     emitter.flush_counts()  # nothing new: nothing pushed
     assert sorted(recorder.codes) == ["CIO004"] * 4 + ["CIO009"] * 2
@@ -71,7 +71,7 @@ def test_no_count_is_lost_between_threads() -> None:
 
     def hammer() -> None:
         for _ in range(20_000):
-            emitter._count_later("CIO006")
+            emitter.count_later("CIO006")
 
     threads = [threading.Thread(target=hammer) for _ in range(4)]
     for thread in threads:

@@ -86,7 +86,9 @@ class Emitter:
         return self._recorder if self._recorder is not None else get_recorder()
 
     # -- counting ---------------------------------------------------------------------------------
-    def _count_later(self, code: str) -> None:
+    def count_later(self, code: str) -> None:
+        """One more occurrence of ``code``, pushed to the recorder in bulk (a repeat shown before,
+        or an occurrence that warns nowhere, such as a name past CIO006's bound)."""
         counter = self._counters.get(code)
         if counter is None:
             counter = self._counters.setdefault(code, itertools.count())
@@ -113,15 +115,6 @@ class Emitter:
             thread = daemon_thread(_flush_loop, "cioguard-pitfall-counts", (ref,))
             self._flusher = thread
         thread.start()
-
-    def count(self, code: str) -> None:
-        """One more occurrence of ``code`` with no warning of its own (counted in bulk)."""
-        counter = self._counters.get(code)
-        if counter is None:
-            counter = self._counters.setdefault(code, itertools.count())
-        next(counter)
-        if self._flusher is None:
-            self._start_flusher()
 
     def flush_counts(self) -> None:
         """Push every pending count to the recorder now (and look at the log level again)."""
@@ -208,7 +201,7 @@ class Emitter:
         self._debug = debug = logger.isEnabledFor(logging.DEBUG)
         seen, counters = self._seen, self._counters
         for finding in findings:
-            if (finding.code, filename, lineno) in seen:  # a repeat: _count_later, inlined
+            if (finding.code, filename, lineno) in seen:  # a repeat: count_later, inlined
                 counter = counters.get(finding.code)
                 if counter is None:
                     counter = counters.setdefault(finding.code, itertools.count())

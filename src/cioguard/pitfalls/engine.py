@@ -110,7 +110,7 @@ class PitfallEngine:
         self._clients = ClientBook()
         # Built inside instrument(): the origin is the application line that called it.
         self._out = Emitter(config.mode, recorder, origin(1))
-        self._calls.count_only = self._out.count  # occurrences that warn nowhere (CIO006's bound)
+        self._calls.count_only = self._out.count_later  # occurrences that warn nowhere (CIO006's bound)
         # Rules may wait for the sender only in "warn" mode, and only when they never change the call.
         self._may_defer = config.mode == "warn" and not config.fix_timestamps and bool(enabled)
         self._gate = DeferralGate()
