@@ -15,86 +15,18 @@ expression last assigned to it in source order; conditionals and loops are not m
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
 
 from cioguard.lint import patterns as p
 from cioguard.lint.calls import check_call
 from cioguard.lint.payloads import CallKind, Payloads, call_kind
 from cioguard.lint.rules import Diagnostic
 from cioguard.lint.runs import TASK_DECORATORS, final_name, is_route_handler, report_runs
-from cioguard.lint.symbols import CLIENT_CLASSES, METHODS, ModuleIndex, is_cached
-
-LIMIT_WORDS = ("sleep", "limit", "throttle", "acquire", "wait", "schedule", "bucket", "backoff")
-_CLASS_NAMES = frozenset({"CustomerIO", "APIClient"})
-Func = ast.FunctionDef | ast.AsyncFunctionDef
+from cioguard.lint.scopes import Func, Loop, Scope, annotation_kind, parameters
+from cioguard.lint.symbols import METHODS, ModuleIndex, is_cached
+from cioguard.lint.visitor import FastVisitor
 
 
-@dataclass
-class _Loop:
-    node: ast.AST
-    bounded: bool
-    _limited: bool | None = None
-
-    @property
-    def limited(self) -> bool:
-        """A sleep/limiter/throttle call anywhere in the loop (computed on first use: walks the loop)."""
-        if self._limited is None:
-            self._limited = _is_limited(self.node)
-        return self._limited
-
-
-@dataclass
-class _Scope:
-    func: Func | ast.Lambda | None
-    #: name -> expression last assigned; None for a parameter, loop or tuple target (value unknown,
-    #: but it still shadows an outer name of the same spelling)
-    values: dict[str, ast.expr | None] = field(default_factory=dict)
-    clients: dict[str, str] = field(default_factory=dict)
-    loops: list[_Loop] = field(default_factory=list)
-    limited: bool = False  # decorated with a rate limiter
-
-
-def _is_limited(node: ast.AST) -> bool:
-    return any(
-        isinstance(sub, ast.Call) and any(w in final_name(sub.func).lower() for w in LIMIT_WORDS)
-        for sub in ast.walk(node)
-    )
-
-
-#: node types with nothing to check below them (names, literals, contexts, operators)
-_LEAVES: tuple[type[ast.AST], ...] = (
-    ast.Name, ast.Constant, ast.expr_context, ast.operator, ast.boolop, ast.cmpop, ast.unaryop, ast.alias,
-    ast.Import, ast.ImportFrom, ast.Pass, ast.Break, ast.Continue, ast.Global, ast.Nonlocal,
-)  # fmt: skip
-
-
-class Checker(ast.NodeVisitor):
-    _dispatch: dict[type[ast.AST], str] = {}
-
-    def visit(self, node: ast.AST) -> None:
-        # ast.NodeVisitor.visit builds a method name per node; this caches it per node type (hot path)
-        kind = type(node)
-        name = self._dispatch.get(kind)
-        if name is None:
-            if issubclass(kind, _LEAVES):
-                name = ""
-            else:
-                name = "visit_" + kind.__name__
-                name = name if hasattr(self, name) else "generic_visit"
-            self._dispatch[kind] = name
-        if name:
-            getattr(self, name)(node)
-
-    def generic_visit(self, node: ast.AST) -> None:
-        for name in node._fields:
-            value = getattr(node, name, None)
-            if isinstance(value, list):
-                for item in value:
-                    if isinstance(item, ast.AST):
-                        self.visit(item)
-            elif isinstance(value, ast.AST):
-                self.visit(value)
-
+class Checker(FastVisitor):
     def __init__(self, index: ModuleIndex, path: str) -> None:
         self.index = index
         self.path = path
@@ -102,7 +34,7 @@ class Checker(ast.NodeVisitor):
         #: An identify() here passes an email (or a ``**`` splat that may hold one): the project's
         #: email-less identify() calls are then taken as later updates (no CIO005).
         self.email_identified = False
-        self.scopes: list[_Scope] = [_Scope(None)]
+        self.scopes: list[Scope] = [Scope(None)]
         #: keys of the enclosing functions: "name", or "Class.name" for a method
         self.func_names: list[str] = []
         #: the class whose body directly encloses the current point (None inside a function)
@@ -152,7 +84,7 @@ class Checker(ast.NodeVisitor):
 
     # ----------------------------------------------------------------- scopes
     def _visit_function(self, node: Func | ast.Lambda) -> None:
-        scope = _Scope(node)
+        scope = Scope(node)
         if not isinstance(node, ast.Lambda):
             for deco in node.decorator_list:
                 self.visit(deco)
@@ -168,7 +100,7 @@ class Checker(ast.NodeVisitor):
                 self.handlers.add(name)
             if any(final_name(d) in TASK_DECORATORS for d in node.decorator_list):
                 self.tasks.add(name)
-            for arg in self._params(node):
+            for arg in parameters(node):
                 scope.values[arg.arg] = None
                 kind = self._annotation_kind(arg.annotation)
                 if kind is not None:
@@ -176,7 +108,7 @@ class Checker(ast.NodeVisitor):
             self.func_names.append(name)
             body: list[ast.stmt] = node.body
         else:
-            for arg in self._params(node):
+            for arg in parameters(node):
                 scope.values[arg.arg] = None
         for default in [*node.args.defaults, *(d for d in node.args.kw_defaults if d is not None)]:
             self.visit(default)
@@ -206,30 +138,8 @@ class Checker(ast.NodeVisitor):
 
     visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _visit_function
 
-    @staticmethod
-    def _params(node: Func | ast.Lambda) -> list[ast.arg]:
-        args = node.args
-        extra = [a for a in (args.vararg, args.kwarg) if a is not None]
-        return [*args.posonlyargs, *args.args, *args.kwonlyargs, *extra]
-
     def _annotation_kind(self, annotation: ast.expr | None) -> str | None:
-        """CustomerIO, "CustomerIO", customerio.APIClient, Optional[CustomerIO], CustomerIO | None ..."""
-        if annotation is None or not self.index.uses_sdk:
-            return None
-        if isinstance(annotation, (ast.Name, ast.Attribute)):
-            qual = self.index.qualname(annotation) or ""
-            if qual in CLIENT_CLASSES:
-                return "track" if qual.endswith("CustomerIO") else "app"
-        elif isinstance(annotation, ast.Constant):
-            text = str(annotation.value).split(".")[-1]
-            return ("track" if text == "CustomerIO" else "app") if text in _CLASS_NAMES else None
-        elif isinstance(annotation, ast.BinOp):
-            return self._annotation_kind(annotation.left) or self._annotation_kind(annotation.right)
-        elif isinstance(annotation, ast.Subscript):
-            inner = annotation.slice
-            elts = inner.elts if isinstance(inner, ast.Tuple) else [inner]
-            return next((k for k in map(self._annotation_kind, elts) if k is not None), None)
-        return None
+        return annotation_kind(annotation, self.index.qualname) if self.index.uses_sdk else None
 
     # ----------------------------------------------------------------- bindings
     def _bind(self, target: ast.expr, value: ast.expr | None) -> None:
@@ -311,7 +221,7 @@ class Checker(ast.NodeVisitor):
     # ----------------------------------------------------------------- loops
     def _loop(self, node: ast.AST, bounded: bool, parts: list[ast.AST]) -> None:
         scope = self.scopes[-1]
-        scope.loops.append(_Loop(node, bounded))
+        scope.loops.append(Loop(node, bounded))
         for part in parts:
             self.visit(part)
         scope.loops.pop()
