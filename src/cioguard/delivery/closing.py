@@ -35,6 +35,10 @@ def close_core(core: Core, timeout: float) -> int | None:
         core.bell.ring(every=True)
         core.space.notify_all()
     current = threading.current_thread()
+    if (core.sched.size or core.inbox) and not any(t.is_alive() for t in core.threads):
+        core.wake()  # no sender ran yet: start one now, or (none can start) send on this thread
+        if not core.threads:
+            core.run()  # until nothing is queued or the deadline (closed: see Core._next)
     if current not in core.threads:  # never wait for (or join) ourselves
         with core.lock:
             # Until nothing is queued and every finished request has done its bookkeeping

@@ -18,6 +18,8 @@ the endpoint's single probe succeeds. ``step`` needs no thread, so tests drive i
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from cioguard.delivery.counters import logger
 from cioguard.delivery.entries import born
 from cioguard.delivery.policy import EndpointHealth, backoff_delay, expired, outage_cause, retry_reason
@@ -28,6 +30,8 @@ from cioguard.delivery.state import INTAKE_NUDGE, CoreState
 from cioguard.delivery.sweeps import expire
 from cioguard.operations.model import Operation
 
+#: When a loop on a caller's thread ends: (done, deadline on the core's clock).
+Until = tuple[Callable[[], bool], float]
 #: Seconds between two sweeps for operations past their patience.
 SWEEP_EVERY = 1.0
 
@@ -35,10 +39,12 @@ SWEEP_EVERY = 1.0
 class Core(CoreState):
     # -- sender threads ------------------------------------------------------------------------
 
-    def run(self) -> None:
+    def run(self, until: Until | None = None) -> None:
+        """A sender thread's loop; with ``until`` (done, clock deadline), the loop on a thread of
+        the caller's, until ``done()`` or the deadline: no sender thread could start."""
         while True:
             try:
-                job = self._next()
+                job = self._next(until)
                 self.out.run_hooks()  # on_drop of intake/sweep drops, outside the lock
                 if job is None:
                     return
@@ -87,14 +93,19 @@ class Core(CoreState):
         self.requests += 1
         return batch, probe
 
-    def _next(self) -> tuple[list[Operation], bool] | None:
+    def _next(self, until: Until | None = None) -> tuple[list[Operation], bool] | None:
         with self.lock:
             while True:
                 if self.stopped:
                     return None
                 seen = self.bell.rings  # (before looking for work: see Doorbell)
                 now = self.clock()
-                if self.closed and self.deadline is not None and now >= self.deadline:
+                end = self.deadline if self.closed else None
+                if until is not None:
+                    if until[0]():
+                        return None
+                    end = until[1] if end is None else min(end, until[1])
+                if end is not None and now >= end:
                     return None  # shutdown() counts (or keeps in the spool) what is left
                 decision = self.step(now)
                 if isinstance(decision, tuple):
@@ -115,6 +126,8 @@ class Core(CoreState):
                         continue
                 else:
                     self.nudge_at = self.batch_nudge
+                if end is not None:  # never wait past the deadline (nor past a caller's own)
+                    decision = end - now if decision is None else min(decision, end - now)
                 self.lock.release()  # (held once: run() -> _next())
                 try:
                     self.bell.wait(seen, decision)

@@ -230,8 +230,11 @@ class DeliveryEngine:
                         mark = Mark(core.spill_in)
                         core.inbox.append(mark)
             if mark is not None:
+                end = time.monotonic() + max(0.0, timeout)
                 core.wake()
-                done = mark.event.wait(max(0.0, timeout)) and mark.ok
+                if not core.threads:  # no sender thread could start: this thread sends
+                    core.run((mark.event.is_set, core.clock() + max(0.0, timeout)))
+                done = mark.event.wait(max(0.0, end - time.monotonic())) and mark.ok
                 mark.finish(False)  # (no-op when done) a marker nobody waits for is let go
             elif core.stopped and (core.pending() or core.sched.size):
                 done = False  # left at shutdown: counted as dropped, or kept in the spool

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cioguard.delivery.config import ENVELOPE_BYTES, DeliveryConfig
-from cioguard.delivery.counters import Counters
+from cioguard.delivery.counters import Counters, logger
 from cioguard.delivery.doorbell import Doorbell
 from cioguard.delivery.durable import SpoolLink
 from cioguard.delivery.fill import FillWatch
@@ -91,7 +91,10 @@ class CoreState:
         #: Endpoints in outage mode now (written under the lock, read lock-free by callers).
         self.outages = 0
         self.labels: dict[str, str] = {}
+        #: Sender threads that started. Invariant: only started ones are listed, so a failed start
+        #: is tried again at the next wake() (and a flush or the close sends meanwhile: run()).
         self.threads: list[threading.Thread] = []
+        self.start_failed = False
         self.closed = False
         self.stopped = False
         #: Set by the close when it counted the operations still in flight at its deadline as
@@ -139,10 +142,20 @@ class CoreState:
         for index in range(self.config.lanes + 1):
             # daemon_thread blocks process signals first: SIGTERM/SIGINT reach the main thread.
             thread = daemon_thread(self.run, f"cioguard-delivery-{index}")
+            try:
+                thread.start()
+            except RuntimeError as exc:  # never raised to a caller: its call is queued already
+                if not self.start_failed:
+                    self.start_failed = True
+                    logger.warning(
+                        "cioguard: could not start a sender thread (%s); calls stay queued, and "
+                        "flush() and the exit flush send them on their own thread",
+                        exc,
+                    )
+                return  # (Python 3.12.0-3.12.1 during interpreter shutdown; a pids limit)
             self.threads.append(thread)
-            thread.start()
 
-    def run(self) -> None:
+    def run(self, until: tuple[Callable[[], bool], float] | None = None) -> None:
         """A sender thread's body (see :class:`cioguard.delivery.dispatch.Core`)."""
         raise NotImplementedError
 
