@@ -468,3 +468,33 @@ def test_a_retired_engine_hands_a_late_call_to_its_successor(
     assert new.flush(5.0)
     assert [e["id"] for e in sink.entries()] == [late.op_id]
     assert old.stats()["dropped"]["shutdown"] == 0
+
+
+def test_a_queued_call_the_sender_cannot_encode_is_dropped_and_the_queue_goes_on(
+    sink: Sink, endpoint: Endpoint, engines: list[DeliveryEngine]
+) -> None:
+    """Defence in depth: the caller refuses a lone surrogate in a name or id (SerializationError),
+    but if one ever got through, the sender drops that call (counted) instead of retrying it
+    forever at the head of the queue with every later call behind it."""
+    from cioguard.operations.deferred import Lanes
+    from cioguard.operations.entry import snapshot_data
+
+    engine = start(engines)
+    lanes = Lanes()
+
+    def snapshot(name: str, seq: int) -> tuple[object, ...]:
+        made = snapshot_data("track", "u1", "clicked", {"seq": seq}, None, None, False)
+        assert made is not None
+        data_json, value, stamp = made
+        return (endpoint, "track", data_json, value, None, time.time(), None, 1, lanes, name, stamp)
+
+    assert engine.submit_snapshot(snapshot("bad\ud800name", 0))  # type: ignore[arg-type]
+    for seq in range(1, 6):
+        assert engine.submit_snapshot(snapshot("clicked", seq))  # type: ignore[arg-type]
+    assert engine.flush(5.0) is False  # one call was dropped
+    stats = engine.stats()
+    assert stats["delivered"] == 5
+    assert stats["dropped"]["rejected"] == 1
+    assert stats["accepted"] == 6
+    assert stats["queue_size"] == 0
+    assert [e["attributes"]["seq"] for e in sink.entries()] == [1, 2, 3, 4, 5]

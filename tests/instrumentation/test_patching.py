@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from typing import Any
 
 import customerio
 import pytest
@@ -317,3 +319,38 @@ def test_an_internal_error_falls_back_to_the_sdk_counted_and_logged_once(
     assert cioguard.stats()["fallbacks"] == {"track": 2}
     assert registry.get_sample_value("customerio_fallback_total", {"method": "track"}) == 2
     assert sum("internal error" in record.getMessage() for record in caplog.records) == 1
+
+
+@pytest.mark.parametrize("pitfalls", ["warn", "off"])  # "warn": the default
+def test_a_lone_surrogate_in_an_event_name_or_id_is_refused_at_the_call(
+    fake: FakeCustomerIO, registry: CollectorRegistry, pitfalls: str
+) -> None:
+    """The SDK cannot send it either; accepted, it stalled the whole queue behind it."""
+    import warnings
+
+    from cioguard.operations.errors import SerializationError
+
+    cioguard.instrument(track_url=fake.track_url, registry=registry, pitfalls=pitfalls)
+    try:
+        cio = fake.client()
+        cio.identify("u1", email="u1@example.com")
+        bad_calls: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], str]] = [
+            (cio.track, ("u1", "bad\ud800name"), {"data": {"a": 1}}, "name"),
+            (cio.track, ("u1\ud800", "clicked"), {}, 'identifiers["id"]'),
+            (cio.track, ("u1", "clicked"), {"id": "evt\ud800"}, "id"),
+            (cio.pageview, ("u1", "/p\ud800"), {}, "name"),
+            (cio.backfill, ("u1", "old\ud800", 1_700_000_000), {}, "name"),
+        ]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (CIO003 for u1\ud800: not the point here)
+            for method, args, kwargs, field in bad_calls:
+                with pytest.raises(SerializationError, match=re.escape(field)):
+                    method(*args, **kwargs)
+        cio.track("u1", "clicked", data={"after": True})
+        assert cioguard.flush(timeout=10) is True
+        stats = cioguard.stats()
+        assert stats["delivered"] == 2
+        assert stats["errors"] == 0
+    finally:
+        cioguard.uninstrument(timeout=5)
+    assert [e.name for e in fake.events] == ["clicked"]

@@ -203,11 +203,16 @@ class CoreState:
                 marks = self.marks
                 popleft()
                 continue
-            if type(item) is tuple:  # a caller's Snapshot (the fast path): its Operation is made here
-                item = take_in(item)  # (complete: lane, ULID, the checks queued before it)
-            op: Operation = item
-            if op._pending is not None:
-                op._complete()  # its lane, ULID and deferred pitfall rules, in queue order
+            try:
+                if type(item) is tuple:  # a caller's Snapshot (the fast path): made an Operation here
+                    item = take_in(item)  # (complete: lane, ULID, the checks queued before it)
+                op: Operation = item
+                if op._pending is not None:
+                    op._complete()  # its lane, ULID and deferred pitfall rules, in queue order
+            except Exception as exc:  # one call the sender cannot encode never stalls the queue
+                popleft()
+                self._unreadable(item, exc)
+                continue
             if op._request[0] == "v2" and len(op._body) > limit:
                 oversize.append(op)
                 popleft()
@@ -241,6 +246,14 @@ class CoreState:
             detail = f"over max_batch_bytes={config.max_batch_bytes}"
             self.out.drop(oversize, "oversize", detail, defer=True)
             self.link.done(oversize)  # a final drop: its spool row (if any) goes too
+
+    def _unreadable(self, item: Any, exc: Exception) -> None:
+        """A queued call whose entry cannot be made (a bug: the caller's checks let it through):
+        counted as accepted and dropped (``rejected``, as Customer.io would), logged."""
+        method = str(item[1]) if type(item) is tuple else str(getattr(item, "method", ""))
+        self.counters.add("accepted")
+        self.out.count("rejected", 1, {method: 1}, f"could not be encoded: {exc}", defer=True)
+        self.counters.error("intake", exc)
 
     def _place_mark(self, mark: Mark) -> None:
         """A flush marker: it completes when everything accepted before it is finished."""

@@ -21,7 +21,7 @@ from orjson import dumps as _orjson_dumps
 
 from cioguard.operations.calls import backfill_timestamp, event_timestamp
 from cioguard.operations.routes import V2_ENTRY_LIMIT
-from cioguard.operations.serialize import _OPTIONS, _UUID_TEXT, _default, plain
+from cioguard.operations.serialize import _OPTIONS, _UUID_TEXT, _default, _is_utf8, plain
 
 __all__ = ["ID_SLOT", "PLACEHOLDER", "entry_json", "snapshot_data"]
 
@@ -50,6 +50,10 @@ def snapshot_data(
     if type(name) is not str or (event_id is not None and type(event_id) is not str):
         return None
     value = customer_id if type(customer_id) is str else str(customer_id)
+    if not (name.isascii() and value.isascii() and (event_id is None or event_id.isascii())) and not (
+        _is_utf8(name) and _is_utf8(value) and (event_id is None or _is_utf8(event_id))
+    ):
+        return None  # a lone surrogate: build() names the field (the sender could not encode it)
     stamp = None
     if raw is not None:
         stamp = backfill_timestamp(raw) if method == "backfill" else event_timestamp(raw)
