@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import NoOpTracerProvider, SpanKind, StatusCode
+from prometheus_client import CollectorRegistry
 
 import cioguard
 from cioguard.instrumentation.tracing import SCHEMA_URL
@@ -232,3 +233,39 @@ def test_event_names_with_personal_data_or_ids_stay_off_spans_with_rules_off(
     assert cioguard.flush(timeout=5)
     names = [span.attributes.get("customerio.event_name") for span in kind(exporter, SpanKind.PRODUCER)]
     assert sorted(names, key=str) == [None, None, "signed_up"]
+
+
+@pytest.mark.parametrize("hook", ["on_start", "on_end"])
+def test_a_span_processor_that_raises_never_stops_delivery(
+    fake: FakeCustomerIO, registry: CollectorRegistry, hook: str
+) -> None:
+    """A TracerProvider's processor failing on the sender's CLIENT span: each batch is still sent
+    and counted (it stayed "in flight" forever, and six such failures stopped every lane)."""
+    from opentelemetry.sdk.trace import Span, SpanProcessor
+
+    class Failing(SpanProcessor):
+        def on_start(self, span: Span, parent_context: object = None) -> None:
+            if hook == "on_start" and span.kind is SpanKind.CLIENT:
+                raise RuntimeError("processor bug")
+
+        def on_end(self, span: ReadableSpan) -> None:
+            if hook == "on_end" and span.kind is SpanKind.CLIENT:
+                raise RuntimeError("processor bug")
+
+    provider = TracerProvider()
+    provider.add_span_processor(Failing())
+    cioguard.instrument(track_url=fake.track_url, registry=registry, tracer_provider=provider)
+    try:
+        cio = fake.client()
+        for round_ in range(8):  # more rounds than lanes (6): no lane may stay taken
+            for person in range(5):
+                cio.identify(f"p{round_}-{person}", email=f"p{round_}-{person}@example.com")
+            assert cioguard.flush(timeout=10) is True, cioguard.stats()
+        stats = cioguard.stats()
+        assert stats["delivered"] == 40
+        assert stats["in_flight"] == 0
+        assert stats["errors"] >= 8  # counted (and logged once a minute)
+    finally:
+        cioguard.uninstrument(timeout=5)
+        provider.shutdown()
+    assert len(fake.people) == 40

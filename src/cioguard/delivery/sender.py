@@ -245,7 +245,12 @@ class BatchSender:
         attempt: int,
         name: str,
     ) -> tuple[TransportResponse | None, str | None, str]:
-        span = self._spans.start(method, url, path, ops, attempt) if self._spans is not None else None
+        span = None
+        if self._spans is not None:
+            try:
+                span = self._spans.start(method, url, path, ops, attempt)
+            except Exception as exc:  # a span processor's bug must not stop delivery
+                self._counters.error("span start", exc)
         started = self._clock()
         response: TransportResponse | None = None
         error: str | None = None
@@ -264,7 +269,10 @@ class BatchSender:
         else:
             self._recorder.request(name, "error", self._clock() - started, error_type=error)
         if span is not None and self._spans is not None:
-            self._spans.end(span, response.status if response else None, error)
+            try:
+                self._spans.end(span, response.status if response else None, error)
+            except Exception as exc:  # (the request was made: its answer still counts)
+                self._counters.error("span end", exc)
         return response, error, cause
 
     @property
