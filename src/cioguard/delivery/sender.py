@@ -118,6 +118,10 @@ class BatchSender:
         bucket = self._buckets.get(key)
         return 0.0 if bucket is None else bucket.paused_until - now
 
+    def pausing(self, now: float) -> bool:
+        """Whether an endpoint waits out a 429 now (its operations cannot drain meanwhile)."""
+        return any(bucket.paused_until > now for bucket in list(self._buckets.values()))
+
     def _wait(self, seconds: float) -> bool:
         """Sleep ``seconds`` unless that passes the deadline; False means give up now."""
         left = self._time_left()

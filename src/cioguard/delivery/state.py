@@ -162,9 +162,9 @@ class CoreState:
     def brake(self, queued: int) -> float:
         """A caller's pause at ``queued`` (from ``high_water``): 0 (a GIL hand-off) below
         ``brake_at``, then 1 ms rising to :data:`BRAKE_MAX` at capacity; none while an endpoint
-        is in outage mode."""
-        if queued < self.brake_at or self.outages:
-            return 0.0  # (in outage mode nothing drains: pausing would only slow the app)
+        is in outage mode or waits out a 429."""
+        if queued < self.brake_at or self.outages or self.sender.pausing(self.clock()):
+            return 0.0  # (nothing drains meanwhile: pausing would only slow the app)
         room = max(1, self.capacity - self.brake_at)
         return BRAKE_MIN + (BRAKE_MAX - BRAKE_MIN) * min(1.0, (queued - self.brake_at) / room)
 
