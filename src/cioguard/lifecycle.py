@@ -37,6 +37,8 @@ logger = logging.getLogger("cioguard")
 _REINSTRUMENT_FLUSH_SECONDS = 10.0
 #: Figures of the runtimes later instrument() calls replaced, added to stats() ("dropped:<reason>").
 _retired: dict[str, int] = {}
+#: The last figures of the runtime uninstrument() stopped (stats() until the next instrument()).
+_final: dict[str, Any] = {}
 _ADDED_UP = ("accepted", "delivered", "retries", "requests", "rate_limited", "errors")
 
 
@@ -53,6 +55,7 @@ def instrument(**options: Unpack[InstrumentOptions]) -> None:
     accepted values) or ``TypeError`` (an unknown option) here, at the caller's line.
     """
     load_options(options)  # validate before touching anything
+    _final.clear()
     instrumentor = CustomerIOInstrumentor()
     given: dict[str, Any] = dict(options)
     if instrumentor.is_instrumented_by_opentelemetry:
@@ -95,9 +98,14 @@ def _retire(old: Runtime) -> None:
 
 
 def uninstrument(timeout: float = 10.0) -> None:
-    """Flush what is queued (up to ``timeout`` s), stop the sender and restore the SDK exactly."""
+    """Flush what is queued (up to ``timeout`` s), stop the sender and restore the SDK exactly.
+    :func:`stats` keeps the final figures until the next :func:`instrument`."""
+    runtime = active_runtime()
     CustomerIOInstrumentor().uninstrument(timeout=timeout)
     exits.uninstall()
+    _final.clear()
+    if runtime is not None:
+        _final.update(_figures(runtime))
     _retired.clear()
 
 
@@ -117,10 +125,17 @@ def shutdown(timeout: float = 10.0) -> None:
 
 
 def stats() -> dict[str, Any]:
-    """Queue, delivered, dropped-by-reason, retries … as a plain dict (for scripts and tests)."""
+    """Queue, delivered, dropped-by-reason, retries … as a plain dict (for scripts and tests).
+    After :func:`uninstrument`: the final figures, with ``instrumented`` False."""
     runtime = active_runtime()
     if runtime is None:
-        return {"instrumented": False}
+        return {**_final, "instrumented": False}
+    result = _figures(runtime)
+    result.update(instrumented=True, mode=runtime.options.mode)
+    return result
+
+
+def _figures(runtime: Runtime) -> dict[str, Any]:
     result = runtime.stats()  # the sender's figures plus fallbacks
     for key, count in _retired.items():  # those of runtimes replaced by a later instrument()
         if key.startswith("dropped:"):
@@ -128,7 +143,6 @@ def stats() -> dict[str, Any]:
             dropped[key[8:]] = dropped.get(key[8:], 0) + count
         elif key in result:
             result[key] += count
-    result.update(instrumented=True, mode=runtime.options.mode)
     return result
 
 

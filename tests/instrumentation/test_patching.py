@@ -227,7 +227,7 @@ def test_app_api_sends_stay_synchronous_and_return_delivery_id(
 
 
 def test_stats_report_the_queue(instrument: Instrument, fake: FakeCustomerIO) -> None:
-    assert cioguard.stats() == {"instrumented": False}
+    assert cioguard.stats()["instrumented"] is False
     client = fake.client()
     instrument()
     for number in range(5):
@@ -235,7 +235,14 @@ def test_stats_report_the_queue(instrument: Instrument, fake: FakeCustomerIO) ->
     assert cioguard.flush(timeout=5)
     stats = cioguard.stats()
     assert stats["instrumented"] is True
-    assert stats["delivered"] >= 5
+    assert stats["delivered"] == 5
+    client.track("u1", "counted", data={"n": 5})
+    cioguard.uninstrument(timeout=5)
+    final = cioguard.stats()  # a script's report after uninstrument(): the final figures
+    assert final["instrumented"] is False
+    assert (final["accepted"], final["delivered"], final["queue_size"]) == (6, 6, 0)
+    instrument()
+    assert cioguard.stats()["delivered"] == 0  # a new runtime counts from 0
 
 
 def test_shutdown_counts_later_calls_as_dropped(instrument: Instrument, fake: FakeCustomerIO) -> None:
