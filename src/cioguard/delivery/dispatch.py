@@ -219,15 +219,20 @@ class Core(CoreState):
             # They left the scheduler's size just now but count down flush markers only below,
             # after their metrics and spool rows: a marker placed in between must count them.
             self.unsettled += len(finished)
+            # stats() (read under the lock) counts them now: never in no column at all.
+            why = self.sender.last_rejection
+            self.counters.add("delivered", len(delivered))
+            for reason, lost in dropped.items():
+                self.counters.drop(reason, len(lost), why if reason == "rejected" else "")
         label = self.labels.get(ops[0].endpoint.base_url, ops[0].endpoint.label)
         if began or ended:
             self.recorder.endpoint_outage(label, began)
             self._log_outage(label, began, outcome)
         handoff()  # a batch's bookkeeping comes in short GIL stretches (callers' p99.9)
         if delivered:
-            self.out.delivered(delivered, now)
+            self.out.delivered(delivered, now, counted=True)
         for reason, lost in dropped.items():
-            self.out.drop(lost, reason, self.sender.last_rejection if reason == "rejected" else "")
+            self.out.drop(lost, reason, counted=True)
         if self.link.on:
             self.link.done(delivered + [op for lost in dropped.values() for op in lost])
         handoff()

@@ -22,7 +22,6 @@ bounded waits, never raise).
 from __future__ import annotations
 
 import atexit
-import os
 import random as _random
 import threading
 import time
@@ -30,6 +29,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from cioguard import forks
 from cioguard.delivery.backpressure import backpressure
 from cioguard.delivery.closing import close_core
 from cioguard.delivery.config import DeliveryConfig
@@ -88,7 +88,7 @@ class DeliveryEngine:
         #: Set when a second ``instrument()`` retires this engine: calls that reach it after its
         #: shutdown (a thread already inside an old wrapper) go to the new one instead of dropping.
         self.successor: Any = None
-        os.register_at_fork(after_in_child=lambda: _call(ref, "_after_fork"))
+        forks.in_child(lambda: _call(ref, "_after_fork"))
         atexit.register(_call, ref, "_at_exit")
         self._recover()
 
@@ -209,6 +209,7 @@ class DeliveryEngine:
     def record_drop(self, reason: str, count: int = 1, detail: str = "", method: str = "") -> None:
         """Count operations lost before they reached the engine (an oversize call refused by the
         caller's side): in ``stats()``, the metric, the drop log and ``on_drop`` like any other."""
+        self._core.counters.add("accepted", count)  # (each ends delivered, dropped or queued)
         self._core.out.count(reason, count, {method: count} if method else {}, detail)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -288,9 +289,10 @@ class DeliveryEngine:
     def stats(self) -> dict[str, Any]:
         """Counters for scripts and tests (see ``cioguard.stats()``)."""
         core = self._core
-        out = core.counters.snapshot()
-        held = core.sched.size  # read before the inbox: an operation moving between them is
-        waiting = len(core.inbox)  # never counted twice (a flush marker may be; never O(n) here)
+        with core.lock:  # accepted == delivered + dropped + queue_size at every moment
+            out = core.counters.snapshot()
+            held = core.sched.size
+            waiting = len(core.inbox)  # (a flush marker waiting there is counted too)
         out["accepted"] += waiting
         # Once stopped, what the scheduler holds was counted (dropped, or kept in the spool).
         out["queue_size"] = (0 if core.stopped else held) + waiting

@@ -97,8 +97,10 @@ class Outcomes:
             self._recorder.calls(method, "background", values)
             self._recorder.enqueued(method, len(values))
 
-    def delivered(self, ops: Sequence[Operation], now: float) -> None:
-        self._counters.add("delivered", len(ops))
+    def delivered(self, ops: Sequence[Operation], now: float, counted: bool = False) -> None:
+        """Metrics of delivered operations; ``counted``: ``stats()`` counted them already."""
+        if not counted:
+            self._counters.add("delivered", len(ops))
         for method, count in group_methods(ops).items():
             self._recorder.delivered(method, count)
         for start in range(0, len(ops), CHUNK):  # lags in chunks (short GIL stretches)
@@ -108,20 +110,35 @@ class Outcomes:
             if lags:
                 self._recorder.delivery_lags(lags)
 
-    def drop(self, ops: Sequence[Operation], reason: str, detail: str = "", defer: bool = False) -> None:
+    def drop(
+        self,
+        ops: Sequence[Operation],
+        reason: str,
+        detail: str = "",
+        defer: bool = False,
+        counted: bool = False,
+    ) -> None:
         if ops:
-            self.count(reason, len(ops), group_methods(ops), detail, defer)
+            self.count(reason, len(ops), group_methods(ops), detail, defer, counted)
 
     def count(
-        self, reason: str, count: int, methods: dict[str, int], detail: str = "", defer: bool = False
+        self,
+        reason: str,
+        count: int,
+        methods: dict[str, int],
+        detail: str = "",
+        defer: bool = False,
+        counted: bool = False,
     ) -> None:
         """Count ``count`` lost operations (also those that never became an ``Operation``).
 
         ``defer=True`` (a caller holding the engine's lock): ``on_drop`` runs at the next
-        :meth:`run_hooks`, so user code never runs under the lock (it may call ``flush()``)."""
+        :meth:`run_hooks`, so user code never runs under the lock (it may call ``flush()``).
+        ``counted``: ``stats()`` counted them already (the metric and ``on_drop`` remain)."""
         if count <= 0:
             return
-        self._counters.drop(reason, count, detail)
+        if not counted:
+            self._counters.drop(reason, count, detail)
         self._recorder.dropped(reason, count)
         if self._on_drop is None:
             return

@@ -90,5 +90,6 @@ def make_room(core: CoreState) -> bool:
 def refuse(core: CoreState, op: Operation, reason: str, defer: bool = False) -> bool:
     """Count ``op`` as dropped for ``reason``; always False."""
     core.recorder.call(op.method, "background", op.caller_seconds)
+    core.counters.add("accepted")  # a call refused at the door: accepted, then dropped
     core.out.drop([op], reason, defer=defer)
     return False
