@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import atexit
 import logging
-import os
 import threading
 from collections import deque
 from collections.abc import Callable
 
+from cioguard import forks
 from cioguard.telemetry.recorder import get_recorder
 from cioguard.threads import daemon_thread
 
@@ -106,5 +106,5 @@ def _after_fork_in_child() -> None:
     _start_lock = threading.Lock()
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+forks.in_child(_after_fork_in_child)
 atexit.register(drain)

@@ -26,7 +26,7 @@ from typing import Any
 
 from typing_extensions import Unpack
 
-from cioguard import exits
+from cioguard import exits, forks
 from cioguard.config import InstrumentOptions, load_options
 from cioguard.instrumentation.instrumentor import CustomerIOInstrumentor, active_runtime, swap_runtime
 from cioguard.instrumentation.runtime import Runtime, force_synchronous
@@ -37,6 +37,8 @@ logger = logging.getLogger("cioguard")
 _REINSTRUMENT_FLUSH_SECONDS = 10.0
 #: Figures of the runtimes later instrument() calls replaced, added to stats() ("dropped:<reason>").
 _retired: dict[str, int] = {}
+#: Calls go through the SDK until the uWSGI master forks its workers (see _until_uwsgi_forks).
+_synchronous_until_fork = False
 #: The last figures of the runtime uninstrument() stopped (stats() until the next instrument()).
 _final: dict[str, Any] = {}
 _ADDED_UP = ("accepted", "delivered", "retries", "requests", "rate_limited", "errors")
@@ -80,6 +82,24 @@ def instrument(**options: Unpack[InstrumentOptions]) -> None:
             _retired.clear()
     instrumentor.instrument(**given)
     exits.install()
+    _until_uwsgi_forks()
+
+
+def _until_uwsgi_forks() -> None:
+    """In a uWSGI master loading the app its workers fork from (no ``--lazy-apps``), calls made
+    meanwhile (a start-up event) go through the SDK synchronously: uWSGI forks without Python's
+    fork hooks, and a sender thread of the master's holding the GIL at that moment would leave a
+    worker hung for good. Each worker then queues as usual."""
+    global _synchronous_until_fork
+    forks.install_uwsgi_hook()
+    if forks.uwsgi_master_before_fork() and not _synchronous_until_fork:
+        _synchronous_until_fork = True
+        force_synchronous.set(True)  # (the master's main thread: the context its workers inherit)
+        forks.in_uwsgi_worker(_queue_in_worker)
+
+
+def _queue_in_worker() -> None:
+    force_synchronous.set(False)
 
 
 def _retire(old: Runtime) -> None:

@@ -16,6 +16,7 @@ blocks those signals first thing (:func:`mask_process_signals`), so the main thr
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -33,10 +34,20 @@ PROCESS_SIGNALS = frozenset(
 def mask_process_signals() -> None:
     """Block :data:`PROCESS_SIGNALS` in the calling thread (a background thread of cioguard's).
 
-    Call it first thing in the thread's target; the main thread then receives them. Never raises.
+    Call it first thing in the thread's target; the main thread then receives them. Nothing is
+    blocked on the main OS thread itself: under gevent or eventlet monkey patching our "threads"
+    are greenlets there, and blocking would hide SIGTERM from the whole worker. Never raises.
     """
     with contextlib.suppress(AttributeError, OSError, ValueError):  # no pthread_sigmask here
+        if on_main_os_thread():
+            return
         signal.pthread_sigmask(signal.SIG_BLOCK, PROCESS_SIGNALS)
+
+
+def on_main_os_thread() -> bool:
+    """Whether the caller runs on the process's main OS thread (a greenlet's "thread" does)."""
+    native = threading.get_native_id()  # the OS thread id, even for a monkey-patched thread
+    return native == os.getpid() or native == threading.main_thread().native_id
 
 
 def daemon_thread(target: Callable[..., Any], name: str, args: tuple[Any, ...] = ()) -> threading.Thread:

@@ -15,6 +15,7 @@ import contextlib
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -52,18 +53,26 @@ def command(server: str, port: int, recycle: bool, extra: list[str]) -> list[str
 
 
 def serve(
-    fake: FakeCustomerIO, server: str, mode: str, extra: list[str], log: Path
+    fake: FakeCustomerIO,
+    server: str,
+    mode: str,
+    extra: list[str],
+    log: Path,
+    env: dict[str, str] | None = None,
+    before_term: Callable[[set[str]], None] | None = None,
 ) -> tuple[int, set[str], int]:
     """Start the server, send the requests, SIGTERM it: (delivered before SIGTERM, pids, exit code).
 
     ``mode``: ``recycle`` waits (bounded) for every event while the server still runs, then stops
-    it; ``term`` stops it right after the last request; ``recycle+term`` does both at once.
+    it; ``term`` stops it right after the last request; ``recycle+term`` does both at once;
+    ``idle+term`` waits for every event, then stops it (workers idle: the usual production stop).
+    ``before_term`` gets the workers' pids just before the SIGTERM.
     """
     port = free_port()
     with log.open("wb") as out:
         process = subprocess.Popen(
             command(server, port, "recycle" in mode, extra),
-            env=child_env(fake.track_url),
+            env=child_env(fake.track_url, **(env or {})),
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=APPS,
@@ -83,9 +92,11 @@ def serve(
             response = httpx.get(f"http://127.0.0.1:{port}/send", params=query, timeout=10)
             assert response.status_code == 200
             pids.add(response.text)
-        if mode == "recycle":
+        if mode in ("recycle", "idle+term"):
             wait_delivered(fake, REQUESTS * PER_REQUEST, timeout=15)
         before = len(fake.events)
+        if before_term is not None:
+            before_term(pids)
         if server == "gunicorn":
             # gunicorn's own race: a worker forked by the last recycle that gets SIGTERM before its
             # init_signals() runs the arbiter's inherited handler, ignores it and lives until the
@@ -136,3 +147,51 @@ def test_uwsgi_brutal_shutdown_with_skip_atexit_loses_what_workers_queued(
 ) -> None:
     serve(fake, "uwsgi", "term", ["--die-on-term", "--skip-atexit"], tmp_path / "server.log")
     assert len(fake.events) < REQUESTS * PER_REQUEST
+
+
+@pytest.mark.parametrize(
+    ("server", "extra"), [("uwsgi", []), ("gunicorn", ["--preload"])], ids=["uwsgi", "gunicorn"]
+)
+def test_workers_of_a_master_that_already_sent_deliver(
+    fake: FakeCustomerIO, tmp_path: Path, server: str, extra: list[str]
+) -> None:
+    """The master's sender ran before the fork (a start-up event at import). uWSGI forks without
+    Python's fork hooks: each worker inherited a sender with no threads and delivered nothing."""
+    log = tmp_path / "server.log"
+    boot = 5
+    before, _, code = serve(fake, server, "idle+term", extra, log, env={"BOOT_EVENTS": str(boot)})
+    got = delivered_keys(fake)
+    assert code == 0, log.read_text()
+    assert before >= REQUESTS * PER_REQUEST, log.read_text()  # delivered while the workers ran
+    boot_keys = {("w99", 99 * boot + i) for i in range(boot)}
+    assert set(got) == expected_keys(REQUESTS, PER_REQUEST) | boot_keys
+    assert all(n == 1 for n in got.values())  # the master's start-up events once, not per worker
+    # The workers queued (v2 batches), none sent synchronously through the SDK (v1).
+    assert {e.via for e in fake.events if e.person != "w99"} == {"v2"}
+
+
+def _blocked_signals(pid: str) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigBlk:")), 16)
+
+
+def test_gevent_workers_still_receive_sigterm(fake: FakeCustomerIO, tmp_path: Path) -> None:
+    """Under gevent cioguard's sender "threads" are greenlets on the worker's only OS thread: they
+    blocked SIGTERM there, so an idle worker never saw it and gunicorn SIGKILLed it after
+    graceful_timeout (30 s) — no exit flush, nothing counted or logged."""
+    blocked: dict[str, int] = {}
+
+    def look(pids: set[str]) -> None:
+        for pid in pids:
+            blocked[pid] = _blocked_signals(pid)
+
+    log = tmp_path / "server.log"
+    extra = ["--worker-class", "gevent", "--graceful-timeout", "20"]
+    began = time.monotonic()
+    _, pids, code = serve(fake, "gunicorn", "idle+term", extra, log, before_term=look)
+    assert code == 0, log.read_text()
+    assert blocked, pids
+    for pid, mask in blocked.items():
+        assert not mask & (1 << (signal.SIGTERM - 1)), f"worker {pid} blocks SIGTERM: {mask:#x}"
+    assert time.monotonic() - began < 20, log.read_text()  # not SIGKILLed at graceful_timeout
+    assert set(delivered_keys(fake)) == expected_keys(REQUESTS, PER_REQUEST)

@@ -52,6 +52,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from cioguard import forks
 from cioguard.delivery.spool_health import SpoolHealth
 from cioguard.delivery.spool_owners import LEASE_SECONDS, pid_alive
 from cioguard.delivery.spool_store import open_db
@@ -132,8 +133,8 @@ class Spool(SpoolCore):
         os.register_at_fork(
             before=lambda: _hook(ref, "_before_fork"),
             after_in_parent=lambda: _hook(ref, "_after_fork_parent"),
-            after_in_child=lambda: _hook(ref, "after_fork"),
         )
+        forks.in_child(lambda: _hook(ref, "after_fork"))
 
     # -- writes ---------------------------------------------------------------------------------
 

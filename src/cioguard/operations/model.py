@@ -11,11 +11,12 @@ Nothing here imports the SDK, wrapt, the delivery engine or the web layer.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
+
+from cioguard import forks
 
 #: Which Customer.io API an endpoint belongs to.
 ApiKind = Literal["track", "app"]
@@ -103,7 +104,7 @@ def _new_lock_in_child() -> None:
     _lock = threading.Lock()
 
 
-os.register_at_fork(after_in_child=_new_lock_in_child)
+forks.in_child(_new_lock_in_child)
 
 
 class Operation:

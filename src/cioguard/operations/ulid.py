@@ -33,6 +33,8 @@ import time
 import weakref
 from collections.abc import Callable, Iterator
 
+from cioguard import forks
+
 __all__ = ["UlidFactory", "decode_ms", "new_ulid"]
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -113,7 +115,7 @@ class UlidFactory:
             if factory is not None:
                 factory.reseed()
 
-        os.register_at_fork(after_in_child=after_fork)
+        forks.in_child(after_fork)
 
 
 def decode_ms(ulid: str) -> int:

@@ -25,6 +25,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
+from cioguard import forks
 from cioguard.pitfalls.categories import Finding
 
 MAX_BOUNCED = 100_000
@@ -92,8 +93,7 @@ def _after_fork_in_child() -> None:
     _lock = threading.Lock()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+forks.in_child(_after_fork_in_child)
 
 
 def request_identifiers(request: Any) -> list[Any]:

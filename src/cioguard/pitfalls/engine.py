@@ -31,12 +31,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from cioguard import forks
 from cioguard.operations.model import Call
 from cioguard.pitfalls.calls import CallRules
 from cioguard.pitfalls.categories import ALL_CODES, Finding
@@ -73,8 +73,7 @@ def _after_fork_in_child() -> None:
         engine._reset_after_fork()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+forks.in_child(_after_fork_in_child)
 
 
 class PitfallEngine:

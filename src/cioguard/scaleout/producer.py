@@ -51,6 +51,7 @@ from typing import Any
 
 import redis
 
+from cioguard import forks
 from cioguard.delivery.counters import Counters, logger
 from cioguard.delivery.policy import group_methods
 from cioguard.delivery.spool import Spool
@@ -100,7 +101,7 @@ class RedisProducer:
         if self._spool is not None:
             self._recover(self._spool)
         ref = weakref.ref(self)
-        os.register_at_fork(after_in_child=lambda: _call(ref, "_after_fork"))
+        forks.in_child(lambda: _call(ref, "_after_fork"))
         atexit.register(_call, ref, "_at_exit")
 
     def _after_fork(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,12 @@ import work
 import cioguard
 
 cioguard.instrument()
+# A call at import (a start-up event): under uWSGI or gunicorn --preload it is made in the master,
+# whose sender is running when the workers fork.
+BOOT_EVENTS = int(os.environ.get("BOOT_EVENTS", "0"))
+if BOOT_EVENTS:
+    work.send(99, BOOT_EVENTS)
+    time.sleep(0.0)  # the rest of a start-up: the master's sender runs (idle) when workers fork
 
 
 def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:

@@ -1,0 +1,127 @@
+"""A forked child's fresh start, also where Python's fork hooks do not run (uWSGI).
+
+::
+
+    from cioguard import forks
+
+    forks.in_child(self._after_fork)    # like os.register_at_fork(after_in_child=...), and uWSGI
+    forks.in_uwsgi_worker(hook)         # at the start of every uWSGI worker (forked or not)
+    forks.uwsgi_master_before_fork()    # True while a uWSGI master loads the app its workers fork
+
+``os.fork`` and ``multiprocessing`` run Python's fork hooks: every cioguard module that keeps
+threads, locks or per-process state registers one, and a child starts with fresh state. uWSGI
+forks its workers from C without them (unless ``--py-call-uwsgi-fork-hooks``): a worker whose
+master had already made one Customer.io call inherited a sender with no threads (and maybe its
+locks held) and delivered nothing for its whole life. uWSGI calls ``uwsgi.post_fork_hook`` in
+every worker, so when the ``uwsgi`` module exists (only inside uWSGI) cioguard's hooks are chained
+into it (keeping a hook the app set before; through ``uwsgidecorators.postfork`` when the app uses
+that module; again at ``instrument()`` in case the app imported it since). Invariant: the child
+hooks run once per process, whichever way they are called first.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["in_child", "in_uwsgi_worker", "install_uwsgi_hook", "uwsgi_master_before_fork"]
+
+logger = logging.getLogger("cioguard")
+
+_hooks: list[Callable[[], None]] = []
+_worker_hooks: list[Callable[[], None]] = []
+#: The process the hooks last ran in (or that registered them): a second call there does nothing.
+_ran_in = os.getpid()
+#: The hook set directly on ``uwsgi.post_fork_hook`` (to tell it is installed already).
+_post_fork: Callable[[], None] | None = None
+
+
+def in_child(hook: Callable[[], None]) -> None:
+    """Run ``hook`` in a forked child before anything else of cioguard's runs there."""
+    _hooks.append(hook)
+
+
+def in_uwsgi_worker(hook: Callable[[], None]) -> None:
+    """Run ``hook`` when a uWSGI worker starts (after the child hooks when it was forked)."""
+    _worker_hooks.append(hook)
+
+
+def uwsgi_master_before_fork() -> bool:
+    """Whether this process is a uWSGI master (or lone process) loading the app before its
+    workers start from it (not ``--lazy-apps``, where each worker loads the app itself)."""
+    uwsgi = _uwsgi()
+    if uwsgi is None:
+        return False
+    try:
+        return int(uwsgi.worker_id()) == 0
+    except Exception:  # (a uWSGI without worker_id: take it as a worker)
+        return False
+
+
+def _run(hooks: list[Callable[[], None]]) -> None:
+    for hook in list(hooks):
+        try:
+            hook()
+        except Exception as exc:  # a hook runs inside fork(): never raise
+            logger.error("cioguard: a fork hook failed: %r", exc)
+
+
+def _run_child_hooks() -> None:
+    global _ran_in
+    pid = os.getpid()
+    if _ran_in != pid:
+        _ran_in = pid
+        _run(_hooks)
+
+
+def _uwsgi_worker_started() -> None:
+    _run_child_hooks()  # (nothing when this worker is the process that loaded the app)
+    _run(_worker_hooks)
+
+
+def _uwsgi() -> Any:
+    try:
+        return importlib.import_module("uwsgi")  # exists only inside a uWSGI server
+    except ImportError:
+        return None
+
+
+def install_uwsgi_hook() -> None:
+    """Chain :func:`_uwsgi_worker_started` into uWSGI's post-fork hook (idempotent; nothing
+    outside uWSGI). Through ``uwsgidecorators.postfork`` when the app imported that module (its
+    import replaces the hook with its chain); never importing it ourselves (that import also
+    replaces the app's ``uwsgi.spooler``)."""
+    global _post_fork
+    uwsgi = _uwsgi()
+    if uwsgi is None:
+        return
+    previous = getattr(uwsgi, "post_fork_hook", None)
+    decorators = sys.modules.get("uwsgidecorators")
+    chain = getattr(decorators, "postfork_chain", None)
+    if (_post_fork is not None and previous is _post_fork) or (
+        chain is not None and _uwsgi_worker_started in _chained(chain)
+    ):
+        return  # installed already
+    if decorators is not None and chain is not None and previous is decorators.postfork_chain_hook:
+        decorators.postfork(_uwsgi_worker_started)
+        return
+
+    def post_fork() -> None:
+        _uwsgi_worker_started()
+        if callable(previous):
+            previous()
+
+    _post_fork = post_fork
+    setattr(uwsgi, "post_fork_hook", post_fork)  # noqa: B010  (a module attribute uWSGI reads)
+
+
+def _chained(chain: list[Any]) -> list[Any]:
+    return [getattr(entry, "f", entry) for entry in chain]
+
+
+os.register_at_fork(after_in_child=_run_child_hooks)
+install_uwsgi_hook()
