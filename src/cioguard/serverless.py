@@ -36,6 +36,7 @@ import math
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ParamSpec, TypeVar, overload
 
+from cioguard.instrumentation.freeze import mark_decorated
 from cioguard.instrumentation.instrumentor import active_runtime
 
 logger = logging.getLogger("cioguard")
@@ -74,6 +75,7 @@ def handler(
         _check("timeout", timeout)
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        mark_decorated()
         if inspect.iscoroutinefunction(fn):
             return _wrap_async(fn, safety_margin, timeout)  # type: ignore[return-value]
         return _wrap_sync(fn, safety_margin, timeout)

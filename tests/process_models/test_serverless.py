@@ -158,3 +158,37 @@ def test_a_keyword_context_bounds_the_flush_too(instrumented: Any) -> None:
     began = time.monotonic()
     assert sync_handler({"tag": "k"}, context=LambdaContext(800)) is RESULT
     assert time.monotonic() - began < 0.8
+
+
+@pytest.mark.parametrize("uses", ["nothing", "decorator", "flush"])
+def test_on_lambda_an_undecorated_handler_is_told_once(
+    fake: FakeCustomerIO,
+    instrumented: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    uses: str,
+) -> None:
+    """Lambda freezes the process when the handler returns: without the decorator or a flush,
+    the invocation's calls go out after a thaw at best. The first answer says so, once."""
+    from cioguard.instrumentation import freeze
+
+    monkeypatch.setenv(freeze.LAMBDA_VARIABLE, "orders-fn")
+    monkeypatch.setattr(freeze, "_decorated", uses == "decorator")  # (this module decorates some)
+    instrumented(fake.track_url)
+
+    def plain_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        send_events(event["tag"])
+        if uses == "flush":
+            cioguard.flush(timeout=5)
+        return RESULT
+
+    with caplog.at_level("WARNING", logger="cioguard"):
+        for invocation in range(3):
+            assert plain_handler({"tag": f"inv{invocation}"}, LambdaContext(3_000)) == RESULT
+            assert fake.wait_for(lambda n=invocation: len(fake.events) >= (n + 1) * EVENTS, timeout=10)
+    told = [r.getMessage() for r in caplog.records if "@cioguard.serverless.handler" in r.getMessage()]
+    if uses == "nothing":
+        assert len(told) == 1
+        assert "orders-fn" in told[0]
+    else:
+        assert told == []

@@ -34,6 +34,7 @@ from cioguard.config import Options
 from cioguard.delivery.spool import commit_all
 from cioguard.instrumentation.endpoint_cache import EndpointCache
 from cioguard.instrumentation.express import EVENT_METHODS, QUEUE_CHECK_EVERY
+from cioguard.instrumentation.freeze import FreezeWatch
 from cioguard.instrumentation.queue_fill import QueueFill
 from cioguard.instrumentation.senders import Sender, build_sender
 from cioguard.instrumentation.spans import client_span, record_failure
@@ -71,6 +72,7 @@ class Runtime:
         #: The options passed as keywords (the rest came from CIOGUARD_* variables or defaults).
         self.explicit: dict[str, Any] = {}
         self.blocking = options.mode == "blocking"
+        self.freeze_watch = FreezeWatch()  # (before the sender can answer)
         self.recorder: Recorder = build_recorder(
             registry=options.registry, meter_provider=options.meter_provider, metrics=options.metrics
         )
@@ -284,6 +286,7 @@ class Runtime:
 
     def _on_send_response(self, endpoint: Endpoint, status_code: int) -> None:
         """The background sender got ``status_code`` (sender thread: count and log, never raise)."""
+        self.freeze_watch.answered()  # (once: AWS Lambda without a flushing handler)
         if self.pitfalls_on and status_code in (401, 403, 429):
             self.pitfalls.report(self.pitfalls.check_response(api=endpoint.api, status_code=status_code))
 
@@ -303,6 +306,7 @@ class Runtime:
         return result
 
     def flush(self, timeout: float | None) -> bool:
+        self.freeze_watch.flushed = True
         budget = 10.0 if timeout is None else timeout
         end = time.monotonic() + max(0.0, budget)
         done = self.engine.flush(timeout=budget)
