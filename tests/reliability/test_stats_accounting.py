@@ -12,6 +12,7 @@ import threading
 import time
 from typing import Any
 
+import pytest
 from customerio import CustomerIO
 
 import cioguard
@@ -28,16 +29,21 @@ def _gap(stats: dict[str, Any]) -> int:
     return lost - int(stats["queue_size"])
 
 
-def test_every_call_is_in_one_column_while_traffic_runs(fake: FakeCustomerIO) -> None:
+@pytest.mark.filterwarnings("ignore::cioguard.PitfallWarning")  # (CIO014 for the oversize calls)
+@pytest.mark.parametrize("oversize", [False, True], ids=["ordinary", "every-other-call-oversize"])
+def test_every_call_is_in_one_column_while_traffic_runs(fake: FakeCustomerIO, oversize: bool) -> None:
     cioguard.instrument(track_url=fake.url)
+    per_thread = PER_THREAD // 6 if oversize else PER_THREAD
+    big = "x" * 600_000  # over every Customer.io limit: refused at the caller, counted as dropped
     try:
         cio = CustomerIO("site-id", "track-key")
         for person in range(8):
             cio.identify(f"p{person}", email=f"p{person}@example.com")
 
         def produce(worker: int) -> None:
-            for seq in range(PER_THREAD):
-                cio.track(f"p{worker * 4 + seq % 4}", "load", data={"seq": seq})
+            for seq in range(per_thread):
+                data = {"seq": seq, "note": big} if oversize and seq % 2 else {"seq": seq}
+                cio.track(f"p{worker * 4 + seq % 4}", "load", data=data)
 
         producers = [threading.Thread(target=produce, args=(w,)) for w in range(2)]
         for thread in producers:
@@ -49,11 +55,12 @@ def test_every_call_is_in_one_column_while_traffic_runs(fake: FakeCustomerIO) ->
             gaps.append(_gap(cioguard.stats()))
         for thread in producers:
             thread.join(SECONDS_MAX)
-        assert cioguard.flush(timeout=30) is True
+        assert cioguard.flush(timeout=30) is (not oversize)  # False: calls were dropped
         final = cioguard.stats()
     finally:
         cioguard.uninstrument(timeout=5)
-    assert final["delivered"] == 8 + 2 * PER_THREAD
+    assert final["accepted"] == 8 + 2 * per_thread
+    assert final["delivered"] == 8 + 2 * per_thread - sum(final["dropped"].values())
     assert len(gaps) > 100
     assert [gap for gap in gaps if gap != 0] == []
 

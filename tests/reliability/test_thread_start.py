@@ -74,8 +74,11 @@ def test_a_failed_start_is_tried_again_and_nothing_is_sent_twice(
     calls = iter(range(1_000_000))
     refusing = _Refusing(lambda: next(calls) == 0)  # only the very first thread refuses
     monkeypatch.setattr(state, "daemon_thread", refusing)
+    monkeypatch.setattr(state, "START_RETRY", 0.0)  # (1 s between tries: a later call tries here)
     with instrumented(fake) as client:
         _send(client, 0, N)
+        # Delivered by the threads a later call started, without a flush.
+        assert fake.wait_for(lambda: len(delivered_keys(fake)) == N, timeout=10)
         assert cioguard.flush(timeout=10) is True
         stats = cioguard.stats()
     assert refusing.refused == 1
@@ -97,7 +100,7 @@ def test_with_no_thread_at_all_flush_and_shutdown_send_on_their_own_thread(
         _send(client, N, N)
         cioguard.shutdown(timeout=10)  # the same at the close
         stats = cioguard.stats()
-    assert refusing.refused >= 2
+    assert refusing.refused >= 1  # (tried again at most once a second)
     assert stats["delivered"] == 17 + 2 * N, stats
     assert not sum(stats["dropped"].values()), stats
     assert dict(delivered_keys(fake)) == _expected(2 * N)
@@ -121,3 +124,21 @@ def test_calls_made_while_the_interpreter_exits_are_delivered(fake: FakeCustomer
     assert not stats["fallbacks"], stats
     assert dict(delivered_keys(fake)) == _expected(N)
     assert done.stderr.count("could not start a sender thread") == 1, done.stderr
+
+
+def test_with_no_thread_callers_are_not_slowed_for_nothing(
+    fake: FakeCustomerIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Backpressure pauses callers so the sender can catch up: with no sender thread nothing
+    drains until a flush, so the 1-50 ms pause only slowed the app (30 ms per call near full)."""
+    from cioguard.delivery import backpressure
+
+    pauses: list[float] = []
+    monkeypatch.setattr(backpressure, "_pause", pauses.append)
+    monkeypatch.setattr(state, "daemon_thread", _Refusing(lambda: True))
+    burst = 9_500  # past 7/8 of the default max_queue_size (10 000)
+    with instrumented(fake) as client:
+        _send(client, 0, burst)
+        assert [delay for delay in pauses if delay > 0] == []
+        assert cioguard.flush(timeout=30) is True  # sent by the flushing thread
+    assert len(delivered_keys(fake)) == burst

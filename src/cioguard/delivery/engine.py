@@ -209,8 +209,11 @@ class DeliveryEngine:
     def record_drop(self, reason: str, count: int = 1, detail: str = "", method: str = "") -> None:
         """Count operations lost before they reached the engine (an oversize call refused by the
         caller's side): in ``stats()``, the metric, the drop log and ``on_drop`` like any other."""
-        self._core.counters.add("accepted", count)  # (each ends delivered, dropped or queued)
-        self._core.out.count(reason, count, {method: count} if method else {}, detail)
+        core = self._core
+        with core.lock:  # (stats() reads under it: never accepted without its drop)
+            core.counters.add("accepted", count)  # (each ends delivered, dropped or queued)
+            core.out.count(reason, count, {method: count} if method else {}, detail, defer=True)
+        core.out.run_hooks()  # on_drop never runs under the lock
 
     # -- lifecycle -----------------------------------------------------------------------------
 

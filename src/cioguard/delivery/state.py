@@ -36,6 +36,8 @@ NEVER = 1 << 62
 WAITED = 0.1
 #: Inbox length at which a submit wakes the spare thread while every request is in flight.
 INTAKE_NUDGE = 256
+#: Seconds between two tries to start the sender threads after a start failed.
+START_RETRY = 1.0
 #: A caller's pause when the queue is nearly full: 1 ms at ``brake_at``, 50 ms at capacity.
 BRAKE_MIN = 0.001
 BRAKE_MAX = 0.050
@@ -95,6 +97,7 @@ class CoreState:
         #: is tried again at the next wake() (and a flush or the close sends meanwhile: run()).
         self.threads: list[threading.Thread] = []
         self.start_failed = False
+        self.next_start = 0.0  # (clock) the earliest retry after a failed start
         self.closed = False
         self.stopped = False
         #: Set by the close when it counted the operations still in flight at its deadline as
@@ -133,8 +136,11 @@ class CoreState:
         self.nudge_at = NEVER
         if not self.threads and not self.stopped:
             with self.lock:
-                if not self.threads and not self.stopped:
+                if not self.threads and not self.stopped and self.clock() >= self.next_start:
                     self._start()
+                if not self.threads:
+                    # No sender: the next call wakes again, and tries a start once a second.
+                    self.idle = True
         self.bell.ring()
 
     def _start(self) -> None:
@@ -152,6 +158,7 @@ class CoreState:
                         "flush() and the exit flush send them on their own thread",
                         exc,
                     )
+                self.next_start = self.clock() + START_RETRY
                 return  # (Python 3.12.0-3.12.1 during interpreter shutdown; a pids limit)
             self.threads.append(thread)
 
@@ -162,8 +169,9 @@ class CoreState:
     def brake(self, queued: int) -> float:
         """A caller's pause at ``queued`` (from ``high_water``): 0 (a GIL hand-off) below
         ``brake_at``, then 1 ms rising to :data:`BRAKE_MAX` at capacity; none while an endpoint
-        is in outage mode or waits out a 429."""
-        if queued < self.brake_at or self.outages or self.sender.pausing(self.clock()):
+        is in outage mode or waits out a 429, nor while no sender thread could start."""
+        stalled = self.outages or (self.start_failed and not self.threads)
+        if queued < self.brake_at or stalled or self.sender.pausing(self.clock()):
             return 0.0  # (nothing drains meanwhile: pausing would only slow the app)
         room = max(1, self.capacity - self.brake_at)
         return BRAKE_MIN + (BRAKE_MAX - BRAKE_MIN) * min(1.0, (queued - self.brake_at) / room)
