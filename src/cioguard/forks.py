@@ -28,7 +28,13 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["in_child", "in_uwsgi_worker", "install_uwsgi_hook", "uwsgi_master_before_fork"]
+__all__ = [
+    "in_child",
+    "in_uwsgi_worker",
+    "install_uwsgi_hook",
+    "run_child_hooks",
+    "uwsgi_master_before_fork",
+]
 
 logger = logging.getLogger("cioguard")
 
@@ -52,13 +58,16 @@ def in_uwsgi_worker(hook: Callable[[], None]) -> None:
 
 def uwsgi_master_before_fork() -> bool:
     """Whether this process is a uWSGI master (or lone process) loading the app before its
-    workers start from it (not ``--lazy-apps``, where each worker loads the app itself)."""
+    workers start from it (not ``--lazy-apps``, where each worker loads the app itself; not a
+    mule or the spooler, which never fork)."""
     uwsgi = _uwsgi()
     if uwsgi is None:
         return False
     try:
+        if int(getattr(uwsgi, "mule_id", lambda: 0)()) or getattr(uwsgi, "i_am_the_spooler", lambda: 0)():
+            return False
         return int(uwsgi.worker_id()) == 0
-    except Exception:  # (a uWSGI without worker_id: take it as a worker)
+    except Exception:  # (a uWSGI without these functions: take it as a worker)
         return False
 
 
@@ -70,7 +79,8 @@ def _run(hooks: list[Callable[[], None]]) -> None:
             logger.error("cioguard: a fork hook failed: %r", exc)
 
 
-def _run_child_hooks() -> None:
+def run_child_hooks() -> None:
+    """The child hooks, once in this process (nothing in the process that registered them)."""
     global _ran_in
     pid = os.getpid()
     if _ran_in != pid:
@@ -79,7 +89,7 @@ def _run_child_hooks() -> None:
 
 
 def _uwsgi_worker_started() -> None:
-    _run_child_hooks()  # (nothing when this worker is the process that loaded the app)
+    run_child_hooks()  # (nothing when this worker is the process that loaded the app)
     _run(_worker_hooks)
 
 
@@ -92,23 +102,23 @@ def _uwsgi() -> Any:
 
 def install_uwsgi_hook() -> None:
     """Chain :func:`_uwsgi_worker_started` into uWSGI's post-fork hook (idempotent; nothing
-    outside uWSGI). Through ``uwsgidecorators.postfork`` when the app imported that module (its
-    import replaces the hook with its chain); never importing it ourselves (that import also
-    replaces the app's ``uwsgi.spooler``)."""
+    outside uWSGI). With a master, through ``uwsgidecorators.postfork``: importing that module
+    (which an app using ``@postfork``, ``@timer`` or ``@spool`` does, maybe after cioguard)
+    replaces ``uwsgi.post_fork_hook`` with its chain, so cioguard imports it first and joins the
+    chain, keeping what the import replaced (a hook, spooler or mule handler set before)."""
     global _post_fork
     uwsgi = _uwsgi()
     if uwsgi is None:
         return
-    previous = getattr(uwsgi, "post_fork_hook", None)
-    decorators = sys.modules.get("uwsgidecorators")
+    decorators = sys.modules.get("uwsgidecorators") or _import_decorators(uwsgi)
     chain = getattr(decorators, "postfork_chain", None)
-    if (_post_fork is not None and previous is _post_fork) or (
-        chain is not None and _uwsgi_worker_started in _chained(chain)
-    ):
-        return  # installed already
-    if decorators is not None and chain is not None and previous is decorators.postfork_chain_hook:
-        decorators.postfork(_uwsgi_worker_started)
+    if decorators is not None and chain is not None:
+        if _uwsgi_worker_started not in _chained(chain):
+            decorators.postfork(_uwsgi_worker_started)
         return
+    previous = getattr(uwsgi, "post_fork_hook", None)
+    if _post_fork is not None and previous is _post_fork:
+        return  # installed already
 
     def post_fork() -> None:
         _uwsgi_worker_started()
@@ -119,9 +129,29 @@ def install_uwsgi_hook() -> None:
     setattr(uwsgi, "post_fork_hook", post_fork)  # noqa: B010  (a module attribute uWSGI reads)
 
 
+#: What importing ``uwsgidecorators`` sets on the ``uwsgi`` module (kept when set before).
+_REPLACED = ("spooler", "mule_msg_hook")
+
+
+def _import_decorators(uwsgi: Any) -> Any:
+    kept = {name: getattr(uwsgi, name) for name in (*_REPLACED, "post_fork_hook") if hasattr(uwsgi, name)}
+    try:
+        decorators = importlib.import_module("uwsgidecorators")  # (it raises without a master)
+    except Exception:
+        return None
+    for name in _REPLACED:
+        if name in kept:
+            setattr(uwsgi, name, kept[name])
+    previous = kept.get("post_fork_hook")
+    chain = getattr(decorators, "postfork_chain", None)
+    if callable(previous) and isinstance(chain, list) and previous is not decorators.postfork_chain_hook:
+        chain.append(previous)  # the app's own hook, set before: still called
+    return decorators
+
+
 def _chained(chain: list[Any]) -> list[Any]:
     return [getattr(entry, "f", entry) for entry in chain]
 
 
-os.register_at_fork(after_in_child=_run_child_hooks)
+os.register_at_fork(after_in_child=run_child_hooks)
 install_uwsgi_hook()

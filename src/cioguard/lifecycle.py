@@ -20,6 +20,7 @@ background mode Track methods return ``None`` instead of the SDK's ``requests.Re
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -96,6 +97,9 @@ def _until_uwsgi_forks() -> None:
         _synchronous_until_fork = True
         force_synchronous.set(True)  # (the master's main thread: the context its workers inherit)
         forks.in_uwsgi_worker(_queue_in_worker)
+        runtime = active_runtime()
+        if runtime is not None:  # a worker whose hook was lost heals at its first call
+            runtime.fork_origin = os.getpid()
 
 
 def _queue_in_worker() -> None:

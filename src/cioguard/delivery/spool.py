@@ -260,7 +260,11 @@ class Spool(SpoolCore):
         here). The parent's rows, connection and lock stay the parent's."""
         if self._pid == os.getpid():
             return
-        inherited_busy = self._conn is not None and not self._fork_held
+        inherited_busy = False
+        if self._conn is not None and not self._fork_held:
+            # Forked without our before-fork hook (uWSGI): the copied lock tells whether a parent
+            # thread was inside SQLite (every SQLite call holds it).
+            inherited_busy = not self._lock.acquire(blocking=False)
         self._fork_held = False
         self._reset_for_child()
         if inherited_busy:

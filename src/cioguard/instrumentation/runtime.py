@@ -24,12 +24,14 @@ Two paths:
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
+from cioguard import forks
 from cioguard.config import Options
 from cioguard.delivery.spool import commit_all
 from cioguard.instrumentation.endpoint_cache import EndpointCache
@@ -73,6 +75,8 @@ class Runtime:
         self.explicit: dict[str, Any] = {}
         self.blocking = options.mode == "blocking"
         self.freeze_watch = FreezeWatch()  # (before the sender can answer)
+        #: The uWSGI master's pid while its calls go through the SDK until it forks (lifecycle).
+        self.fork_origin: int | None = None
         self.recorder: Recorder = build_recorder(
             registry=options.registry, meter_provider=options.meter_provider, metrics=options.metrics
         )
@@ -227,6 +231,8 @@ class Runtime:
         ``args`` go to ``wrapped`` unchanged; ``bind_args`` (the arguments without the client, when
         the method was called through the class) are what the pitfall rules read.
         """
+        if self.fork_origin is not None and os.getpid() != self.fork_origin:
+            self._forked_unhooked()
         findings: list[Finding] = []
         call: Call | None = None
         tracer = self.tracing.tracer()
@@ -276,6 +282,14 @@ class Runtime:
             findings = self.pitfalls.check_client(kind=kind, key=key, site_id=site_id)
             if findings:
                 self.pitfalls.emit(findings, stacklevel=user_stacklevel())
+
+    def _forked_unhooked(self) -> None:
+        """A uWSGI worker whose post-fork hook never ran (the app replaced ``uwsgi.post_fork_hook``
+        after cioguard): this call goes through the SDK as in the master, later ones are queued
+        by a fresh sender."""
+        self.fork_origin = None
+        forks.run_child_hooks()
+        force_synchronous.set(False)
 
     def observe_response(self, api: str, status_code: int) -> None:
         """A blocking SDK request finished with ``status_code`` (caller's thread)."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,14 @@ cioguard.instrument()
 BOOT_EVENTS = int(os.environ.get("BOOT_EVENTS", "0"))
 if BOOT_EVENTS:
     work.send(99, BOOT_EVENTS)
-    time.sleep(0.0)  # the rest of a start-up: the master's sender runs (idle) when workers fork
+# uWSGI only: an app that uses uwsgidecorators (imported after cioguard), or that sets its own
+# post-fork hook after cioguard's (which then never runs).
+if os.environ.get("APP_POSTFORK") == "decorators":
+    import uwsgidecorators  # noqa: F401
+elif os.environ.get("APP_POSTFORK") == "direct":
+    import uwsgi
+
+    uwsgi.post_fork_hook = lambda: None
 
 
 def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
