@@ -25,6 +25,7 @@ import importlib
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -42,6 +43,9 @@ _hooks: list[Callable[[], None]] = []
 _worker_hooks: list[Callable[[], None]] = []
 #: The process the hooks last ran in (or that registered them): a second call there does nothing.
 _ran_in = os.getpid()
+#: Held only while a child runs its hooks (never while anything forks).
+_running = threading.RLock()
+_starting = 0
 #: The hook set directly on ``uwsgi.post_fork_hook`` (to tell it is installed already).
 _post_fork: Callable[[], None] | None = None
 
@@ -81,11 +85,16 @@ def _run(hooks: list[Callable[[], None]]) -> None:
 
 def run_child_hooks() -> None:
     """The child hooks, once in this process (nothing in the process that registered them)."""
-    global _ran_in
+    global _ran_in, _starting
     pid = os.getpid()
-    if _ran_in != pid:
-        _ran_in = pid
+    if _ran_in == pid:
+        return
+    with _running:  # two threads of a uWSGI worker healing at once (Runtime.held_until_fork)
+        if _ran_in == pid or _starting == pid:
+            return  # done, or a hook of ours called back in
+        _starting = pid
         _run(_hooks)
+        _ran_in = pid  # (after the hooks: another thread waits for them, then finds them done)
 
 
 def _uwsgi_worker_started() -> None:

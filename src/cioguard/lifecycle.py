@@ -38,8 +38,6 @@ logger = logging.getLogger("cioguard")
 _REINSTRUMENT_FLUSH_SECONDS = 10.0
 #: Figures of the runtimes later instrument() calls replaced, added to stats() ("dropped:<reason>").
 _retired: dict[str, int] = {}
-#: Calls go through the SDK until the uWSGI master forks its workers (see _until_uwsgi_forks).
-_synchronous_until_fork = False
 #: The last figures of the runtime uninstrument() stopped (stats() until the next instrument()).
 _final: dict[str, Any] = {}
 _ADDED_UP = ("accepted", "delivered", "retries", "requests", "rate_limited", "errors")
@@ -90,20 +88,12 @@ def _until_uwsgi_forks() -> None:
     """In a uWSGI master loading the app its workers fork from (no ``--lazy-apps``), calls made
     meanwhile (a start-up event) go through the SDK synchronously: uWSGI forks without Python's
     fork hooks, and a sender thread of the master's holding the GIL at that moment would leave a
-    worker hung for good. Each worker then queues as usual."""
-    global _synchronous_until_fork
+    worker hung for good. Each worker then queues as usual (:meth:`Runtime.held_until_fork`)."""
     forks.install_uwsgi_hook()
-    if forks.uwsgi_master_before_fork() and not _synchronous_until_fork:
-        _synchronous_until_fork = True
-        force_synchronous.set(True)  # (the master's main thread: the context its workers inherit)
-        forks.in_uwsgi_worker(_queue_in_worker)
-        runtime = active_runtime()
-        if runtime is not None:  # a worker whose hook was lost heals at its first call
-            runtime.fork_origin = os.getpid()
-
-
-def _queue_in_worker() -> None:
-    force_synchronous.set(False)
+    runtime = active_runtime()
+    if runtime is not None and runtime.fork_origin is None and forks.uwsgi_master_before_fork():
+        runtime.fork_origin = os.getpid()
+        forks.in_uwsgi_worker(runtime.forked)
 
 
 def _retire(old: Runtime) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -113,6 +114,9 @@ def test_calls_made_while_instrument_applies_other_options_never_bypass_cioguard
         thread.start()
     with FakeCustomerIO(https=False) as other:
         started.wait()
+        deadline = time.monotonic() + 10
+        while min(sent) < 100 and time.monotonic() < deadline:  # every thread is calling
+            time.sleep(0.001)
         cioguard.instrument(track_url=other.track_url)
         stop.set()
         for thread in threads:

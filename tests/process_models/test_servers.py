@@ -155,9 +155,10 @@ def test_uwsgi_brutal_shutdown_with_skip_atexit_loses_what_workers_queued(
         ("uwsgi", [], ""),
         ("uwsgi", [], "decorators"),
         ("uwsgi", [], "direct"),
+        ("uwsgi", ["--threads", "4"], "direct"),
         ("gunicorn", ["--preload"], ""),
     ],
-    ids=["uwsgi", "uwsgi-uwsgidecorators", "uwsgi-own-post-fork-hook", "gunicorn"],
+    ids=["uwsgi", "uwsgi-uwsgidecorators", "uwsgi-own-post-fork-hook", "uwsgi-threads", "gunicorn"],
 )
 def test_workers_of_a_master_that_already_sent_deliver(
     fake: FakeCustomerIO, tmp_path: Path, server: str, extra: list[str], postfork: str
@@ -168,17 +169,17 @@ def test_workers_of_a_master_that_already_sent_deliver(
     log = tmp_path / "server.log"
     boot = 5
     env = {"BOOT_EVENTS": str(boot), "APP_POSTFORK": postfork}
-    before, pids, code = serve(fake, server, "idle+term", extra, log, env=env)
+    before, _, code = serve(fake, server, "idle+term", extra, log, env=env)
     got = delivered_keys(fake)
     assert code == 0, log.read_text()
     assert before >= REQUESTS * PER_REQUEST, log.read_text()  # delivered while the workers ran
     boot_keys = {("w99", 99 * boot + i) for i in range(boot)}
     assert set(got) == expected_keys(REQUESTS, PER_REQUEST) | boot_keys
     assert all(n == 1 for n in got.values())  # the master's start-up events once, not per worker
-    # The workers queued (v2 batches), none sent synchronously through the SDK (v1) but, when
-    # the app replaced cioguard's post-fork hook, each worker's first call (it heals there).
+    # The workers queued (v2 batches), none sent synchronously through the SDK (v1), also when
+    # the app replaced cioguard's post-fork hook (a worker then starts fresh at its first call).
     synchronous = [e for e in fake.events if e.person != "w99" and e.via != "v2"]
-    assert len(synchronous) <= (len(pids) if postfork == "direct" else 0), log.read_text()
+    assert synchronous == [], log.read_text()
 
 
 def _blocked_signals(pid: str) -> int:
@@ -217,3 +218,37 @@ def test_uwsgi_workers_keep_the_spool(fake: FakeCustomerIO, tmp_path: Path) -> N
     assert code == 0, log.read_text()
     assert "forked during a spool write" not in log.read_text()
     assert set(delivered_keys(fake)) >= expected_keys(REQUESTS, PER_REQUEST)
+
+
+@pytest.mark.parametrize("postfork", ["", "direct"], ids=["hooked", "own-post-fork-hook"])
+def test_uwsgi_synchronous_blocks_return_every_response(
+    fake: FakeCustomerIO, tmp_path: Path, postfork: str
+) -> None:
+    """A worker's first request reads three responses inside ``cioguard.synchronous()``: each
+    is the SDK's own (the way cioguard leaves the master's synchronous start-up must not end
+    a user's block early)."""
+    port = free_port()
+    env = child_env(fake.track_url, BOOT_EVENTS="1", APP_POSTFORK=postfork)
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command("uwsgi", port, False, []), env=env, stdout=out, stderr=subprocess.STDOUT, cwd=APPS
+        )
+    try:
+        deadline = time.monotonic() + 30
+        answers: list[str] = []
+        while len(answers) < 4:
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            with contextlib.suppress(httpx.HTTPError):
+                answers.append(httpx.get(f"http://127.0.0.1:{port}/sync", timeout=10).text)
+                continue
+            time.sleep(0.05)
+        assert set(answers) == {"Response,Response,Response"}, answers
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)

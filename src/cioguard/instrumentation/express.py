@@ -99,7 +99,7 @@ def make_express(runtime: Runtime, method: str, fall_back: FallBack) -> Wrapper 
         else:
             client, call_args = instance, args
         endpoint = endpoint_for(client)
-        if synchronous():
+        if synchronous() or (runtime.fork_origin is not None and runtime.held_until_fork()):
             return runtime.call_through(method, endpoint, wrapped, args, kwargs, call_args)
         try:
             if defer and not gate_open():

@@ -75,7 +75,8 @@ class Runtime:
         self.explicit: dict[str, Any] = {}
         self.blocking = options.mode == "blocking"
         self.freeze_watch = FreezeWatch()  # (before the sender can answer)
-        #: The uWSGI master's pid while its calls go through the SDK until it forks (lifecycle).
+        #: The uWSGI master's pid while its calls go through the SDK until it forks (lifecycle,
+        #: :meth:`held_until_fork`); None everywhere else (one attribute test per call).
         self.fork_origin: int | None = None
         self.recorder: Recorder = build_recorder(
             registry=options.registry, meter_provider=options.meter_provider, metrics=options.metrics
@@ -231,8 +232,6 @@ class Runtime:
         ``args`` go to ``wrapped`` unchanged; ``bind_args`` (the arguments without the client, when
         the method was called through the class) are what the pitfall rules read.
         """
-        if self.fork_origin is not None and os.getpid() != self.fork_origin:
-            self._forked_unhooked()
         findings: list[Finding] = []
         call: Call | None = None
         tracer = self.tracing.tracer()
@@ -283,13 +282,22 @@ class Runtime:
             if findings:
                 self.pitfalls.emit(findings, stacklevel=user_stacklevel())
 
-    def _forked_unhooked(self) -> None:
-        """A uWSGI worker whose post-fork hook never ran (the app replaced ``uwsgi.post_fork_hook``
-        after cioguard): this call goes through the SDK as in the master, later ones are queued
-        by a fresh sender."""
+    def held_until_fork(self) -> bool:
+        """True in a uWSGI master before it forks its workers (calls go through the SDK: a sender
+        thread running there when uWSGI forks could leave a worker hung). In a worker whose
+        post-fork hook never ran (the app replaced it): start fresh here, once, and queue."""
+        origin = self.fork_origin
+        if origin is None:
+            return False
+        if os.getpid() == origin:
+            return True
+        forks.run_child_hooks()  # (once per process, whichever thread gets here first)
         self.fork_origin = None
-        forks.run_child_hooks()
-        force_synchronous.set(False)
+        return False
+
+    def forked(self) -> None:
+        """A uWSGI worker started (its post-fork hook ran): calls are queued from now on."""
+        self.fork_origin = None
 
     def observe_response(self, api: str, status_code: int) -> None:
         """A blocking SDK request finished with ``status_code`` (caller's thread)."""

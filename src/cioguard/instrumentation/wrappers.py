@@ -78,7 +78,7 @@ def track_method(runtime: Runtime, method: str) -> Wrapper:
             client, call_args = args[0], args[1:]
         else:
             client, call_args = instance, args
-        if blocking or synchronous():
+        if blocking or synchronous() or (runtime.fork_origin is not None and runtime.held_until_fork()):
             return runtime.call_through(method, endpoint_for(client), wrapped, args, kwargs, call_args)
         try:
             return enqueue(method, endpoint_for(client), call_args, kwargs)
@@ -100,7 +100,7 @@ def app_method(runtime: Runtime, method: str) -> Wrapper:
     ) -> Any:
         client, call_args = _split_instance(instance, args)
         endpoint = runtime.app_endpoint_for(client)
-        if not background or force_synchronous.get():
+        if not background or force_synchronous.get() or runtime.held_until_fork():
             return runtime.call_through(method, endpoint, wrapped, args, kwargs, call_args)
         try:
             return runtime.enqueue(method, endpoint, call_args, kwargs)

@@ -37,6 +37,13 @@ elif os.environ.get("APP_POSTFORK") == "direct":
 
 
 def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    if environ.get("PATH_INFO") == "/sync":  # three calls whose responses are read
+        cio = work.client()
+        with cioguard.synchronous():
+            results = [cio.track("w98", "read_back", data={"who": "w98", "seq": i}) for i in range(3)]
+        body = ",".join(type(result).__name__ for result in results).encode()
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        return [body]
     if environ.get("PATH_INFO") == "/send":
         query = parse_qs(environ.get("QUERY_STRING", ""))
         work.send(int(query["w"][0]), int(query["n"][0]))
