@@ -135,7 +135,7 @@ def install_uwsgi_hook() -> None:
             previous()
 
     _post_fork = post_fork
-    setattr(uwsgi, "post_fork_hook", post_fork)  # noqa: B010  (a module attribute uWSGI reads)
+    uwsgi.post_fork_hook = post_fork  # (a module attribute uWSGI reads in every new worker)
 
 
 #: What importing ``uwsgidecorators`` sets on the ``uwsgi`` module (kept when set before).

@@ -476,21 +476,21 @@ def test_a_queued_call_the_sender_cannot_encode_is_dropped_and_the_queue_goes_on
     """Defence in depth: the caller refuses a lone surrogate in a name or id (SerializationError),
     but if one ever got through, the sender drops that call (counted) instead of retrying it
     forever at the head of the queue with every later call behind it."""
-    from cioguard.operations.deferred import Lanes
+    from cioguard.operations.deferred import Lanes, Snapshot
     from cioguard.operations.entry import snapshot_data
 
     engine = start(engines)
     lanes = Lanes()
 
-    def snapshot(name: str, seq: int) -> tuple[object, ...]:
+    def snapshot(name: str, seq: int) -> Snapshot:
         made = snapshot_data("track", "u1", "clicked", {"seq": seq}, None, None, False)
         assert made is not None
         data_json, value, stamp = made
         return (endpoint, "track", data_json, value, None, time.time(), None, 1, lanes, name, stamp)
 
-    assert engine.submit_snapshot(snapshot("bad\ud800name", 0))  # type: ignore[arg-type]
+    assert engine.submit_snapshot(snapshot("bad\ud800name", 0))
     for seq in range(1, 6):
-        assert engine.submit_snapshot(snapshot("clicked", seq))  # type: ignore[arg-type]
+        assert engine.submit_snapshot(snapshot("clicked", seq))
     assert engine.flush(5.0) is False  # one call was dropped
     stats = engine.stats()
     assert stats["delivered"] == 5

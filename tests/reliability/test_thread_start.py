@@ -25,6 +25,13 @@ from cioguard.testing import FakeCustomerIO
 N = 300
 
 
+class _Unstartable(threading.Thread):
+    """A thread the system will not start (as under a pids limit)."""
+
+    def start(self) -> None:
+        raise RuntimeError("can't start new thread")
+
+
 class _Refusing:
     """``daemon_thread`` whose threads refuse to start while ``refusing()`` says so."""
 
@@ -34,15 +41,10 @@ class _Refusing:
         self.real = state.daemon_thread
 
     def __call__(self, target: Callable[..., Any], name: str) -> threading.Thread:
-        thread = self.real(target, name)
         if self.refusing():
             self.refused += 1
-
-            def refuse() -> None:
-                raise RuntimeError("can't start new thread")
-
-            thread.start = refuse  # type: ignore[method-assign]
-        return thread
+            return _Unstartable(target=target, name=name, daemon=True)
+        return self.real(target, name)
 
 
 @contextmanager

@@ -230,7 +230,7 @@ class Core(CoreState):
             self._log_outage(label, began, outcome)
         handoff()  # a batch's bookkeeping comes in short GIL stretches (callers' p99.9)
         if delivered:
-            self.out.delivered(delivered, now, counted=True)
+            self.out.delivered(delivered, now)
         for reason, lost in dropped.items():
             self.out.drop(lost, reason, counted=True)
         if self.link.on:

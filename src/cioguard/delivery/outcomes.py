@@ -4,7 +4,7 @@
 
     out = Outcomes(counters, recorder, on_drop)
     out.intake(ops)                    # calls/enqueued metrics, per method, for a whole intake
-    out.delivered(ops, now)            # delivered counter, per-method metric, delivery lag
+    out.delivered(ops, now)            # per-method metric, delivery lag (counted by the sender)
     out.drop(ops, "rejected", detail)  # dropped counter + metric + rate-limited log + on_drop
 
 ``on_drop(reason, count, methods)`` gets ``methods`` as ``{sdk method name: count}`` and never a
@@ -97,10 +97,9 @@ class Outcomes:
             self._recorder.calls(method, "background", values)
             self._recorder.enqueued(method, len(values))
 
-    def delivered(self, ops: Sequence[Operation], now: float, counted: bool = False) -> None:
-        """Metrics of delivered operations; ``counted``: ``stats()`` counted them already."""
-        if not counted:
-            self._counters.add("delivered", len(ops))
+    def delivered(self, ops: Sequence[Operation], now: float) -> None:
+        """Metrics of delivered operations (the sender counts them for ``stats()``, under its lock,
+        when their request ends)."""
         for method, count in group_methods(ops).items():
             self._recorder.delivered(method, count)
         for start in range(0, len(ops), CHUNK):  # lags in chunks (short GIL stretches)

@@ -44,6 +44,7 @@ def _late_calls(count: int) -> None:
 
 def main() -> int:
     count = int(sys.argv[1])
+    # Every thread of the process, as the interpreter refuses them (not only cioguard's).
     threading.Thread.start = _refusing_start  # type: ignore[method-assign]
     atexit.register(_report)  # before instrument(): atexit is LIFO, so this runs after cioguard's hook
     cioguard.instrument()
