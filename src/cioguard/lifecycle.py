@@ -74,6 +74,7 @@ def instrument(**options: Unpack[InstrumentOptions]) -> None:
             if old is not None:
                 _retire(old)
             exits.install()
+            _until_uwsgi_forks()  # (the new runtime too, in a uWSGI master)
             return
         else:
             # After cioguard.shutdown() the sender is gone: start over with a fresh one.
