@@ -49,21 +49,18 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-import redis
-
 from cioguard import forks
 from cioguard.delivery.counters import Counters, logger
-from cioguard.delivery.policy import group_methods
 from cioguard.delivery.spool import Spool
 from cioguard.operations.model import Operation
-from cioguard.scaleout.codec import Keys, encode, partition_of
+from cioguard.scaleout.codec import Keys
 from cioguard.scaleout.connection import Fallback, connect
-from cioguard.scaleout.persistence import safe_redis_url, warn_if_not_durable
+from cioguard.scaleout.handover import HandOver
 from cioguard.telemetry.recorder import NullRecorder, Recorder
 from cioguard.threads import daemon_thread
 
 
-class RedisProducer:
+class RedisProducer(HandOver):
     """See the module docstring. Thread-safe; fork-safe (the child starts empty)."""
 
     def __init__(
@@ -179,15 +176,6 @@ class RedisProducer:
             self._wake.set()
         return True
 
-    def _to_fallback(self, op: Operation) -> bool:
-        assert self._fallback is not None
-        self._counters.add("fallback")
-        try:
-            return self._fallback.submit(op)
-        except Exception as exc:  # a fallback must not break the caller
-            self._counters.error("fallback submit", exc)
-            return False
-
     def _drop_now(self, op: Operation, reason: str) -> bool:
         self._recorder.call(op.method, "background", op.caller_seconds)
         self._counters.drop(reason, 1)
@@ -198,104 +186,6 @@ class RedisProducer:
         self._recorder.queue_capacity(self._max_buffer)
         self._thread = daemon_thread(self._run, "cioguard-redis-producer")
         self._thread.start()
-
-    # -- background thread ---------------------------------------------------------------------
-
-    def _run(self) -> None:
-        # Once per process and URL: a Redis without AOF loses queued operations when it crashes.
-        warn_if_not_durable(self._client, safe_redis_url(self._url))
-        while True:
-            self._wake.wait(self._reconnect_interval if not self._up else None)
-            self._wake.clear()
-            try:
-                if self._stop and not self._buffer:
-                    return
-                if not self._up and not self._reconnect():
-                    self._spill_to_fallback()
-                    if self._stop:
-                        return
-                    continue
-                while self._buffer and self._up:
-                    self._send_some()
-                if self._spilled and not self._buffer and self._up and self._spool is not None:
-                    ops = self._spool.reload(self._max_buffer)
-                    self._spilled = max(0, self._spilled - len(ops)) if ops else 0
-                    self._push(ops)
-            except Exception as exc:  # never let the thread die
-                self._counters.error("redis producer", exc)
-            if self._stop and (not self._buffer or not self._up):
-                return
-
-    def _send_some(self) -> None:
-        with self._lock:
-            count = min(len(self._buffer), self._max_pipeline)
-            batch = [self._buffer.popleft() for _ in range(count)]
-            self._inflight = count  # still counts against max_buffer
-        pipe = self._client.pipeline(transaction=False)
-        for op in batch:
-            pipe.xadd(self._streams[partition_of(op.shard_key, self._partitions)], encode(op))  # type: ignore[arg-type]
-        try:
-            pipe.execute()
-        except redis.RedisError as exc:
-            # Invariant: a failed pipeline goes back to the buffer's front in order, so one
-            # person's operations are never reordered; entries it did add are sent twice.
-            with self._lock:
-                self._buffer.extendleft(reversed(batch))
-                self._inflight = 0
-            self._mark_down(exc)
-            self._spill_to_fallback()
-            return
-        self._counters.add("handed_over", len(batch))
-        if self._spool is not None:
-            self._spool.ack(batch)
-        for op in batch:
-            self._recorder.call(op.method, "background", op.caller_seconds)
-        for method, n in group_methods(batch).items():
-            self._recorder.enqueued(method, n)
-        self._resolve(len(batch))
-
-    def _resolve(self, count: int) -> None:
-        with self._lock:
-            self._inflight = 0
-            self._resolved += count
-            self._progress.notify_all()
-            size = len(self._buffer)
-        self._recorder.queue_size(size)
-
-    def _mark_down(self, exc: BaseException) -> None:
-        if self._up:
-            logger.warning("cioguard: Redis queue unreachable (%s); reconnecting", type(exc).__name__)
-        self._up = False
-        self._counters.add("redis_errors")
-
-    def _reconnect(self) -> bool:
-        try:
-            self._client.ping()
-        except redis.RedisError as exc:
-            self._mark_down(exc)
-            return False
-        logger.warning("cioguard: Redis queue reachable again")
-        self._up = True
-        self._counters.add("reconnects")
-        return True
-
-    def _spill_to_fallback(self) -> None:
-        """While Redis is down: hand the buffer to the fallback (if any); at shutdown, drop it."""
-        if self._fallback is None and not self._stop:
-            return
-        with self._lock:
-            batch = list(self._buffer)
-            self._buffer.clear()
-        if not batch:
-            return
-        if self._fallback is None:
-            self._keep_or_drop(batch)
-        else:
-            for op in batch:
-                self._to_fallback(op)
-            if self._spool is not None:
-                self._spool.ack(batch)  # the fallback owns them now
-        self._resolve(len(batch))
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -346,18 +236,6 @@ class RedisProducer:
             if count:
                 self._counters.drop(reason, count, "lost by the spool")
                 self._recorder.dropped(reason, count)
-
-    def _keep_or_drop(self, ops: list[Operation]) -> None:
-        """Operations this process can no longer hand over: kept in the spool for the next
-        process when there is one, else counted as dropped (``shutdown``)."""
-        if not ops:
-            return
-        self._counters.add("not_handed_over", len(ops))
-        if self._spool is not None:
-            logger.warning("cioguard: %d operation(s) kept in the spool for the next process", len(ops))
-            return
-        self._counters.drop("shutdown", len(ops), "Redis unreachable at shutdown")
-        self._recorder.dropped("shutdown", len(ops))
 
     def _at_exit(self) -> None:
         if self._pid == os.getpid():
