@@ -36,15 +36,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from cioguard.testing.certs import TestCertificates, ca_environment, make_trusting
 from cioguard.testing.faults import Fault, FaultControls, FaultPlan
-from cioguard.testing.records import Delivery, Event, Merge, Person, RecordedRequest
+from cioguard.testing.records import RecordedRequest
 from cioguard.testing.reply import Context, Reply
 from cioguard.testing.routing import Router
 from cioguard.testing.server import Connection, EmulatorServer, Incoming
 from cioguard.testing.state import Store
+from cioguard.testing.views import EmulatorViews
 
 #: Path of the state endpoint (outside every Customer.io API path; never needs credentials).
 STATE_PATH = "/__emulator/state"
@@ -68,7 +67,7 @@ class RequestSummary:
         return text if self.fault is None else f"{text}  fault={self.fault}"
 
 
-class FakeCustomerIO(FaultControls):
+class FakeCustomerIO(FaultControls, EmulatorViews):
     """The emulator; see the module docstring. Not started until ``start()`` / ``with``."""
 
     def __init__(
@@ -279,100 +278,6 @@ class FakeCustomerIO(FaultControls):
                         label,
                     )
                 )
-
-    # -- state ------------------------------------------------------------------------------------
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        with self._lock:
-            return list(self._log)
-
-    @property
-    def people(self) -> dict[str, Person]:
-        with self._lock:
-            return dict(self._store.people)
-
-    def person(self, identifier: str) -> Person | None:
-        """The person with this id, email (any case) or cio_id (with or without ``cio_``)."""
-        with self._lock:
-            return self._store.lookup(identifier)
-
-    @property
-    def events(self) -> list[Event]:
-        with self._lock:
-            return list(self._store.events)
-
-    @property
-    def duplicate_events(self) -> int:
-        with self._lock:
-            return self._store.duplicate_events
-
-    @property
-    def deliveries(self) -> list[Delivery]:
-        with self._lock:
-            return list(self._store.deliveries)
-
-    @property
-    def merges(self) -> list[Merge]:
-        with self._lock:
-            return list(self._store.merges)
-
-    @property
-    def suppressions(self) -> set[str]:
-        """Keys of the people currently suppressed."""
-        with self._lock:
-            return {key for key, person in self._store.people.items() if person.suppressed}
-
-    def stats(self) -> dict[str, Any]:
-        with self._lock:
-            counts = self._counts
-            by_status = {int(name[7:]): n for name, n in counts.items() if name.startswith("status_") and n}
-            return {
-                "requests": counts["requests"],
-                "connections": 0 if self._server is None else self._server.accepted,
-                "by_status": by_status,
-                "bytes_received": counts["bytes_received"],
-                "operations": counts["operations"],
-                "events": counts["events"],
-                "invalid_entries": counts["invalid_entries"],
-                "deliveries": counts["deliveries"],
-                "duplicate_events": self._store.duplicate_events,
-                "people": len(self._store.people),
-                "unresolved": self._store.unresolved,
-                "faults": dict(self._faults.injected),
-                "faults_injected": sum(self._faults.injected.values()),
-            }
-
-    def snapshot(self) -> dict[str, Any]:
-        """Canonical, transport-independent state (see :meth:`cioguard.testing.state.Store.snapshot`)."""
-        with self._lock:
-            return self._store.snapshot()
-
-    def state(self) -> dict[str, Any]:
-        """What arrived, for people: ``snapshot()`` plus ``counts`` (``stats()``), JSON-ready.
-
-        Served at ``GET /__emulator/state`` and written by ``cioguard emulator --record FILE``."""
-        view = self.snapshot()
-        view["counts"] = self.stats()
-        # Round-trip through orjson so the value is plain JSON whatever the payloads held.
-        result: dict[str, Any] = orjson.loads(orjson.dumps(view, default=str, option=orjson.OPT_NON_STR_KEYS))
-        return result
-
-    def reset(self) -> None:
-        """Forget state, the request log, counters, faults, chaos and the rate limit."""
-        with self._lock:
-            self._store = Store()
-            self._log.clear()
-            self._counts.clear()
-            self._faults.clear()
-
-    def wait_for(self, predicate: Callable[[], object], timeout: float = 5.0) -> bool:
-        """Poll ``predicate()`` every 5 ms for up to ``timeout`` real seconds; its last truth value."""
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() >= deadline:
-                return bool(predicate())
-            time.sleep(0.005)
-        return True
 
 
 def _fault_reply(fault: Fault) -> Reply:
