@@ -8,16 +8,17 @@
 
 Keyed on the client's own credential fields (not the client object), so a client whose credentials
 change still maps right and many clients with the same credentials share one Endpoint. ``track_url``
-/ ``api_url`` (the ``instrument()`` options) replace the host the client was built for.
+/ ``api_url`` (the ``instrument()`` options) replace the base URL the client was built for; a
+path in either (a gateway under ``/cio``, the SDK's ``url_prefix``) is kept.
 """
 
 from __future__ import annotations
 
 import threading
 from typing import Any
-from urllib.parse import urlsplit
 
 from cioguard.operations.build import app_endpoint, track_endpoint
+from cioguard.operations.endpoints import APP_PREFIXES
 from cioguard.operations.model import Endpoint
 
 #: Credentials are few; bound the cache anyway (cleared when full).
@@ -38,7 +39,7 @@ class EndpointCache:
         key = ("track", client.site_id, client.api_key, client.base_url)
         endpoint = self._endpoints.get(key)
         if endpoint is None:
-            base = self._track_url or _origin(client.base_url)
+            base = self._track_url or client.base_url
             endpoint = self._remember(key, track_endpoint(client.site_id, client.api_key, base, "track"))
         return endpoint
 
@@ -47,8 +48,10 @@ class EndpointCache:
         key = ("app", None, client.key, client.url)
         endpoint = self._endpoints.get(key)
         if endpoint is None:
-            base = self._api_url or _origin(client.url)
-            endpoint = self._remember(key, app_endpoint(client.key, base, "app"))
+            # The SDK appends /v1/send/... to the client's url as it is; the option is a base URL.
+            prefixes = APP_PREFIXES if self._api_url else ()
+            base = self._api_url or client.url
+            endpoint = self._remember(key, app_endpoint(client.key, base, "app", prefixes))
         return endpoint
 
     def _remember(self, key: tuple[str, Any, Any, Any], endpoint: Endpoint) -> Endpoint:
@@ -56,8 +59,3 @@ class EndpointCache:
             if len(self._endpoints) >= _MAX_ENDPOINTS:
                 self._endpoints.clear()
             return self._endpoints.setdefault(key, endpoint)
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"

@@ -22,12 +22,14 @@ validated and counted, nothing else is kept. Faults: see :mod:`cioguard.testing.
 For people checking an app by hand: ``GET /__emulator/state`` answers :meth:`FakeCustomerIO.state`
 as JSON (people, events, deliveries, counts; no credentials, not counted as a request), and
 ``on_request`` is called once per request with a :class:`RequestSummary` (what ``cioguard emulator``
-prints, one line each).
+prints, one line each). ``FakeCustomerIO(mount="/cio")`` serves the APIs under a path, as a gateway
+does (``client()`` then passes the SDK ``url_prefix="/cio/api/v1"``; ``track_url`` ends in ``/cio``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ssl
 import threading
 import time
@@ -84,6 +86,7 @@ class FakeCustomerIO(FaultControls, EmulatorViews):
         port: int = 0,
         wall_clock: Callable[[], float] = time.time,
         on_request: Callable[[RequestSummary], None] | None = None,
+        mount: str = "",
     ) -> None:
         self.https, self.site_id, self.api_key, self.app_key = https, site_id, api_key, app_key
         self.latency = latency  # seconds added to every request; may be changed at runtime
@@ -101,6 +104,9 @@ class FakeCustomerIO(FaultControls, EmulatorViews):
         self._base_url = ""
         #: Called after each request (outside the lock); its errors are swallowed.
         self.on_request = on_request
+        #: Serve the APIs under this path, like a gateway (``/cio``: ``/cio/api/v2/batch``); any
+        #: other path answers 404 unrouted.
+        self.mount = "/" + mount.strip("/") if mount.strip("/") else ""
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> FakeCustomerIO:
@@ -157,11 +163,11 @@ class FakeCustomerIO(FaultControls, EmulatorViews):
 
     @property
     def track_url(self) -> str:
-        return self.url
+        return self.url + self.mount
 
     @property
     def api_url(self) -> str:
-        return self.url
+        return self.url + self.mount
 
     @property
     def ca_bundle(self) -> str | None:
@@ -183,6 +189,8 @@ class FakeCustomerIO(FaultControls, EmulatorViews):
             raise ValueError("customerio.CustomerIO always uses https: start FakeCustomerIO(https=True)")
         kwargs.setdefault("site_id", self.site_id)
         kwargs.setdefault("api_key", self.api_key)
+        if self.mount:
+            kwargs.setdefault("url_prefix", self.mount + "/api/v1")
         return self._trusting(CustomerIO(host=self._host, port=self.port, **kwargs))
 
     def api_client(self, **kwargs: Any) -> Any:
@@ -203,6 +211,9 @@ class FakeCustomerIO(FaultControls, EmulatorViews):
     # -- request flow (called by the server, one thread per connection) ---------------------------
     def serve(self, request: Incoming, connection: Connection) -> None:
         arrived = self._clock()
+        if self.mount:
+            inside = request.path.startswith(self.mount + "/")
+            request = dataclasses.replace(request, path=request.path[len(self.mount) :] if inside else "/-")
         path = request.path.split("?", 1)[0]
         if path == STATE_PATH and request.method == "GET":
             connection.send(Reply(200, self.state()))
