@@ -52,6 +52,10 @@ SCENARIOS: dict[str, list[Step]] = {
         ("backfill", ("u1", "old2", "1600000000"), {}),
         ("track", ("u1", "  padded  "), {}),
     ],
+    "non_string_keys": [  # json (the SDK) writes int/float/bool/None keys as strings
+        ("identify", ("k9",), {"email": "k9@example.com", "cart": {101: 2, 1.5: "half", True: "yes"}}),
+        ("track", ("k9", "cart_updated"), {"data": {"qty_by_sku": {101: 2, None: 0}, "at": {3: AT}}}),
+    ],
     "anonymous": [
         ("track_anonymous", ("anon-1", "viewed"), {"data": {"page": "/"}, "timestamp": AT}),
         ("track_anonymous", ("", "invite"), {"data": {"recipient": "x@example.com"}}),

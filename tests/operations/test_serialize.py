@@ -95,12 +95,23 @@ def test_error_is_both_type_error_and_the_sdk_exception() -> None:
         dumps({"a": {1}}, "data")
 
 
-def test_non_string_keys_are_rejected_without_echoing_them() -> None:
-    with pytest.raises(SerializationError, match=r'^data\["a"\]: dict key of type int is not') as info:
-        dumps({"a": {12345: "x"}}, "data")
+def test_keys_json_writes_as_strings_are_sent_as_the_sdk_sends_them() -> None:
+    data = {"cart": {101: 2, 1.5: "x", True: 1, None: 0, 1e-7: 3}, "at": {3: datetime(2024, 1, 1)}}
+    expected = json.dumps(
+        {"cart": {"101": 2, "1.5": "x", "true": 1, "null": 0, "1e-07": 3}, "at": {"3": 1704067200}}
+    )
+    assert orjson.loads(dumps(data, "data")) == json.loads(expected)
+    assert dumps({"a": [{7: None}]}, "data") == b'{"a":[{"7":null}]}'
+
+
+def test_other_keys_are_rejected_without_echoing_them() -> None:
+    with pytest.raises(SerializationError, match=r'^data\["a"\]: dict key of type tuple is not') as info:
+        dumps({"a": {(12345, 1): "x"}}, "data")
     assert "12345" not in str(info.value)
-    with pytest.raises(SerializationError, match=r"^data: dict key of type tuple"):
-        dumps({(1, 2): "x"}, "data")
+    with pytest.raises(SerializationError, match=r'^data\["a"\]: a dict key of inf or nan'):
+        dumps({"a": {float("inf"): "x"}}, "data")
+    with pytest.raises(SerializationError, match=r"^data: dict key of type date"):
+        dumps({date(2024, 1, 1): "x"}, "data")
 
 
 def test_keys_with_quotes_are_escaped_in_the_path() -> None:

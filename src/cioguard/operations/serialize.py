@@ -12,13 +12,14 @@ Semantics are those of the SDK's ``_sanitize`` + ``requests``' ``json=``: a ``da
 becomes int Unix seconds (aware → UTC, naive taken as UTC), ``nan`` becomes ``null``. What the SDK
 cannot send is rejected with :class:`~cioguard.operations.errors.SerializationError` naming the path
 (never the value, which may be personal data): ``set``/``frozenset``, ``bytes``, ``Decimal``,
-``date``/``time`` (not ``datetime``), ``UUID``, ``inf``/``-inf``, non-string dict keys, integers
-beyond 64 bits, nesting deeper than 250 levels, any other object. The caller's objects are never
-mutated. Deliberate differences from the SDK: tuples and ``Enum`` members are sent (as arrays and
-their value) where ``_sanitize`` would leave a datetime inside a tuple unconverted; integer dict
-keys (which ``json`` would turn into strings) are rejected, as the team contract asks; integers
-beyond 64 bits (which ``json`` would write) are rejected, as orjson cannot write them; text holding
-a lone surrogate (which ``json`` would escape as ``\\uXXXX``) is rejected, as it is not valid UTF-8.
+``date``/``time`` (not ``datetime``), ``UUID``, ``inf``/``-inf``, dict keys other than ``str``,
+``int``, finite ``float``, ``bool`` and ``None`` (those become strings as ``json`` writes them:
+``{101: 2}`` is sent as ``{"101":2}``, like the SDK), integers beyond 64 bits, nesting deeper than
+250 levels, any other object. The caller's objects are never mutated. Deliberate differences from
+the SDK: tuples and ``Enum`` members are sent (as arrays and their value) where ``_sanitize`` would
+leave a datetime inside a tuple unconverted; integers beyond 64 bits (which ``json`` would write)
+are rejected, as orjson cannot write them; text holding a lone surrogate (which ``json`` would
+escape as ``\\uXXXX``) is rejected, as it is not valid UTF-8.
 
 Fast path: one ``orjson.dumps`` (datetimes go through ``default``). orjson writes ``inf`` as
 ``null`` and ``UUID`` as a string, so the output is checked cheaply — a ``null`` or a UUID-shaped
@@ -33,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import enum
+import json
 import math
 import re
 import uuid
@@ -131,11 +133,28 @@ def dumps(value: Any, label: str) -> bytes:
         out = None
     if out is None:
         _raise_if_bad(value, label)
-        raise SerializationError(label, _UNKNOWN)
+        return _dumps_keyed(value, label)  # valid: only keys json writes as strings were in the way
     # Inlined: a call costs as much as the test. ``bytes.find`` is 2x faster than ``in`` here.
     if out.find(b"null") >= 0 or (out.count(b"-") >= 4 and _UUID_TEXT.search(out) is not None):
         _raise_if_bad(value, label)
     return out
+
+
+def _dumps_keyed(value: Any, label: str) -> bytes:
+    """``value`` (already checked by the walk) with its int/float/bool/None dict keys as json
+    writes them: ``{101: 2}`` → ``{"101":2}``, ``{True: 1}`` → ``{"true":1}``."""
+    try:
+        return orjson.dumps(_str_keys(value), _default, _OPTIONS)
+    except TypeError:
+        raise SerializationError(label, _UNKNOWN) from None
+
+
+def _str_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k if isinstance(k, str) else json.dumps(k): _str_keys(item) for k, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_str_keys(item) for item in value]
+    return value
 
 
 def dumps_parts(entry: dict[str, Any], labels: Mapping[str, str]) -> bytes:
@@ -150,7 +169,7 @@ def dumps_parts(entry: dict[str, Any], labels: Mapping[str, str]) -> bytes:
         out = None
     if out is None:
         _raise_in_parts(entry, labels)
-        raise SerializationError("request", _UNKNOWN)
+        return _dumps_keyed(entry, "request")
     # Inlined: a call costs as much as the test. ``bytes.find`` is 2x faster than ``in`` here.
     if out.find(b"null") >= 0 or (out.count(b"-") >= 4 and _UUID_TEXT.search(out) is not None):
         _raise_in_parts(entry, labels)
@@ -228,7 +247,9 @@ def _find(value: Any, depth: int) -> tuple[list[str | int], str] | None:
     if isinstance(value, dict):
         for key, item in value.items():
             if type(key) is not str and not isinstance(key, str):
-                return [], f"dict key of type {type(key).__name__}" + _SUFFIX + "use str keys"
+                problem = _key_problem(key)
+                if problem is not None:
+                    return [], problem
             found = _find(item, depth + 1)
             if found is not None:
                 found[0].append(key)
@@ -244,6 +265,15 @@ def _find(value: Any, depth: int) -> tuple[list[str | int], str] | None:
     if isinstance(value, enum.Enum):  # orjson sends the member's value
         return _find(value.value, depth + 1)
     return [], _type_problem(value)
+
+
+def _key_problem(key: Any) -> str | None:
+    """None for a key json writes as a string (``int``, finite ``float``, ``bool``, ``None``)."""
+    if key is None or isinstance(key, (bool, int)):
+        return None
+    if isinstance(key, float):
+        return None if math.isfinite(key) else "a dict key of inf or nan" + _SUFFIX + "use str keys"
+    return f"dict key of type {type(key).__name__}" + _SUFFIX + "use str keys"
 
 
 def _type_problem(value: Any) -> str:
