@@ -24,9 +24,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from customerio import CustomerIOException
+from customerio import CustomerIO, CustomerIOException
 from opentelemetry import trace as otel_trace
 
+from cioguard.instrumentation.overrides import sends_itself
 from cioguard.operations.checks import CHECKS, EVENT_NAME_LIMIT
 from cioguard.operations.deferred import materialize
 from cioguard.operations.entry import snapshot_data
@@ -99,7 +100,11 @@ def make_express(runtime: Runtime, method: str, fall_back: FallBack) -> Wrapper 
         else:
             client, call_args = instance, args
         endpoint = endpoint_for(client)
-        if synchronous() or (runtime.fork_origin is not None and runtime.held_until_fork()):
+        if (
+            synchronous()
+            or (runtime.fork_origin is not None and runtime.held_until_fork())
+            or (type(client) is not CustomerIO and sends_itself(type(client)))
+        ):
             return runtime.call_through(method, endpoint, wrapped, args, kwargs, call_args)
         try:
             if defer and not gate_open():

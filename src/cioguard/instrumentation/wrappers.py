@@ -19,11 +19,12 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from customerio import APIClient, CustomerIOException
+from customerio import APIClient, CustomerIO, CustomerIOException
 from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 
 from cioguard.endpoints import endpoint_name
 from cioguard.instrumentation.express import EVENT_METHODS, PASS_THROUGH, Wrapper, make_express
+from cioguard.instrumentation.overrides import sends_itself
 
 __all__ = ["Wrapper", "app_method", "client_constructor", "send_request", "track_method"]
 from cioguard.instrumentation.privacy import scrub_sdk_exception
@@ -78,7 +79,12 @@ def track_method(runtime: Runtime, method: str) -> Wrapper:
             client, call_args = args[0], args[1:]
         else:
             client, call_args = instance, args
-        if blocking or synchronous() or (runtime.fork_origin is not None and runtime.held_until_fork()):
+        if (
+            blocking
+            or synchronous()
+            or (runtime.fork_origin is not None and runtime.held_until_fork())
+            or (type(client) is not CustomerIO and sends_itself(type(client)))
+        ):
             return runtime.call_through(method, endpoint_for(client), wrapped, args, kwargs, call_args)
         try:
             return enqueue(method, endpoint_for(client), call_args, kwargs)
