@@ -18,7 +18,7 @@ from cioguard.telemetry import (
     buckets,
     build_recorder,
 )
-from cioguard.telemetry.fanout import choose_backends
+from cioguard.telemetry.fanout import LateOTelRecorder, choose_backends
 from cioguard.telemetry.labels import DROP_REASONS, SPOOL_ERROR_KINDS
 from cioguard.telemetry.otel_metrics import (
     HTTP_CLIENT_DURATION_BUCKETS,
@@ -31,7 +31,7 @@ EXPECTED = {
     "customerio.call.duration": {"method", "mode"},
     "customerio.background_call.duration": set(),
     "customerio.last_delivery.timestamp": set(),
-    "customerio.requests": {"endpoint", "status_code"},
+    "customerio.requests": {"endpoint", "status_code", "error_type"},  # as prometheus_client
     "customerio.request.duration": {"endpoint"},
     "customerio.rate_limited": {"endpoint"},
     "customerio.retries": {"endpoint", "reason"},
@@ -110,7 +110,12 @@ def test_fanout_reaches_every_recorder_and_survives_a_failing_one(monkeypatch: p
 def test_build_recorder_prometheus_only_without_meter_provider() -> None:
     registry = CollectorRegistry()
     recorder = build_recorder(registry=registry)
-    assert isinstance(recorder, PrometheusRecorder)
+    # Prometheus, and OpenTelemetry once a global MeterProvider is set (none is, in this process).
+    assert isinstance(recorder, FanoutRecorder)
+    prometheus, late = recorder.recorders
+    assert isinstance(prometheus, PrometheusRecorder)
+    assert isinstance(late, LateOTelRecorder)
+    assert late.recorders == ()
     recorder.webhook_event("spammed")
     assert registry.get_sample_value("customerio_webhook_events_total", {"metric": "spammed"}) == 1
 
@@ -147,7 +152,10 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from prometheus_client import CollectorRegistry
 from cioguard.telemetry import FanoutRecorder, build_recorder
-assert not isinstance(build_recorder(CollectorRegistry()), FanoutRecorder)  # only the proxy so far
+from cioguard.telemetry.fanout import LateOTelRecorder
+early = build_recorder(CollectorRegistry())
+assert isinstance(early, FanoutRecorder) and isinstance(early.recorders[-1], LateOTelRecorder)
+assert early.recorders[-1].recorders == ()  # no provider yet: nothing for OpenTelemetry
 reader = InMemoryMetricReader()
 metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
 recorder = build_recorder(CollectorRegistry())

@@ -19,6 +19,11 @@ never carries a ``customerio_*`` family twice:
   (``opentelemetry-instrument``) and does not export into the same Prometheus registry;
 - ``"none"``: nothing is recorded.
 
+A global MeterProvider set *after* ``instrument()`` (apps that configure OpenTelemetry late) is
+picked up by :class:`LateOTelRecorder` at the first measurement after it appears, with the same
+rule; for ``"both"``, when it exports into the same registry, the Prometheus copy already scraped
+stays the only one (logged once).
+
 A failing recorder never stops the others and never raises into the caller.
 """
 
@@ -30,6 +35,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from opentelemetry import metrics as otel_metrics
+from opentelemetry.metrics import _internal as otel_metrics_internal
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from cioguard.telemetry.otel_metrics import OTelMetricsRecorder, set_http_recorders
@@ -43,8 +49,10 @@ logger = logging.getLogger("cioguard.telemetry")
 class FanoutRecorder:
     """A recorder that forwards each measurement to every recorder in ``recorders``, in order."""
 
+    recorders: tuple[Recorder, ...]
+
     def __init__(self, recorders: Iterable[Recorder]) -> None:
-        self.recorders: tuple[Recorder, ...] = tuple(recorders)
+        self.recorders = tuple(recorders)
 
     # Each method is wrapped by @never_raise and every recorder is too, so one failure costs only
     # its own measurement.
@@ -159,6 +167,52 @@ class FanoutRecorder:
             r.spool_error(kind)
 
 
+class LateOTelRecorder(FanoutRecorder):
+    """OpenTelemetry instruments on the global MeterProvider once one is set (none at ``instrument()``).
+
+    Until then a measurement costs one look at the global provider and is not recorded (the OTel
+    API's proxy would drop it too). Then, once: instruments on that provider, unless it exports
+    through OpenTelemetry's Prometheus exporter into ``registry`` (cioguard's Prometheus families
+    are there already: one scrape never carries a family twice).
+    """
+
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        self._registry = registry
+        self._chosen: tuple[Recorder, ...] | None = None
+
+    @property
+    def recorders(self) -> tuple[Recorder, ...]:  # type: ignore[override]
+        chosen = self._chosen
+        if chosen is not None:
+            return chosen
+        # The OTel API keeps the global provider here: None until set_meter_provider() (one
+        # attribute read per measurement until then; global_meter_provider() is 10x dearer).
+        if getattr(otel_metrics_internal, "_METER_PROVIDER", True) is None:
+            return ()
+        provider = global_meter_provider()
+        if provider is None:
+            return ()
+        self._chosen = chosen = self._choose(provider)
+        return chosen
+
+    def _choose(self, provider: otel_metrics.MeterProvider) -> tuple[Recorder, ...]:
+        if prometheus_reader_on(provider, self._registry):
+            logger.warning(
+                "cioguard: the MeterProvider set after instrument() exports to the same Prometheus "
+                "registry through OpenTelemetry's Prometheus exporter; customerio_* metrics stay on "
+                "prometheus_client only, so no family is exported twice (set it before instrument(), "
+                "or pass metrics='otel', to have them from OpenTelemetry)"
+            )
+            return ()
+        try:
+            otel = _otel_recorder(provider)
+        except Exception:
+            logger.exception("cioguard: OpenTelemetry metrics disabled (could not create instruments)")
+            return ()
+        set_http_recorders([otel])
+        return (otel,)
+
+
 _otel_cache: weakref.WeakKeyDictionary[Any, OTelMetricsRecorder] = weakref.WeakKeyDictionary()
 
 
@@ -230,7 +284,8 @@ def build_recorder(
     """
     provider = meter_provider if meter_provider is not None else global_meter_provider()
     use_prometheus, use_otel = choose_backends(metrics, registry, provider)
-    if use_otel and provider is None:  # explicit "otel"/"both": the proxy records once one is set
+    late = provider is None and metrics in (None, "both")  # a global provider may come later
+    if use_otel and provider is None and not late:  # explicit "otel": the proxy records once one is set
         provider = otel_metrics.get_meter_provider()
     recorders: list[Recorder] = []
     if use_prometheus:
@@ -248,6 +303,8 @@ def build_recorder(
             logger.exception("cioguard: OpenTelemetry metrics disabled (could not create instruments)")
     recorders += otel
     set_http_recorders(otel)  # http.client.request.duration goes where OTel metrics go
+    if late and use_prometheus:
+        recorders.append(LateOTelRecorder(registry))
     if not recorders:
         return NullRecorder()
     if len(recorders) == 1:

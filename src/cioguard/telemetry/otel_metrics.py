@@ -251,11 +251,10 @@ class OTelMetricsRecorder:
     @never_raise
     def request(self, endpoint: str, status_code: str, seconds: float, error_type: str | None = None) -> None:
         e, s = endpoint_label(endpoint), status_class_label(status_code)
-        # Like the Prometheus recorder: error_type only when no response arrived.
-        pairs = ("endpoint", e, "status_code", s) + (
-            ("error_type", error_type_label(error_type)) if s == "error" else ()
-        )
-        self._requests.add(1, self._a(*pairs))
+        # Like the Prometheus recorder: error_type is "" unless no response arrived (the same label
+        # set on both sides, so the exporter's series match prometheus_client's).
+        t = error_type_label(error_type) if s == "error" else ""
+        self._requests.add(1, self._a("endpoint", e, "status_code", s, "error_type", t))
         self._request_duration.record(seconds, self._a("endpoint", e))
 
     @never_raise
