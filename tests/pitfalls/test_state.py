@@ -46,6 +46,21 @@ def test_missing_email_only_on_first_identify(engine: PitfallEngine) -> None:
     assert identify(engine, "user-2", plan="pro") == []
 
 
+def test_a_cio_id_names_a_person_customer_io_already_has(engine: PitfallEngine) -> None:
+    assert identify(engine, "cio_abc123", plan="pro") == []  # no CIO005
+    assert codes(engine, Call("track", "cio_03000001", "signed_up", {})) == []  # no CIO003
+
+
+def test_email_as_id_says_what_goes_wrong_for_the_call(engine: PitfallEngine) -> None:
+    for method in ("delete", "suppress", "unsuppress"):
+        (found,) = engine.check_call(Call(method, "d@example.com"))[0]
+        assert found.code == "CIO004"
+        assert "second profile" not in found.message  # nothing is created by these calls
+        assert "matches nobody" in found.message
+    (found,) = engine.check_call(Call("identify", "jane@example.com", data={"plan": "pro"}))[0]
+    assert "second profile" in found.message
+
+
 def test_name_cache_is_bounded_and_consistent(clock: FakeClock) -> None:
     engine = PitfallEngine(PitfallConfig(track_before_identify=False, max_event_names=10**6), clock=clock)
     rules = engine._calls

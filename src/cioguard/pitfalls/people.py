@@ -66,13 +66,26 @@ def email_as_id_finding(method: str, customer_id: Any) -> Finding | None:
         return None
     found = _EMAIL_ID.get(method)  # constant per method: built once (a repeat is a dict lookup)
     if found is None:
-        found = _EMAIL_ID[method] = Finding(
-            "CIO004",
-            f"CIO004 customer id looks like an email address in {method}(): emails change, and a changed "
-            "email creates a second profile. Use your immutable database id and send email as an "
-            "attribute (identify(id, email=...)).",
-        )
+        found = _EMAIL_ID[method] = Finding("CIO004", _email_as_id_message(method))
     return found
+
+
+#: Calls that address a person who already exists: no profile is made, but one may be missed.
+_ADDRESSING = frozenset({"delete", "suppress", "unsuppress", "delete_device", "add_device"})
+
+
+def _email_as_id_message(method: str) -> str:
+    head = f"CIO004 customer id looks like an email address in {method}(): "
+    if method in _ADDRESSING:
+        return head + (
+            "people addressed by email are missed once their email changes, and a workspace that "
+            "identifies people by id only takes it as an id that matches nobody. Address people by "
+            "your immutable database id (the one given to identify())."
+        )
+    return head + (
+        "emails change, and a changed email creates a second profile. Use your immutable database "
+        "id and send email as an attribute (identify(id, email=...))."
+    )
 
 
 def missing_email_finding(customer_id: Any, attributes: Any) -> Finding | None:
@@ -82,6 +95,8 @@ def missing_email_finding(customer_id: Any, attributes: Any) -> Finding | None:
         return None
     if isinstance(customer_id, str) and looks_like_email(customer_id):
         return None  # CIO004's business; the person has an email through the id
+    if isinstance(customer_id, str) and customer_id.startswith("cio_"):
+        return None  # a Customer.io id: an existing person, whose email may well be known there
     return Finding(
         "CIO005",
         "CIO005 first identify() of a person in this process has no 'email' attribute: the profile "
@@ -133,7 +148,7 @@ class PeopleRules:
 
     def on_event(self, method: str, customer_id: Any) -> Finding | None:
         key = customer_id if type(customer_id) is str else str(customer_id)
-        if key in self.identified:
+        if key in self.identified or key.startswith("cio_"):  # a cio_ id: Customer.io made the person
             self._remember(customer_id)
             return None
         if not self.warned.add(key):
