@@ -9,7 +9,9 @@ filterwarnings=error) and a private ``registry`` (to read the metric); nothing t
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -146,3 +148,48 @@ def test_full_disk_during_an_outage_counts_every_loss(app: Any, fake: FakeCustom
     assert stats["accepted"] == total  # every call accounted for: delivered or dropped (counted)
     assert len(got) == total - sum(dropped.values())  # the rest delivered...
     assert set(got.values()) == {1}  # ...once
+
+
+@pytest.fixture
+def tmpfs_4m(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MiB disk: the spool's 2 MiB reserve (spool_space.ROOM_BYTES) and 2 MiB to fill."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    target = tmp_path / "small"
+    target.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(target)], check=True)
+    try:
+        yield target
+    finally:
+        subprocess.run(["umount", "-l", str(target)], check=False)
+
+
+@pytest.mark.slow
+def test_full_disk_leaves_no_delivered_rows_for_the_next_process(
+    app: Any, fake: FakeCustomerIO, tmpfs_4m: Path
+) -> None:
+    """The spool fills the disk during the outage; once the endpoint is back, the rows of what was
+    delivered must leave the file, or the next process opening the spool sends them again
+    (``identify`` has no id to dedupe: an older profile would overwrite a newer one). The deletions
+    need log space on a full disk: the spool's reserve gives it."""
+    total = 12_000
+    path = tmpfs_4m / "cio.spool"
+    fake.fail_next(10**6, 503)
+    app(track_url=fake.track_url, spool_path=str(path))
+    send(total)
+    assert cioguard.flush(timeout=1) is False
+    stats = cioguard.stats()
+    assert stats["spool"]["errors"].get("disk_full", 0) >= 1
+    dropped = sum(stats["dropped"].values())  # past the memory queue: counted (spool_error)
+    fake.reset()
+    assert cioguard.flush(timeout=60)
+    cioguard.uninstrument(timeout=10)
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        left = conn.execute("SELECT COUNT(*) FROM ops").fetchone()[0]
+    got = delivered_keys(fake)
+    report(
+        "spool_full_tmpfs_rows_left", operations=total, delivered=len(got), dropped=dropped, rows_left=left
+    )
+    assert len(got) == total - dropped
+    assert set(got.values()) == {1}
+    assert left == 0

@@ -26,6 +26,7 @@ import sqlite3
 import time
 from typing import Any
 
+from cioguard.delivery.spool_space import WAL_AUTOCHECKPOINT_PAGES
 from cioguard.operations.model import Endpoint, Operation
 
 #: A write waiting for another process's transaction gives up after this long (then retried).
@@ -103,6 +104,7 @@ def _configure(conn: sqlite3.Connection, sync: str) -> sqlite3.Connection:
     try:
         conn.execute("PRAGMA journal_mode=WAL").fetchall()
         conn.execute(f"PRAGMA synchronous={'FULL' if sync == 'always' else 'NORMAL'}")
+        conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")  # inside the reserve
         conn.executescript(_SCHEMA)
         have = {row[1] for row in conn.execute("PRAGMA table_info(owners)").fetchall()}
         for name, decl in _OWNER_COLUMNS.items():

@@ -20,13 +20,14 @@ from typing import Any
 
 from cioguard.delivery.spool_health import SpoolHealth
 from cioguard.delivery.spool_owners import OwnerLock, claim_dead, register
+from cioguard.delivery.spool_space import Command, keep_room
 from cioguard.delivery.spool_store import (
     SELECT,
     fault_kind,
     file_identity,
     row_to_op,
 )
-from cioguard.delivery.spool_writer import Command, SpoolWriter
+from cioguard.delivery.spool_writer import SpoolWriter
 from cioguard.operations.model import Operation
 
 logger = logging.getLogger("cioguard.delivery")
@@ -62,6 +63,7 @@ class SpoolCore(SpoolWriter):
         self._closed = False
         self._last_beat = time.monotonic()
         self._last_try = float("-inf")
+        self._room_after = float("-inf")  # next time a full disk may be made room in
 
     @property
     def health_state(self) -> str | None:
@@ -118,6 +120,7 @@ class SpoolCore(SpoolWriter):
         self._conn, self._owner, self._owner_lock = conn, token, lock
         self._identity = file_identity(self.path)
         self._health.recovered()
+        keep_room(self.path)  # disk space a full disk gives back for deletions (spool_space)
         return conn
 
     # -- reads (lock held inside) -----------------------------------------------------------------

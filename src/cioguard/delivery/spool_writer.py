@@ -19,17 +19,24 @@ from typing import Any
 
 from cioguard.delivery.spool_owners import claim_dead, register
 from cioguard.delivery.spool_repair import SpoolRepair
+from cioguard.delivery.spool_space import (
+    NO_ROOM,
+    ROOM_EVERY_SECONDS,
+    Command,
+    checkpoint,
+    give_room,
+    keep_room,
+    probe_op,
+    split_for_space,
+)
 from cioguard.delivery.spool_store import BUSY_TIMEOUT_SECONDS, INSERT, fault_kind, file_identity, op_to_row
-from cioguard.operations.model import Endpoint, Operation
+from cioguard.operations.model import Operation
 from cioguard.threads import daemon_thread
 
 logger = logging.getLogger("cioguard.delivery")
 
 HEARTBEAT_SECONDS = 2.0
 GROUP_COMMIT_SECONDS = 0.005
-
-#: ``(kind, payload, flag)``: ``("add", op, in_memory)``, ``("ack" | "park", [op_id...], None)``.
-Command = tuple[str, Any, Any]
 
 
 class SpoolWriter(SpoolRepair):
@@ -41,6 +48,7 @@ class SpoolWriter(SpoolRepair):
     _pid: int
     _bytes: int
     _last_beat: float
+    _room_after: float
     on_claim: Callable[[int], None] | None
 
     def _check_pid(self) -> None:
@@ -90,9 +98,43 @@ class SpoolWriter(SpoolRepair):
                 if fault_kind(exc) == "locked":
                     self._pending.extendleft(reversed(commands))  # retried next round, in order
                     return False
+                kind = fault_kind(exc)
+                if kind in NO_ROOM and time.monotonic() >= self._room_after:
+                    adds = any(c[0] == "add" for c in commands)
+                    if kind == "disk_full" and not all(c[0] == "add" for c in commands):
+                        give_room(self.path)  # the reserve is for deletions: they free the file
+                    commands, error = self._make_room(conn, commands)
+                    if error is None:
+                        self._after_success(wrote_rows=adds)  # deletions alone end no episode
+                        return True
+                    exc = error
                 self._fault(exc)
         self._keep_failed(commands)
         return False
+
+    def _make_room(self, conn: Any, commands: list[Command]) -> tuple[list[Command], Exception | None]:
+        """After a write failed for want of space (lock held): checkpoint, delete in small
+        transactions, then write the rest once (see :mod:`~cioguard.delivery.spool_space`).
+        Returns what is still unwritten and the last error (None: all written)."""
+        self._room_after = float("-inf") if self._closed else time.monotonic() + ROOM_EVERY_SECONDS
+        chunks, rest = split_for_space(commands)
+        for done, ids in enumerate(chunks):
+            checkpoint(conn)
+            try:
+                self._execute(conn, [("ack", ids, None)])
+            except Exception as exc:
+                if conn.in_transaction:
+                    conn.rollback()
+                return [("ack", left, None) for left in chunks[done:]] + rest, exc
+        if rest:
+            checkpoint(conn)
+            try:
+                self._execute(conn, rest)
+            except Exception as exc:
+                if conn.in_transaction:
+                    conn.rollback()
+                return rest, exc
+        return [], None
 
     def commit_pending(self, timeout: float) -> bool:
         """Commit the writes queued before this call, waiting at most ``timeout`` s for the writer
@@ -149,11 +191,13 @@ class SpoolWriter(SpoolRepair):
             return
         if wrote_rows or state in ("locked", "deleted"):
             self._health.recovered()
+            keep_room(self.path)  # given up for deletions during the fault: take it back
 
     def _probe(self, conn: Any) -> None:
         """While failing (lock held): try to write the held operations (or one probe row)."""
         held = list(self._held)
-        probe = [("add", op, False) for op in held] or [("add", _probe_op(self._owner or ""), False)]
+        checkpoint(conn)  # a log that filled the disk is the first thing in the way
+        probe = [("add", op, False) for op in held] or [("add", probe_op(self._owner or ""), False)]
         try:
             self._execute(conn, probe)
             if not held:
@@ -258,18 +302,3 @@ class SpoolWriter(SpoolRepair):
                     callback(claimed)
                 except Exception as exc:
                     logger.debug("cioguard spool on_claim: %r", exc)
-
-
-def _probe_op(owner: str) -> Operation:
-    """A 64 KB row written and deleted to learn whether the disk takes data again."""
-    endpoint = Endpoint("track", "probe", "", "probe")
-    return Operation(
-        endpoint=endpoint,
-        method="probe",
-        route="single",
-        http_method="POST",
-        path="/",
-        body=b"\0" * 65536,
-        shard_key="probe",
-        op_id=f"probe:{owner}",
-    )

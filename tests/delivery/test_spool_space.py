@@ -1,0 +1,63 @@
+"""spool_space: the reserve beside a spool and the order deletions are written in on a full disk."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cioguard.delivery.spool_space import (
+    DELETE_CHUNK,
+    ROOM_BYTES,
+    give_room,
+    keep_room,
+    room_path,
+    split_for_space,
+)
+from cioguard.operations.model import Endpoint, Operation
+
+
+def _op(op_id: str) -> Operation:
+    endpoint = Endpoint("track", "https://track.customer.io", "Basic x", "track")
+    return Operation(
+        endpoint=endpoint,
+        method="track",
+        route="v2",
+        http_method="POST",
+        path="/api/v2/batch",
+        body=b"{}",
+        shard_key="p1",
+        op_id=op_id,
+    )
+
+
+def test_the_reserve_is_real_space_and_given_back(tmp_path: Path) -> None:
+    spool = str(tmp_path / "cio.spool")
+    assert keep_room(spool)
+    stat = os.stat(room_path(spool))
+    assert stat.st_size == ROOM_BYTES
+    assert stat.st_blocks * 512 >= ROOM_BYTES  # allocated, not a sparse file
+    assert stat.st_mode & 0o777 == 0o600
+    assert keep_room(spool)  # already there: nothing to do
+    assert give_room(spool)
+    assert not os.path.exists(room_path(spool))
+    assert not give_room(spool)
+
+
+def test_no_reserve_where_the_directory_is_missing(tmp_path: Path) -> None:
+    assert not keep_room(str(tmp_path / "missing" / "cio.spool"))  # never raises
+
+
+def test_deletions_go_first_in_chunks_and_cancel_their_insertions() -> None:
+    a, b, c = _op("a"), _op("b"), _op("c")
+    acked = [f"x{i}" for i in range(DELETE_CHUNK + 3)]
+    commands = [
+        ("add", a, True),
+        ("ack", acked, None),
+        ("add", b, True),
+        ("park", ["c"], None),
+        ("ack", ["a"], None),  # delivered within the same group commit as its insertion
+        ("add", c, False),
+    ]
+    chunks, rest = split_for_space(commands)
+    assert chunks == [acked[:DELETE_CHUNK], [*acked[DELETE_CHUNK:], "a"]]
+    assert rest == [("add", b, True), ("park", ["c"], None), ("add", c, False)]  # no insertion of "a"
