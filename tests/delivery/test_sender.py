@@ -179,10 +179,21 @@ def test_207_rejects_only_listed_entries(clock: FakeClock) -> None:
     assert "required" in sender.last_rejection
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<html>partial</html>",
+        b'{"errors":[]}',
+        b'{"errors":[{"batch_index":"0","reason":"invalid"}]}',
+        b'{"errors":[{"reason":"invalid"}]}',
+        b'{"errors":[{"batch_index":7,"reason":"invalid"}]}',
+        b'{"errors":{"batch_index":0}}',
+    ],
+)
 def test_a_207_without_a_readable_error_list_is_delivered_with_a_warning(
-    clock: FakeClock, caplog: pytest.LogCaptureFixture
+    clock: FakeClock, caplog: pytest.LogCaptureFixture, body: bytes
 ) -> None:
-    transport = ScriptedTransport(clock, TransportResponse(207, {}, b"<html>partial</html>"))
+    transport = ScriptedTransport(clock, TransportResponse(207, {}, body))
     sender, _, _ = make_sender(clock, transport)
     ops = [make_op(EP) for _ in range(3)]
     with caplog.at_level("WARNING", logger="cioguard.delivery"):

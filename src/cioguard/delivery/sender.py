@@ -185,6 +185,8 @@ class BatchSender:
             if result.rejected:
                 reason, fieldname = next(iter(result.rejected.values()))
                 self._last_rejection = f"first error: reason={reason!r} field={fieldname!r}"
+            elif status == 207:  # "errors" is there, but names no entry of this request
+                self._redirects.unreadable_partial(name, len(ops), self._clock())
         elif verdict == "ok" and status == 207:
             self._redirects.unreadable_partial(name, len(ops), self._clock())
         elif verdict == "throttled":
