@@ -164,3 +164,38 @@ def test_an_outage_never_uses_up_max_retries(max_retries: int) -> None:
     delivered = [entry["id"] for _, batch in transport.requests for entry in batch]
     assert sorted(delivered) == sorted(op.op_id for _, op in ops)
     assert core.counters.snapshot()["dropped"]["expired"] == 0
+
+
+class LongRetryAfter:
+    """503s asking to wait ``waits`` (one per request, seconds as text), then 200s."""
+
+    def __init__(self, clock: FakeClock, waits: list[str]) -> None:
+        self.clock, self.waits = clock, list(waits)
+        self.times: list[float] = []
+        self.delivered: list[str] = []
+
+    def send(
+        self, method: str, url: str, body: bytes, headers: Mapping[str, str], timeout: float
+    ) -> TransportResponse:
+        self.times.append(self.clock.now)
+        if self.waits:
+            return TransportResponse(503, {"retry-after": self.waits.pop(0)})
+        self.delivered += [str(entry["id"]) for entry in orjson.loads(body)["batch"]]
+        return TransportResponse(200)
+
+
+def test_a_long_retry_after_is_waited_out_but_never_past_expiry() -> None:
+    """Defaults: Retry-After is honoured up to 5 minutes, and a wait is cut to end before the
+    batch's oldest operation is ``delivery_timeout`` old, so the try after it still delivers."""
+    clock = FakeClock()
+    transport = LongRetryAfter(clock, ["250", "99999", "99999"])
+    core = make_core(clock, transport, seed=1)  # type: ignore[arg-type]
+    ops = [(clock.now, make_op(EP, person="p1", seq=i)) for i in range(10)]
+    start = clock.now
+    run(core, clock, ops, start + 700.0)
+    gaps = [round(b - a) for a, b in zip(transport.times, transport.times[1:], strict=False)]
+    assert gaps[0] >= 250  # the first Retry-After, honoured
+    assert gaps[1] == 300  # a day-long one: capped at retry_after_max
+    assert transport.times[-1] - start < DeliveryConfig().delivery_timeout  # tried again in time
+    assert sorted(transport.delivered) == sorted(op.op_id for _, op in ops)
+    assert core.counters.snapshot()["dropped"] == dict.fromkeys(core.counters.dropped, 0)

@@ -68,9 +68,10 @@ class DeliveryConfig:
     #: Full-jitter exponential backoff: ``uniform(0, min(retry_cap, retry_base * 2**n))``.
     retry_base: float = 0.5
     retry_cap: float = 30.0
-    #: ``Retry-After`` is honoured as a floor, clamped to this (a bogus day-long value must not
-    #: stall delivery past ``delivery_timeout``'s default).
-    retry_after_max: float = 600.0
+    #: ``Retry-After`` is honoured as a floor, clamped to this: half of ``delivery_timeout``'s
+    #: default, so a bogus day-long value still leaves time for a try after the wait (a failed
+    #: batch's wait is also cut to end before its oldest operation expires: dispatch._failed).
+    retry_after_max: float = 300.0
     #: Pause of an endpoint after a 429 without ``Retry-After``.
     rate_limit_pause: float = 1.0
 

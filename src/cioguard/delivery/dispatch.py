@@ -32,6 +32,8 @@ from cioguard.operations.model import Operation
 
 #: When a loop on a caller's thread ends: (done, deadline on the core's clock).
 Until = tuple[Callable[[], bool], float]
+#: A ``Retry-After`` wait ends at least this long (or a tenth of the patience) before expiry.
+EXPIRY_MARGIN = 30.0
 #: Seconds between two sweeps for operations past their patience.
 SWEEP_EVERY = 1.0
 
@@ -277,7 +279,10 @@ class Core(CoreState):
         else:
             delay = backoff_delay(attempts - 1, config.retry_base, config.retry_cap, self.rng)
             if retry_after is not None:
-                delay = max(delay, retry_after)
+                # Invariant: a Retry-After wait ends before the batch's oldest operation expires
+                # (with a margin), so a long one costs time, never the operations themselves.
+                left = patience - (now - min(born(op) for op in batch))
+                delay = max(delay, min(retry_after, left - min(EXPIRY_MARGIN, patience / 10)))
         self.sched.retry(batch, now + delay, now)
         # Operations of one person are consecutive, oldest first: the expired ones are queue heads.
         gone = [op for op in batch if expired(now - born(op), tries.get(op, 0), patience, config.max_retries)]

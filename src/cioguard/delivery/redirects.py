@@ -1,8 +1,10 @@
-"""What the sender does with a 3xx answer, and with a 207 it cannot read::
+"""What the sender does with a 3xx answer, and what it says of a 207 it cannot read and of a long
+``Retry-After``::
 
     redirects = Redirects()
     response, error, cause, why = redirects.follow(response, url, resend)   # resend(target_url)
     redirects.unreadable_partial(name, count, now)       # a 207 without a usable errors list
+    redirects.long_wait(name, status, seconds, now)      # Retry-After of a minute or more
 
 A redirect is followed once, only where the credentials may go
 (:func:`cioguard.delivery.wire.redirect_target`), and logged once per destination with the fix;
@@ -18,6 +20,8 @@ from cioguard.delivery.counters import logger
 from cioguard.delivery.transport import TransportResponse
 from cioguard.delivery.wire import REDIRECTS, redirect_target
 
+#: A ``Retry-After`` at least this long is logged (once a minute).
+LONG_WAIT = 60.0
 #: One HTTP exchange: (response or None, error kind or None, cause).
 Exchange = tuple[TransportResponse | None, str | None, str]
 
@@ -26,6 +30,7 @@ class Redirects:
     def __init__(self) -> None:
         self._logged: set[str] = set()  # destinations of followed redirects (logged once each)
         self._last_unreadable = float("-inf")
+        self._last_long_wait = float("-inf")
 
     def follow(
         self, response: TransportResponse, url: str, resend: Callable[[str], Exchange]
@@ -67,4 +72,19 @@ class Redirects:
             " operation(s) of that request count as delivered, though some may not have been",
             name,
             count,
+        )
+
+    def long_wait(self, name: str, status: int | None, seconds: float, now: float) -> None:
+        """A ``Retry-After`` of :data:`LONG_WAIT` seconds or more: nothing is sent to those people
+        (a 429: to that workspace) meanwhile; say so (once a minute), never silently."""
+        if seconds < LONG_WAIT or now - self._last_long_wait < 60.0:
+            return
+        self._last_long_wait = now
+        logger.warning(
+            "cioguard: %s answered %s with Retry-After %.0f s: the operations concerned wait up to that"
+            " long before the next try (at most 5 minutes, and a failed batch's wait ends before its"
+            " operations would expire)",
+            name,
+            status,
+            seconds,
         )

@@ -179,6 +179,8 @@ class BatchSender:
         retry_after = None
         if response is not None and verdict != "ok":
             retry_after = parse_retry_after(response.headers, self._config.retry_after_max)
+            if retry_after is not None:
+                self._redirects.long_wait(name, status, retry_after, self._clock())
         result = Attempt(verdict, status, error, retry_after, name=name, cause=cause)
         if verdict == "ok" and response is not None and first.route == "v2" and b'"errors"' in response.body:
             result.rejected = PartialFailure(response.body, len(ops)).rejected
