@@ -4,7 +4,9 @@ The engine calls ``transport.send(method, url, body, headers, timeout)`` and get
 :class:`TransportResponse` or a :class:`TransportError` (``kind`` is ``timeout``, ``tls`` or
 ``connection``; ``str(error)`` is a short cause such as ``certificate verify failed`` or
 ``connection refused``). Retries belong to the engine alone: the default :class:`RequestsTransport`
-mounts ``HTTPAdapter(max_retries=0)`` so one engine attempt is exactly one HTTP request.
+mounts ``HTTPAdapter(max_retries=0)`` so one engine attempt is exactly one HTTP request, and a
+request not answered in full within ``WHOLE_REQUEST_FACTOR`` times its timeout is cut off as a
+``timeout`` (:mod:`cioguard.delivery.deadline`: the timeout of ``requests`` applies to each read).
 It honours ``REQUESTS_CA_BUNDLE`` and proxy variables (``trust_env``), read at the first request to
 each origin. Tests may pass any object
 with a ``send`` method; a ``close()`` method, when present, is called at shutdown and after fork.
@@ -12,6 +14,7 @@ with a ``send`` method; a ``close()`` method, when present, is called at shutdow
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -19,6 +22,7 @@ from typing import Any, Literal, Protocol
 import requests
 from requests.adapters import HTTPAdapter
 
+from cioguard.delivery.deadline import WATCH, WATCHED_POOLS, WHOLE_REQUEST_FACTOR
 from cioguard.delivery.slices import handoff
 from cioguard.version import __version__
 
@@ -74,6 +78,23 @@ class Transport(Protocol):
         """Send one request; raise :class:`TransportError` when no response arrived."""
 
 
+def _cut_off(timeout: float) -> str:
+    return f"answer not complete after {WHOLE_REQUEST_FACTOR * timeout:g} s"
+
+
+class _WatchedAdapter(HTTPAdapter):
+    """An adapter whose connections (direct or through a proxy) report to :data:`WATCH`."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = WATCHED_POOLS
+
+    def proxy_manager_for(self, proxy: Any, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = WATCHED_POOLS
+        return manager
+
+
 class RequestsTransport:
     """The default transport: one pooled ``requests.Session``, no retries underneath."""
 
@@ -84,7 +105,7 @@ class RequestsTransport:
 
     def _build(self) -> requests.Session:
         session = requests.Session()
-        adapter = HTTPAdapter(max_retries=0, pool_connections=4, pool_maxsize=self._pool_maxsize)
+        adapter = _WatchedAdapter(max_retries=0, pool_connections=4, pool_maxsize=self._pool_maxsize)
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         return session
@@ -104,23 +125,36 @@ class RequestsTransport:
     def send(
         self, method: str, url: str, body: bytes, headers: Mapping[str, str], timeout: float
     ) -> TransportResponse:
+        timeout = max(timeout, 0.001)
+        cut = False
         try:
             # The session's adapter directly (no cookie jar, hooks, redirects or netrc lookup:
             # none applies to Customer.io's APIs): fewer long stretches of Python per request.
             request = requests.PreparedRequest()
             request.prepare(method=method, url=url, headers=dict(headers), data=body)
             adapter = self._session.get_adapter(url)
-            handoff()
-            response = adapter.send(request, stream=False, timeout=max(timeout, 0.001), **self._settings(url))
-            handoff()
-            content = response.content
+            # The whole exchange, not only each read, is bounded (a trickling server: deadline.py).
+            WATCH.arm(time.monotonic() + WHOLE_REQUEST_FACTOR * timeout)
+            try:
+                handoff()
+                response = adapter.send(request, stream=False, timeout=timeout, **self._settings(url))
+                handoff()
+                content = response.content
+            finally:
+                cut = WATCH.disarm()
         except requests.exceptions.SSLError as exc:  # (a ConnectionError too: test it first)
-            raise TransportError("tls", describe(exc)) from None
+            raise TransportError(
+                "timeout" if cut else "tls", _cut_off(timeout) if cut else describe(exc)
+            ) from None
         except requests.Timeout as exc:
             raise TransportError("timeout", type(exc).__name__) from None
         except requests.RequestException as exc:
             # Connection refused/reset and proxy failures: all retryable.
+            if cut:
+                raise TransportError("timeout", _cut_off(timeout)) from None
             raise TransportError("connection", describe(exc)) from None
+        if cut:  # what arrived before the cut may parse as an answer (a status line, no body)
+            raise TransportError("timeout", _cut_off(timeout))
         headers_out = {k.lower(): v for k, v in response.headers.items()}
         return TransportResponse(response.status_code, headers_out, content)
 
