@@ -4,6 +4,7 @@ uvicorn (ASGI) and runserver; settings.CIOGUARD as the only configuration; deliv
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import sys
@@ -87,4 +88,21 @@ def test_runserver_delivers_after_ctrl_c(tmp_path: Path) -> None:
                 assert "customerio_http_request_blocked_seconds_count" in http.get("/metrics").text
             server.process.send_signal(signal.SIGINT)  # what Ctrl-C sends
             server.process.wait(timeout=20)
+        assert [e.data["plan"] for e in fake.events] == ["dev"], server.output()
+
+
+@pytest.mark.slow
+def test_runserver_with_its_autoreloader_delivers_after_ctrl_c(tmp_path: Path) -> None:
+    """Ctrl-C reaches the reloader and the server process; the reloader gave the server 0.25 s
+    before SIGKILL (CPython's subprocess), less than an exit flush that must wait out a
+    Retry-After. cioguard.django gives it ``exit_timeout``."""
+    with FakeCustomerIO(https=False) as fake:
+        fake.fail_next(1, status=503, retry_after=1)  # the exit flush needs a retry a second later
+        port = free_port()
+        argv = [sys.executable, str(HERE / "manage.py"), "runserver", f"127.0.0.1:{port}"]  # reloader on
+        with run_server(argv, port, _env(fake), tmp_path / "runserver.log", new_session=True) as server:
+            with httpx.Client(base_url=server.url, timeout=10) as http:
+                assert http.get("/signup/dev/").status_code == 200
+            os.killpg(server.process.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends
+            server.process.wait(timeout=30)
         assert [e.data["plan"] for e in fake.events] == ["dev"], server.output()

@@ -62,11 +62,24 @@ def example_env(emulator_url: str, **extra: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def run_server(
-    argv: list[str], port: int, env: Mapping[str, str], log: Path, ready_timeout: float = 30.0
+    argv: list[str],
+    port: int,
+    env: Mapping[str, str],
+    log: Path,
+    ready_timeout: float = 30.0,
+    new_session: bool = False,
 ) -> Iterator[Server]:
-    """Start ``argv``, wait until ``/healthz`` answers, yield; always stopped afterwards."""
+    """Start ``argv``, wait until ``/healthz`` answers, yield; always stopped afterwards.
+    ``new_session``: its own process group, for a terminal's Ctrl-C (``os.killpg``)."""
     with log.open("wb") as sink:
-        process = subprocess.Popen(argv, env=dict(env), stdout=sink, stderr=subprocess.STDOUT, cwd=ROOT)
+        process = subprocess.Popen(
+            argv,
+            env=dict(env),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            start_new_session=new_session,
+        )
     server = Server(process, f"http://127.0.0.1:{port}", log)
     try:
         deadline = time.monotonic() + ready_timeout
@@ -82,6 +95,9 @@ def run_server(
         yield server
     finally:
         if process.poll() is None:
+            if new_session:  # the whole group: runserver's reloader has a child
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
             process.kill()
             process.wait(timeout=5)
 
