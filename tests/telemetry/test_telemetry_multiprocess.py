@@ -95,6 +95,38 @@ def test_workers_are_merged_and_dead_workers_lose_their_live_gauges(
     assert len(after["customerio_queue_capacity"]) == 2
 
 
+MASTER = """
+import os
+from cioguard.telemetry import PrometheusRecorder
+recorder = PrometheusRecorder()   # what instrument() does in a gunicorn master with preload_app
+recorder.queue_capacity(100)
+recorder.queue_size(0)
+print(os.getpid())
+"""
+
+
+@pytest.mark.slow
+def test_a_process_that_never_calls_exports_no_queue_capacity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A preloading gunicorn master instruments, never calls, and lives as long as the workers:
+    its capacity would dilute sum(size) / sum(capacity), so the queue alert could never fire."""
+    directory = tmp_path / "prom"
+    directory.mkdir()
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(directory), "PATH": "/usr/bin:/bin"}
+    pids = []
+    for script, args in ((MASTER, []), (WORKER, ["2"])):
+        done = subprocess.run(
+            [sys.executable, "-c", script, *args], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        pids.append(int(done.stdout.strip()))
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(directory))
+    capacity = {int(labels["pid"]): value for labels, value in scrape()["customerio_queue_capacity"]}
+    assert capacity[pids[1]] == 100
+    assert capacity.get(pids[0], 0) == 0  # the gauge exists from its creation, at 0: nothing added
+
+
 def test_child_exit_without_multiprocess_dir_is_a_no_op(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     monkeypatch.delenv("prometheus_multiproc_dir", raising=False)

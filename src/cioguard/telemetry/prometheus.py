@@ -17,13 +17,15 @@ Only prometheus_client's public API is used here; the one exception, bulk histog
 in :mod:`cioguard.telemetry.bulk` with its own self-check. cioguard never sets
 ``PROMETHEUS_DISABLE_CREATED_SERIES`` (a process-wide switch): see the README's Metrics section.
 
-Multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``) needs nothing here beyond the gauge modes of
-:data:`~cioguard.telemetry.prometheus_metrics.GAUGE_MODES`; see :mod:`cioguard.metrics` for
-exposition and the rules to follow.
+Multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``) needs the gauge modes of
+:data:`~cioguard.telemetry.prometheus_metrics.GAUGE_MODES`, and a process's queue capacity is
+exported from its first call on (a preloading gunicorn master never calls); see
+:mod:`cioguard.metrics` for exposition and the rules to follow.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -75,6 +77,11 @@ class PrometheusRecorder:
         self.metrics = metrics_for(registry)
         self._children = self.metrics.children
         self._clock = clock
+        # Multiprocess mode: a process exports its queue capacity once it works (its first call
+        # or delivery). A gunicorn master that preloaded the app never does, and its series
+        # would stay as long as it lives, diluting sum(size) / sum(capacity) (the queue alert).
+        self._deferred = _multiprocess()
+        self._capacity: int | None = None
 
     def _child(self, key: tuple[str, ...], metric: Any, *labels: str) -> Any:
         child = self._children.get(key)
@@ -82,8 +89,16 @@ class PrometheusRecorder:
             child = self._children[key] = metric.labels(*labels)
         return child
 
+    def _working(self) -> None:
+        self._deferred = False
+        capacity, self._capacity = self._capacity, None
+        if capacity is not None:
+            self.metrics.queue_capacity.set(capacity)
+
     @never_raise
     def call(self, method: str, mode: str, seconds: float) -> None:
+        if self._deferred:
+            self._working()
         m, mo = method_label(method), mode_label(mode)
         self._child(("calls", m, mo), self.metrics.calls, m, mo).inc()
         self._child(("call_duration", m, mo), self.metrics.call_duration, m, mo).observe(seconds)
@@ -94,6 +109,8 @@ class PrometheusRecorder:
     def calls(self, method: str, mode: str, durations: Sequence[float]) -> None:
         if not durations:
             return
+        if self._deferred:
+            self._working()
         m, mo = method_label(method), mode_label(mode)
         self._child(("calls", m, mo), self.metrics.calls, m, mo).inc(len(durations))
         values = ordered(durations)  # sorted once for both histograms
@@ -103,6 +120,8 @@ class PrometheusRecorder:
 
     @never_raise
     def enqueued(self, method: str, count: int = 1) -> None:
+        if self._deferred:
+            self._working()
         m = method_label(method)
         self._child(("enqueued", m), self.metrics.enqueued, m).inc(count)
 
@@ -142,6 +161,9 @@ class PrometheusRecorder:
 
     @never_raise
     def queue_capacity(self, capacity: int) -> None:
+        if self._deferred:
+            self._capacity = capacity  # exported at this process's first call (see __init__)
+            return
         self.metrics.queue_capacity.set(capacity)
 
     @never_raise
@@ -197,3 +219,8 @@ class PrometheusRecorder:
     def spool_error(self, kind: str) -> None:
         k = spool_error_label(kind)
         self._child(("spool_errors", k), self.metrics.spool_errors, k).inc()
+
+
+def _multiprocess() -> bool:
+    legacy = "prometheus_multiproc_dir"  # still read by prometheus_client
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get(legacy))
