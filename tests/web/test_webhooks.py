@@ -356,3 +356,19 @@ def test_constructor_validates_options() -> None:
         WebhookReceiver("k", on_bounce="delete")
     with pytest.raises(ValueError, match="max_body"):
         WebhookReceiver("k", max_body=0)
+
+
+def test_an_acting_receiver_needs_track_credentials_at_construction(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without them every bounce's action would fail after the event was answered 200 and marked
+    seen: lost for good. Say so when the receiver is built."""
+    from cioguard.clients import reset_clients
+
+    for name in ("CUSTOMERIO_SITE_ID", "CUSTOMERIO_TRACK_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    reset_clients()
+    with pytest.raises(ValueError, match="CUSTOMERIO_SITE_ID") as caught:
+        WebhookReceiver("k", on_bounce="unsubscribe")
+    assert "on_bounce='none'" in str(caught.value)
+    with pytest.raises(ValueError, match="track_client"):
+        WebhookReceiver("k")  # the default action, suppress, acts too
+    WebhookReceiver("k", on_bounce="none")  # nothing to act through: fine

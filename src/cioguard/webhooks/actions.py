@@ -68,11 +68,24 @@ class BounceHandler:
         self.action = action
         self._client = client
         self._lock = threading.Lock()
+        if action != "none" and client is None:
+            # Built now, not at the first bounce: missing credentials would make every bounce's
+            # action fail after the event was answered 200 and marked seen, i.e. lost for good.
+            import cioguard
+
+            try:
+                self._client = cioguard.track_client()
+            except ValueError as exc:  # ConfigurationError: a variable is missing or invalid
+                raise ValueError(
+                    f"WebhookReceiver: on_bounce={action!r} acts through a Track API client, and "
+                    f"cioguard.track_client() cannot build one ({exc}). Pass client=CustomerIO(...), "
+                    "set CUSTOMERIO_SITE_ID and CUSTOMERIO_TRACK_API_KEY, or use on_bounce='none'"
+                ) from None
         # Tells CIO008 that bounces and complaints are handled in this process.
         bounces.register_receiver()
 
     def client(self) -> WebhookClient:
-        """The client given at construction, else ``cioguard.track_client()`` (built once, lazily)."""
+        """The client given at construction, else ``cioguard.track_client()`` (built at construction)."""
         with self._lock:
             if self._client is None:
                 import cioguard
