@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from cioguard.delivery.deadline import WHOLE_REQUEST_FACTOR
+from cioguard.delivery.deadline import WATCHED_POOLS, WHOLE_REQUEST_FACTOR, _cut
 from cioguard.delivery.transport import RequestsTransport, TransportError
 
 ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
@@ -78,3 +78,30 @@ def test_a_slow_answer_within_the_deadline_is_untouched(trickle: Callable[[float
     assert response.status == 200
     assert response.body == b"{}"
     transport.close()
+
+
+def test_the_socket_behind_an_https_proxy_is_reached_and_nothing_escapes() -> None:
+    """Through an HTTPS proxy urllib3 wraps the socket in an SSLTransport (no shutdown())."""
+    left, right = socket.socketpair()
+
+    class Transport:  # what urllib3.util.ssltransport.SSLTransport exposes
+        socket = left
+
+    class Connection:
+        sock = Transport()
+
+    _cut(Connection())
+    assert left.recv(1) == b""  # shut down: a blocked read returns at once
+    _cut(object())  # no socket at all: nothing raised
+    left.close()
+    right.close()
+
+
+def test_socks_proxy_managers_keep_their_own_pools() -> None:
+    from urllib3.contrib.socks import SOCKSProxyManager  # PySocks: a dev dependency
+
+    adapter = RequestsTransport()._session.get_adapter("https://track.customer.io")
+    manager = adapter.proxy_manager_for("socks5://127.0.0.1:1080")
+    assert isinstance(manager, SOCKSProxyManager)
+    assert manager.pool_classes_by_scheme is not WATCHED_POOLS
+    assert adapter.proxy_manager_for("http://127.0.0.1:3128").pool_classes_by_scheme is WATCHED_POOLS

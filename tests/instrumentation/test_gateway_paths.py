@@ -14,6 +14,8 @@ from customerio import CustomerIO
 from prometheus_client import CollectorRegistry
 
 import cioguard
+from cioguard.delivery.spool import endpoint_resolver
+from cioguard.operations.endpoints import track_endpoint
 from cioguard.testing import FakeCustomerIO
 
 
@@ -59,3 +61,26 @@ def test_a_track_url_with_a_path_is_kept(gateway: FakeCustomerIO) -> None:
         _check(gateway)
     finally:
         cioguard.uninstrument(timeout=5)
+
+
+def test_blocking_mode_sends_to_the_same_gateway_path(gateway: FakeCustomerIO) -> None:
+    """The SDK's own requests (blocking mode) rerouted to a track_url written with the API prefix."""
+    cioguard.instrument(
+        pitfalls="off", registry=CollectorRegistry(), mode="blocking", track_url=gateway.track_url + "/api/v1"
+    )
+    try:
+        cio = CustomerIO(gateway.site_id, gateway.api_key)
+        assert cio.identify("u1", email="u1@example.com").status_code == 200
+        assert cio.track("u1", "signed_up", {"plan": "pro"}).status_code == 200
+        assert set(gateway.stats()["by_status"]) == {200}
+        assert [e.name for e in gateway.events] == ["signed_up"]
+    finally:
+        cioguard.uninstrument(timeout=5)
+
+
+def test_rows_recovered_from_a_spool_take_the_same_base() -> None:
+    """``cioguard replay --track-url`` and a restarted process: the base live operations get."""
+    stored = track_endpoint("site", "key", "https://track.customer.io")
+    resolve = endpoint_resolver("https://gw.example.com/cio/api/v1/", None)
+    assert resolve(stored).base_url == "https://gw.example.com/cio"
+    assert resolve(stored).auth_header == stored.auth_header

@@ -86,7 +86,7 @@ class RequestWatch:
             return self._live.pop(token, False)
 
     def _started(self) -> bool:
-        if self._thread is not None:
+        if self._thread is not None and self._thread.is_alive():
             return True
         try:
             thread = daemon_thread(self._run, "cioguard-request-watch")
@@ -104,15 +104,20 @@ class RequestWatch:
                 _, token, connection = heapq.heappop(self._heap)
                 if token not in self._live:
                     continue  # finished in time
+                # Invariant: marked and shut under the lock, so disarm() either came first (and
+                # the connection, back in its pool, is never touched) or sees True.
                 self._live[token] = True
-            _cut(connection)
+                _cut(connection)
 
 
 def _cut(connection: Any) -> None:
+    """Shut the connection's socket down (a blocked read then fails at once). Never raises."""
     sock = getattr(connection, "sock", None)
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
+    # Through an HTTPS proxy urllib3 wraps the socket in an SSLTransport, which has no shutdown().
+    raw = sock if hasattr(sock, "shutdown") else getattr(sock, "socket", None)
+    if raw is not None:
+        with contextlib.suppress(Exception):
+            raw.shutdown(socket.SHUT_RDWR)
 
 
 #: The process's watch (the default transport's connections report to it).

@@ -58,6 +58,7 @@ from cioguard.delivery.spool_owners import LEASE_SECONDS, pid_alive
 from cioguard.delivery.spool_store import open_db
 from cioguard.delivery.spool_worker import SpoolCore
 from cioguard.delivery.spool_writer import GROUP_COMMIT_SECONDS, HEARTBEAT_SECONDS
+from cioguard.operations.endpoints import APP_PREFIXES, TRACK_PREFIXES, mount
 from cioguard.operations.model import Endpoint, Operation
 from cioguard.telemetry.recorder import Recorder
 
@@ -99,7 +100,9 @@ def endpoint_resolver(track_url: str | None, api_url: str | None) -> Callable[[E
         base = track_url if endpoint.api == "track" else api_url
         if not base:
             return endpoint
-        return Endpoint(endpoint.api, base.rstrip("/"), endpoint.auth_header, endpoint.label)
+        # The same base as live operations get (a gateway path kept, "/api/v1" not doubled).
+        prefixes = TRACK_PREFIXES if endpoint.api == "track" else APP_PREFIXES
+        return Endpoint(endpoint.api, mount(base, prefixes), endpoint.auth_header, endpoint.label)
 
     return resolve
 

@@ -21,6 +21,7 @@ from typing import Any, Literal, Protocol
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.poolmanager import ProxyManager
 
 from cioguard.delivery.deadline import WATCH, WATCHED_POOLS, WHOLE_REQUEST_FACTOR
 from cioguard.delivery.slices import handoff
@@ -78,6 +79,12 @@ class Transport(Protocol):
         """Send one request; raise :class:`TransportError` when no response arrived."""
 
 
+def _complete(response: requests.Response, content: bytes) -> bool:
+    """The whole answer arrived (its Content-Length of body), though the deadline passed just then."""
+    length = response.headers.get("content-length", "")
+    return length.isdigit() and int(length) == len(content)
+
+
 def _cut_off(timeout: float) -> str:
     return f"answer not complete after {WHOLE_REQUEST_FACTOR * timeout:g} s"
 
@@ -91,7 +98,8 @@ class _WatchedAdapter(HTTPAdapter):
 
     def proxy_manager_for(self, proxy: Any, **proxy_kwargs: Any) -> Any:
         manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        manager.pool_classes_by_scheme = WATCHED_POOLS
+        if type(manager) is ProxyManager:  # a SOCKS manager's pools take other connections
+            manager.pool_classes_by_scheme = WATCHED_POOLS
         return manager
 
 
@@ -153,8 +161,10 @@ class RequestsTransport:
             if cut:
                 raise TransportError("timeout", _cut_off(timeout)) from None
             raise TransportError("connection", describe(exc)) from None
-        if cut:  # what arrived before the cut may parse as an answer (a status line, no body)
-            raise TransportError("timeout", _cut_off(timeout))
+        if cut:
+            adapter.close()  # its shut socket must not serve another request (idle ones reconnect)
+            if not _complete(response, content):  # a status line, no body, may parse as an answer
+                raise TransportError("timeout", _cut_off(timeout))
         headers_out = {k.lower(): v for k, v in response.headers.items()}
         return TransportResponse(response.status_code, headers_out, content)
 

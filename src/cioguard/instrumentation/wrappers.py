@@ -25,6 +25,7 @@ from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 from cioguard.endpoints import endpoint_name
 from cioguard.instrumentation.express import EVENT_METHODS, PASS_THROUGH, Wrapper, make_express
 from cioguard.instrumentation.overrides import sends_itself
+from cioguard.operations.endpoints import APP_PREFIXES, TRACK_PREFIXES, mount
 
 __all__ = ["Wrapper", "app_method", "client_constructor", "send_request", "track_method"]
 from cioguard.instrumentation.privacy import scrub_sdk_exception
@@ -159,7 +160,7 @@ def send_request(runtime: Runtime) -> Wrapper:
         api = "app" if isinstance(client, APIClient) else "track"
         target = api_url if api == "app" else track_url
         if target is not None:
-            url = _reroute(url, target)
+            url = _reroute(url, target, client, api)
         name = endpoint_name(http_method, url)
         started = time.perf_counter()
         status: int | None = None
@@ -197,10 +198,19 @@ def _bind_send_request(method: str, url: str, data: Any) -> tuple[str, str, Any]
     return method, url, data
 
 
-def _reroute(url: str, target: str) -> str:
-    parts = urlsplit(url)
-    query = f"?{parts.query}" if parts.query else ""
-    return f"{target}{parts.path}{query}"
+def _reroute(url: str, target: str, client: Any, api: str) -> str:
+    """``url`` (the SDK's) sent to ``target`` instead: the path after the client's own base (its
+    ``url_prefix`` or ``url``) goes after the target's, as background delivery does
+    (:func:`cioguard.operations.endpoints.mount`)."""
+    own = client.url if api == "app" else client.base_url
+    prefixes = APP_PREFIXES if api == "app" else TRACK_PREFIXES
+    base = mount(own, () if api == "app" else prefixes) if isinstance(own, str) else ""
+    if base and url.startswith(base):
+        rest = url[len(base) :]
+    else:
+        parts = urlsplit(url)
+        rest = parts.path + (f"?{parts.query}" if parts.query else "")
+    return mount(target, prefixes) + rest
 
 
 def _status_from_exception(exc: CustomerIOException) -> int | None:

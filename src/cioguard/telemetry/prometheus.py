@@ -77,9 +77,9 @@ class PrometheusRecorder:
         self.metrics = metrics_for(registry)
         self._children = self.metrics.children
         self._clock = clock
-        # Multiprocess mode: a process exports its queue capacity once it works (its first call
-        # or delivery). A gunicorn master that preloaded the app never does, and its series
-        # would stay as long as it lives, diluting sum(size) / sum(capacity) (the queue alert).
+        # Multiprocess mode: a process exports its queue capacity once it works (its first call,
+        # queued operation or delivery). A gunicorn master that preloaded the app never does, and
+        # its series would stay as long as it lives, diluting sum(size) / sum(capacity).
         self._deferred = _multiprocess()
         self._capacity: int | None = None
 
@@ -127,6 +127,8 @@ class PrometheusRecorder:
 
     @never_raise
     def delivered(self, method: str, count: int = 1) -> None:
+        if self._deferred:
+            self._working()  # e.g. rows recovered from a spool: delivering, with no call of its own
         m = method_label(method)
         self._child(("delivered", m), self.metrics.delivered, m).inc(count)
         if count > 0:
@@ -157,6 +159,8 @@ class PrometheusRecorder:
 
     @never_raise
     def queue_size(self, size: int) -> None:
+        if size and self._deferred:
+            self._working()
         self.metrics.queue_size.set(size)
 
     @never_raise
