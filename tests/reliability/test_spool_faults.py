@@ -151,13 +151,14 @@ def test_full_disk_during_an_outage_counts_every_loss(app: Any, fake: FakeCustom
 
 
 @pytest.fixture
-def tmpfs_4m(tmp_path: Path) -> Iterator[Path]:
-    """A 4 MiB disk: the spool's 2 MiB reserve (spool_space.ROOM_BYTES) and 2 MiB to fill."""
+def tmpfs_16m(tmp_path: Path) -> Iterator[Path]:
+    """A 16 MiB disk: the spool's 2 MiB reserve (spool_space.ROOM_BYTES), the 8 MiB it leaves free
+    (LOW_SPACE_BYTES) and 6 MiB to fill."""
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")
     target = tmp_path / "small"
     target.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(target)], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(target)], check=True)
     try:
         yield target
     finally:
@@ -166,14 +167,14 @@ def tmpfs_4m(tmp_path: Path) -> Iterator[Path]:
 
 @pytest.mark.slow
 def test_full_disk_leaves_no_delivered_rows_for_the_next_process(
-    app: Any, fake: FakeCustomerIO, tmpfs_4m: Path
+    app: Any, fake: FakeCustomerIO, tmpfs_16m: Path
 ) -> None:
     """The spool fills the disk during the outage; once the endpoint is back, the rows of what was
     delivered must leave the file, or the next process opening the spool sends them again
     (``identify`` has no id to dedupe: an older profile would overwrite a newer one). The deletions
     need log space on a full disk: the spool's reserve gives it."""
-    total = 12_000
-    path = tmpfs_4m / "cio.spool"
+    total = 30_000
+    path = tmpfs_16m / "cio.spool"
     fake.fail_next(10**6, 503)
     app(track_url=fake.track_url, spool_path=str(path))
     send(total)

@@ -6,9 +6,11 @@ grow and the checkpoint cannot grow the file: the deletions of what was just del
 the rest, those rows stay, and the next process opening the spool sends them again (an
 ``identify`` has no id to dedupe, so an older profile would overwrite a newer one).
 
-So each spool keeps :data:`ROOM_BYTES` of real disk space in ``<spool>-room`` (more than the log
-holds between checkpoints, see ``WAL_AUTOCHECKPOINT_PAGES``), and gives it up only for deletions::
+So the spool stops adding rows while less than :data:`LOW_SPACE_BYTES` are free (it fails as
+``disk_full``; deletions go on), and keeps :data:`ROOM_BYTES` of real disk space in
+``<spool>-room`` for when other programs fill the disk anyway, given up only for deletions::
 
+    low_space(path)                               # stop adding rows: room for the rest
     keep_room(path)                               # at open and after recovery; best effort
     give_room(path)                               # a deletion failed for space: free the reserve
     checkpoint(conn)                              # log pages into the file, log truncated
@@ -24,8 +26,11 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import time
+from collections import deque
 from typing import Any
 
+from cioguard.delivery.spool_store import fault_kind
 from cioguard.operations.model import Endpoint, Operation
 
 #: ``(kind, payload, flag)``: ``("add", op, in_memory)``, ``("ack" | "park", [op_id...], None)``.
@@ -33,9 +38,12 @@ Command = tuple[str, Any, Any]
 
 #: Disk space held in reserve beside each spool (``<spool>-room``), released for deletions only.
 ROOM_BYTES = 2 * 1024 * 1024
-#: The log is checkpointed past this many pages (1 MiB of 4 KiB pages, SQLite's default is 1000),
-#: so what a checkpoint must add to the file stays well inside :data:`ROOM_BYTES`.
-WAL_AUTOCHECKPOINT_PAGES = 256
+#: Below this much free space on the spool's filesystem no row is added: the spool fails as
+#: ``disk_full`` (operations stay in memory) while deletions go on, and what is left lets the log
+#: be checkpointed and delivered rows leave the file. The reserve covers other programs filling it.
+LOW_SPACE_BYTES = 8 * 1024 * 1024
+#: Free space is looked at most this often (the writer drains every 5 ms).
+SPACE_CHECK_SECONDS = 0.1
 #: Rows deleted per transaction while the disk is full (a few pages of log each).
 DELETE_CHUNK = 256
 #: While the disk stays full, room is made at most this often (the writer drains every 5 ms);
@@ -81,6 +89,16 @@ def keep_room(path: str) -> bool:
         os.close(fd)
 
 
+def low_space(path: str) -> bool:
+    """True when the filesystem holding ``path`` has less than :data:`LOW_SPACE_BYTES` free for
+    this user. Never raises (no ``statvfs``: False)."""
+    try:
+        st = os.statvfs(os.path.dirname(os.path.abspath(path)))
+    except (OSError, AttributeError):
+        return False
+    return st.f_bavail * st.f_frsize < LOW_SPACE_BYTES
+
+
 def give_room(path: str) -> bool:
     """Free the reserve (a deletion failed for space); True when there was one. Never raises."""
     try:
@@ -112,6 +130,76 @@ def split_for_space(commands: list[Command]) -> tuple[list[list[str]], list[Comm
     rest = [c for c in commands if c[0] == "park" or (c[0] == "add" and c[1].op_id not in gone)]
     chunks = [acked[i : i + DELETE_CHUNK] for i in range(0, len(acked), DELETE_CHUNK)]
     return chunks, rest
+
+
+class SpaceKeeper:
+    """The writer's side of a full disk (a mixin of ``SpoolWriter``; every method with its lock held)."""
+
+    path: str
+    _closed: bool
+    _pending: deque[Command]
+    _room_after: float
+    _space_checked_at: float
+    _space_low: bool
+
+    def _execute(self, conn: Any, commands: list[Command]) -> None:
+        raise NotImplementedError
+
+    def _fault(self, exc: BaseException) -> None:
+        raise NotImplementedError
+
+    def _keep_failed(self, commands: list[Command]) -> None:
+        raise NotImplementedError
+
+    def _short_of_space(self, commands: list[Command]) -> bool:
+        """Rows to add while the filesystem is nearly full (looked at every SPACE_CHECK_SECONDS)."""
+        now = time.monotonic()
+        if now >= self._space_checked_at + SPACE_CHECK_SECONDS:
+            self._space_checked_at = now
+            self._space_low = low_space(self.path)
+        return self._space_low and any(c[0] == "add" for c in commands)
+
+    def _drain_without_adds(self, conn: Any, commands: list[Command]) -> bool:
+        """Nearly full (lock held): deletions and parks are written, additions kept in memory."""
+        chunks, rest = split_for_space(commands)
+        adds = [c for c in rest if c[0] == "add"]
+        others = [("ack", ids, None) for ids in chunks] + [c for c in rest if c[0] != "add"]
+        if others:
+            try:
+                self._execute(conn, others)
+            except Exception as exc:
+                if conn.in_transaction:
+                    conn.rollback()
+                self._pending.extendleft(reversed(others))  # deletions and parks: retried
+                if fault_kind(exc) != "locked":
+                    self._fault(exc)
+        self._fault(OSError(errno.ENOSPC, f"less than {LOW_SPACE_BYTES >> 20} MiB free"))
+        self._keep_failed(adds)
+        return False
+
+    def _make_room(self, conn: Any, commands: list[Command]) -> tuple[list[Command], Exception | None]:
+        """After a write failed for want of space (lock held): checkpoint, delete in small
+        transactions, then write the rest once (see :mod:`~cioguard.delivery.spool_space`).
+        Returns what is still unwritten and the last error (None: all written)."""
+        self._room_after = float("-inf") if self._closed else time.monotonic() + ROOM_EVERY_SECONDS
+        chunks, rest = split_for_space(commands)
+        for done, ids in enumerate(chunks):
+            checkpoint(conn)
+            try:
+                self._execute(conn, [("ack", ids, None)])
+            except Exception as exc:
+                if conn.in_transaction:
+                    conn.rollback()
+                return [("ack", left, None) for left in chunks[done:]] + rest, exc
+        if rest:
+            checkpoint(conn)
+            try:
+                self._execute(conn, rest)
+            except Exception as exc:
+                if conn.in_transaction:
+                    conn.rollback()
+                return rest, exc
+        return [], None
 
 
 def probe_op(owner: str) -> Operation:

@@ -26,9 +26,11 @@ import sqlite3
 import time
 from typing import Any
 
-from cioguard.delivery.spool_space import WAL_AUTOCHECKPOINT_PAGES
 from cioguard.operations.model import Endpoint, Operation
 
+#: The log is checkpointed past this many pages (1 MiB of 4 KiB pages; SQLite's default is 1000),
+#: so what a checkpoint must add to the file stays inside the full-disk reserve (spool_space).
+WAL_AUTOCHECKPOINT_PAGES = 256
 #: A write waiting for another process's transaction gives up after this long (then retried).
 BUSY_TIMEOUT_SECONDS = 5.0
 

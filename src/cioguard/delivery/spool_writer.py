@@ -21,13 +21,13 @@ from cioguard.delivery.spool_owners import claim_dead, register
 from cioguard.delivery.spool_repair import SpoolRepair
 from cioguard.delivery.spool_space import (
     NO_ROOM,
-    ROOM_EVERY_SECONDS,
     Command,
+    SpaceKeeper,
     checkpoint,
     give_room,
     keep_room,
+    low_space,
     probe_op,
-    split_for_space,
 )
 from cioguard.delivery.spool_store import BUSY_TIMEOUT_SECONDS, INSERT, fault_kind, file_identity, op_to_row
 from cioguard.operations.model import Operation
@@ -39,7 +39,7 @@ HEARTBEAT_SECONDS = 2.0
 GROUP_COMMIT_SECONDS = 0.005
 
 
-class SpoolWriter(SpoolRepair):
+class SpoolWriter(SpoolRepair, SpaceKeeper):
     _lock: threading.Lock
     _pending: deque[Command]
     _thread: threading.Thread | None
@@ -49,6 +49,8 @@ class SpoolWriter(SpoolRepair):
     _bytes: int
     _last_beat: float
     _room_after: float
+    _space_checked_at: float
+    _space_low: bool
     on_claim: Callable[[int], None] | None
 
     def _check_pid(self) -> None:
@@ -87,6 +89,8 @@ class SpoolWriter(SpoolRepair):
         if not commands:
             return True
         conn = self._usable()
+        if conn is not None and self._short_of_space(commands):
+            return self._drain_without_adds(conn, commands)
         if conn is not None:
             try:
                 self._execute(conn, commands)
@@ -111,30 +115,6 @@ class SpoolWriter(SpoolRepair):
                 self._fault(exc)
         self._keep_failed(commands)
         return False
-
-    def _make_room(self, conn: Any, commands: list[Command]) -> tuple[list[Command], Exception | None]:
-        """After a write failed for want of space (lock held): checkpoint, delete in small
-        transactions, then write the rest once (see :mod:`~cioguard.delivery.spool_space`).
-        Returns what is still unwritten and the last error (None: all written)."""
-        self._room_after = float("-inf") if self._closed else time.monotonic() + ROOM_EVERY_SECONDS
-        chunks, rest = split_for_space(commands)
-        for done, ids in enumerate(chunks):
-            checkpoint(conn)
-            try:
-                self._execute(conn, [("ack", ids, None)])
-            except Exception as exc:
-                if conn.in_transaction:
-                    conn.rollback()
-                return [("ack", left, None) for left in chunks[done:]] + rest, exc
-        if rest:
-            checkpoint(conn)
-            try:
-                self._execute(conn, rest)
-            except Exception as exc:
-                if conn.in_transaction:
-                    conn.rollback()
-                return rest, exc
-        return [], None
 
     def commit_pending(self, timeout: float) -> bool:
         """Commit the writes queued before this call, waiting at most ``timeout`` s for the writer
@@ -195,6 +175,8 @@ class SpoolWriter(SpoolRepair):
 
     def _probe(self, conn: Any) -> None:
         """While failing (lock held): try to write the held operations (or one probe row)."""
+        if low_space(self.path):
+            return  # still nearly full: nothing to learn by writing
         held = list(self._held)
         checkpoint(conn)  # a log that filled the disk is the first thing in the way
         probe = [("add", op, False) for op in held] or [("add", probe_op(self._owner or ""), False)]
