@@ -64,10 +64,14 @@ class RequestWatch:
         """Called by a watched connection as its request starts (the arming thread)."""
         deadline = getattr(self._local, "deadline", None)
         if deadline is None or getattr(self._local, "token", None) is not None:
+            connection._cioguard_token = None  # whatever watched it before, this request is not
             return
         with self._lock:
             self._token += 1
             token = self._local.token = self._token
+            # The connection knows its current request: back in the pool and taken by another
+            # request (before this one disarmed), it is no longer this token's to cut.
+            connection._cioguard_token = token
             self._live[token] = False
             heapq.heappush(self._heap, (deadline, token, connection))
             if not self._started():
@@ -104,10 +108,12 @@ class RequestWatch:
                 _, token, connection = heapq.heappop(self._heap)
                 if token not in self._live:
                     continue  # finished in time
-                # Invariant: marked and shut under the lock, so disarm() either came first (and
-                # the connection, back in its pool, is never touched) or sees True.
+                # Invariant: marked and shut under the lock, so disarm() either came first or
+                # sees True; a connection serving another request by now is left alone (an idle
+                # one shut here is found dropped by urllib3 and reconnected).
                 self._live[token] = True
-                _cut(connection)
+                if getattr(connection, "_cioguard_token", None) == token:
+                    _cut(connection)
 
 
 def _cut(connection: Any) -> None:

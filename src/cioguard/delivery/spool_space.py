@@ -30,6 +30,7 @@ import time
 from collections import deque
 from typing import Any
 
+from cioguard.delivery.spool_health import SpoolHealth
 from cioguard.delivery.spool_store import fault_kind
 from cioguard.operations.model import Endpoint, Operation
 
@@ -42,8 +43,6 @@ ROOM_BYTES = 2 * 1024 * 1024
 #: ``disk_full`` (operations stay in memory) while deletions go on, and what is left lets the log
 #: be checkpointed and delivered rows leave the file. The reserve covers other programs filling it.
 LOW_SPACE_BYTES = 8 * 1024 * 1024
-#: Free space is looked at most this often (the writer drains every 5 ms).
-SPACE_CHECK_SECONDS = 0.1
 #: Rows deleted per transaction while the disk is full (a few pages of log each).
 DELETE_CHUNK = 256
 #: While the disk stays full, room is made at most this often (the writer drains every 5 ms);
@@ -89,14 +88,15 @@ def keep_room(path: str) -> bool:
         os.close(fd)
 
 
-def low_space(path: str) -> bool:
-    """True when the filesystem holding ``path`` has less than :data:`LOW_SPACE_BYTES` free for
-    this user. Never raises (no ``statvfs``: False)."""
+def low_space(path: str, writing: int = 0, margin: int = 0) -> bool:
+    """True when the filesystem holding ``path`` would have less than :data:`LOW_SPACE_BYTES`
+    (plus ``margin``) free for this user after ``writing`` more bytes. Never raises (no
+    ``statvfs``: False)."""
     try:
         st = os.statvfs(os.path.dirname(os.path.abspath(path)))
     except (OSError, AttributeError):
         return False
-    return st.f_bavail * st.f_frsize < LOW_SPACE_BYTES
+    return st.f_bavail * st.f_frsize - writing < LOW_SPACE_BYTES + margin
 
 
 def give_room(path: str) -> bool:
@@ -139,8 +139,7 @@ class SpaceKeeper:
     _closed: bool
     _pending: deque[Command]
     _room_after: float
-    _space_checked_at: float
-    _space_low: bool
+    _health: SpoolHealth
 
     def _execute(self, conn: Any, commands: list[Command]) -> None:
         raise NotImplementedError
@@ -152,18 +151,22 @@ class SpaceKeeper:
         raise NotImplementedError
 
     def _short_of_space(self, commands: list[Command]) -> bool:
-        """Rows to add while the filesystem is nearly full (looked at every SPACE_CHECK_SECONDS)."""
-        now = time.monotonic()
-        if now >= self._space_checked_at + SPACE_CHECK_SECONDS:
-            self._space_checked_at = now
-            self._space_low = low_space(self.path)
-        return self._space_low and any(c[0] == "add" for c in commands)
+        """Rows to add that would leave the filesystem nearly full: each transaction is measured
+        (a burst must not write past the mark), counting a row's bytes three times (the log, the
+        file, SQLite's pages). Once short, :data:`ROOM_BYTES` more must be free to go on (no
+        flapping between ``disk_full`` and working)."""
+        writing = 3 * sum(c[1].size for c in commands if c[0] == "add")
+        if not writing:
+            return False
+        margin = ROOM_BYTES if self._health.state == "disk_full" else 0
+        return low_space(self.path, writing, margin)
 
     def _drain_without_adds(self, conn: Any, commands: list[Command]) -> bool:
         """Nearly full (lock held): deletions and parks are written, additions kept in memory."""
         chunks, rest = split_for_space(commands)
         adds = [c for c in rest if c[0] == "add"]
         others = [("ack", ids, None) for ids in chunks] + [c for c in rest if c[0] != "add"]
+        failure: BaseException = OSError(errno.ENOSPC, f"less than {LOW_SPACE_BYTES >> 20} MiB free")
         if others:
             try:
                 self._execute(conn, others)
@@ -172,8 +175,8 @@ class SpaceKeeper:
                     conn.rollback()
                 self._pending.extendleft(reversed(others))  # deletions and parks: retried
                 if fault_kind(exc) != "locked":
-                    self._fault(exc)
-        self._fault(OSError(errno.ENOSPC, f"less than {LOW_SPACE_BYTES >> 20} MiB free"))
+                    failure = exc
+        self._fault(failure)
         self._keep_failed(adds)
         return False
 

@@ -31,6 +31,8 @@ from cioguard.operations.model import Endpoint, Operation
 #: The log is checkpointed past this many pages (1 MiB of 4 KiB pages; SQLite's default is 1000),
 #: so what a checkpoint must add to the file stays inside the full-disk reserve (spool_space).
 WAL_AUTOCHECKPOINT_PAGES = 256
+#: ``PRAGMA journal_size_limit``: the log file's size after a checkpoint (2 MiB).
+WAL_SIZE_LIMIT_BYTES = 2 * 1024 * 1024
 #: A write waiting for another process's transaction gives up after this long (then retried).
 BUSY_TIMEOUT_SECONDS = 5.0
 
@@ -107,6 +109,8 @@ def _configure(conn: sqlite3.Connection, sync: str) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode=WAL").fetchall()
         conn.execute(f"PRAGMA synchronous={'FULL' if sync == 'always' else 'NORMAL'}")
         conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")  # inside the reserve
+        # The log file is cut back to this after a checkpoint: a burst's log does not keep the disk.
+        conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}").fetchall()
         conn.executescript(_SCHEMA)
         have = {row[1] for row in conn.execute("PRAGMA table_info(owners)").fetchall()}
         for name, decl in _OWNER_COLUMNS.items():

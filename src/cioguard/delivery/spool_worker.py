@@ -64,8 +64,6 @@ class SpoolCore(SpoolWriter):
         self._last_beat = time.monotonic()
         self._last_try = float("-inf")
         self._room_after = float("-inf")  # next time a full disk may be made room in
-        self._space_checked_at = float("-inf")  # free space last looked at (spool_space.low_space)
-        self._space_low = False
 
     @property
     def health_state(self) -> str | None:

@@ -21,6 +21,7 @@ from cioguard.delivery.spool_owners import claim_dead, register
 from cioguard.delivery.spool_repair import SpoolRepair
 from cioguard.delivery.spool_space import (
     NO_ROOM,
+    ROOM_BYTES,
     Command,
     SpaceKeeper,
     checkpoint,
@@ -94,7 +95,7 @@ class SpoolWriter(SpoolRepair, SpaceKeeper):
         if conn is not None:
             try:
                 self._execute(conn, commands)
-                self._after_success()
+                self._after_success(wrote_rows=any(c[0] == "add" for c in commands))
                 return True
             except Exception as exc:
                 if conn.in_transaction:
@@ -175,10 +176,10 @@ class SpoolWriter(SpoolRepair, SpaceKeeper):
 
     def _probe(self, conn: Any) -> None:
         """While failing (lock held): try to write the held operations (or one probe row)."""
-        if low_space(self.path):
-            return  # still nearly full: nothing to learn by writing
+        checkpoint(conn)  # first: a log that filled the disk (maybe our own) is in the way
         held = list(self._held)
-        checkpoint(conn)  # a log that filled the disk is the first thing in the way
+        if low_space(self.path, 3 * sum(op.size for op in held), ROOM_BYTES):
+            return  # still nearly full: nothing to learn by writing
         probe = [("add", op, False) for op in held] or [("add", probe_op(self._owner or ""), False)]
         try:
             self._execute(conn, probe)
