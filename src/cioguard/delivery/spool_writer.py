@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from cioguard import forks
 from cioguard.delivery.spool_owners import claim_dead, register
 from cioguard.delivery.spool_repair import SpoolRepair
 from cioguard.delivery.spool_space import (
@@ -58,6 +59,11 @@ class SpoolWriter(SpoolRepair, SpaceKeeper):
         raise NotImplementedError
 
     def _start_writer(self) -> None:
+        if forks.uwsgi_master_before_fork():
+            # No thread in a uWSGI master before it forks its workers: uWSGI forks from C without
+            # Python's fork hooks, and a worker forked while this thread held the GIL never gets
+            # it (a hang at start). What the master queues meanwhile is committed at its close.
+            return
         if self._thread is None and not self._closed:
             with self._lock:
                 if self._thread is not None:

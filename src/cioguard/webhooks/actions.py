@@ -69,23 +69,27 @@ class BounceHandler:
         self._client = client
         self._lock = threading.Lock()
         if action != "none" and client is None:
-            # Built now, not at the first bounce: missing credentials would make every bounce's
-            # action fail after the event was answered 200 and marked seen, i.e. lost for good.
+            # Built now, not at the first bounce: without credentials every bounce's action would
+            # fail after the event was answered 200 and marked seen. Say so at start-up, once.
             import cioguard
 
             try:
                 self._client = cioguard.track_client()
             except ValueError as exc:  # ConfigurationError: a variable is missing or invalid
-                raise ValueError(
-                    f"WebhookReceiver: on_bounce={action!r} acts through a Track API client, and "
-                    f"cioguard.track_client() cannot build one ({exc}). Pass client=CustomerIO(...), "
-                    "set CUSTOMERIO_SITE_ID and CUSTOMERIO_TRACK_API_KEY, or use on_bounce='none'"
-                ) from None
+                logger.warning(
+                    "cioguard.webhooks: on_bounce=%r acts through a Track API client, and "
+                    "cioguard.track_client() cannot build one (%s): bounces will be counted but not "
+                    "acted on. Pass client=CustomerIO(...), set CUSTOMERIO_SITE_ID and "
+                    "CUSTOMERIO_TRACK_API_KEY, or use on_bounce='none'",
+                    action,
+                    exc,
+                )
         # Tells CIO008 that bounces and complaints are handled in this process.
         bounces.register_receiver()
 
     def client(self) -> WebhookClient:
-        """The client given at construction, else ``cioguard.track_client()`` (built at construction)."""
+        """The client given at construction, else ``cioguard.track_client()`` (tried at construction,
+        again here)."""
         with self._lock:
             if self._client is None:
                 import cioguard

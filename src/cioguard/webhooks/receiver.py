@@ -109,8 +109,8 @@ class WebhookReceiver:
             **DELETES the person's profile** in Customer.io and blocks the identifier),
             ``"unsubscribe"`` (``identify(id, unsubscribed=True)``) or ``"none"``.
         client: the ``customerio.CustomerIO`` client to act through; default ``cioguard.track_client()``,
-            built here: missing ``CUSTOMERIO_SITE_ID``/``CUSTOMERIO_TRACK_API_KEY`` raise
-            ``ValueError`` now rather than lose every bounce later (unless ``on_bounce="none"``).
+            built here: missing ``CUSTOMERIO_SITE_ID``/``CUSTOMERIO_TRACK_API_KEY`` are logged as a
+            warning now, not found out at the first bounce (unless ``on_bounce="none"``).
             With cioguard in background mode the call only enqueues.
         clock: returns Unix seconds (injectable for tests).
         dedup_size: how many recent event ids the in-process store remembers (default 100 000, ~10 MB).
