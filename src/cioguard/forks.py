@@ -102,11 +102,20 @@ def _uwsgi_worker_started() -> None:
     _run(_worker_hooks)
 
 
+_UNKNOWN = object()
+_uwsgi_module: Any = _UNKNOWN
+
+
 def _uwsgi() -> Any:
-    try:
-        return importlib.import_module("uwsgi")  # exists only inside a uWSGI server
-    except ImportError:
-        return None
+    """uWSGI's module, or None outside a uWSGI server; looked up once per process (a failing
+    import walks sys.path under the import lock: never on a hot path, never near a fork)."""
+    global _uwsgi_module
+    if _uwsgi_module is _UNKNOWN:
+        try:
+            _uwsgi_module = importlib.import_module("uwsgi")  # exists only inside a uWSGI server
+        except ImportError:
+            _uwsgi_module = None
+    return _uwsgi_module
 
 
 def install_uwsgi_hook() -> None:

@@ -59,6 +59,8 @@ class SpoolWriter(SpoolRepair, SpaceKeeper):
         raise NotImplementedError
 
     def _start_writer(self) -> None:
+        if self._thread is not None or self._closed:
+            return
         if forks.uwsgi_master_before_fork():
             # No thread in a uWSGI master before it forks its workers: uWSGI forks from C without
             # Python's fork hooks, and a worker forked while this thread held the GIL never gets
