@@ -43,6 +43,10 @@ ROOM_BYTES = 2 * 1024 * 1024
 #: ``disk_full`` (operations stay in memory) while deletions go on, and what is left lets the log
 #: be checkpointed and delivered rows leave the file. The reserve covers other programs filling it.
 LOW_SPACE_BYTES = 8 * 1024 * 1024
+#: With this much free, the writer looks again only after ROOMY_SECONDS (no per-commit statvfs
+#: and byte count on an ordinary disk).
+ROOMY_BYTES = 1 << 30
+ROOMY_SECONDS = 0.1
 #: Rows deleted per transaction while the disk is full (a few pages of log each).
 DELETE_CHUNK = 256
 #: While the disk stays full, room is made at most this often (the writer drains every 5 ms);
@@ -88,15 +92,20 @@ def keep_room(path: str) -> bool:
         os.close(fd)
 
 
-def low_space(path: str, writing: int = 0, margin: int = 0) -> bool:
-    """True when the filesystem holding ``path`` would have less than :data:`LOW_SPACE_BYTES`
-    (plus ``margin``) free for this user after ``writing`` more bytes. Never raises (no
-    ``statvfs``: False)."""
+def free_bytes(path: str) -> int | None:
+    """Bytes free for this user on the filesystem holding ``path`` (None: unknown). Never raises."""
     try:
         st = os.statvfs(os.path.dirname(os.path.abspath(path)))
     except (OSError, AttributeError):
-        return False
-    return st.f_bavail * st.f_frsize - writing < LOW_SPACE_BYTES + margin
+        return None
+    return st.f_bavail * st.f_frsize
+
+
+def low_space(path: str, writing: int = 0, margin: int = 0) -> bool:
+    """True when the filesystem holding ``path`` would have less than :data:`LOW_SPACE_BYTES`
+    (plus ``margin``) free for this user after ``writing`` more bytes (unknown: False)."""
+    free = free_bytes(path)
+    return free is not None and free - writing < LOW_SPACE_BYTES + margin
 
 
 def give_room(path: str) -> bool:
@@ -139,6 +148,7 @@ class SpaceKeeper:
     _closed: bool
     _pending: deque[Command]
     _room_after: float
+    _roomy_until: float
     _health: SpoolHealth
 
     def _execute(self, conn: Any, commands: list[Command]) -> None:
@@ -155,11 +165,18 @@ class SpaceKeeper:
         (a burst must not write past the mark), counting a row's bytes three times (the log, the
         file, SQLite's pages). Once short, :data:`ROOM_BYTES` more must be free to go on (no
         flapping between ``disk_full`` and working)."""
-        writing = 3 * sum(c[1].size for c in commands if c[0] == "add")
-        if not writing:
+        now = time.monotonic()
+        if now < self._roomy_until:
+            return False  # plenty of room a moment ago: no transaction writes that much
+        free = free_bytes(self.path)
+        if free is None:
             return False
+        if free >= ROOMY_BYTES:
+            self._roomy_until = now + ROOMY_SECONDS
+            return False
+        writing: int = 3 * sum(c[1].size for c in commands if c[0] == "add")
         margin = ROOM_BYTES if self._health.state == "disk_full" else 0
-        return low_space(self.path, writing, margin)
+        return writing > 0 and free - writing < LOW_SPACE_BYTES + margin
 
     def _drain_without_adds(self, conn: Any, commands: list[Command]) -> bool:
         """Nearly full (lock held): deletions and parks are written, additions kept in memory."""

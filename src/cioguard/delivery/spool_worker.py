@@ -64,6 +64,7 @@ class SpoolCore(SpoolWriter):
         self._last_beat = time.monotonic()
         self._last_try = float("-inf")
         self._room_after = float("-inf")  # next time a full disk may be made room in
+        self._roomy_until = float("-inf")  # until then, free space need not be looked at
 
     @property
     def health_state(self) -> str | None:
