@@ -101,16 +101,21 @@ from cioguard.telemetry import PrometheusRecorder
 recorder = PrometheusRecorder()   # what instrument() does in a gunicorn master with preload_app
 recorder.queue_capacity(100)
 recorder.queue_size(0)
+child = os.fork()                 # then it forks its workers, and never calls
+if child == 0:
+    os._exit(0)
+os.waitpid(child, 0)
 print(os.getpid())
 """
 
 
 @pytest.mark.slow
-def test_a_process_that_never_calls_exports_no_queue_capacity(
+def test_a_process_that_forks_before_it_works_exports_no_queue_capacity(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A preloading gunicorn master instruments, never calls, and lives as long as the workers:
-    its capacity would dilute sum(size) / sum(capacity), so the queue alert could never fire."""
+    """A preloading gunicorn master instruments, forks its workers, never calls, and lives as long
+    as they do: its capacity would dilute sum(size) / sum(capacity), so the queue alert could never
+    fire. (A worker, idle or not, exports its capacity from the start.)"""
     directory = tmp_path / "prom"
     directory.mkdir()
     env = {"PROMETHEUS_MULTIPROC_DIR": str(directory), "PATH": "/usr/bin:/bin"}

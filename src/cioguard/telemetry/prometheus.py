@@ -18,15 +18,17 @@ in :mod:`cioguard.telemetry.bulk` with its own self-check. cioguard never sets
 ``PROMETHEUS_DISABLE_CREATED_SERIES`` (a process-wide switch): see the README's Metrics section.
 
 Multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``) needs the gauge modes of
-:data:`~cioguard.telemetry.prometheus_metrics.GAUGE_MODES`, and a process's queue capacity is
-exported from its first call on (a preloading gunicorn master never calls); see
+:data:`~cioguard.telemetry.prometheus_metrics.GAUGE_MODES`, and a process that forks before it
+ever worked (a preloading gunicorn master) sets its queue capacity to 0 at the fork; see
 :mod:`cioguard.metrics` for exposition and the rules to follow.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -77,11 +79,16 @@ class PrometheusRecorder:
         self.metrics = metrics_for(registry)
         self._children = self.metrics.children
         self._clock = clock
-        # Multiprocess mode: a process exports its queue capacity once it works (its first call,
-        # queued operation or delivery). A gunicorn master that preloaded the app never does, and
-        # its series would stay as long as it lives, diluting sum(size) / sum(capacity).
+        # Multiprocess mode: a process that forks before it ever works (a call, a queued operation,
+        # a delivery) is a gunicorn master that preloaded the app: its capacity series would stay
+        # as long as it lives, diluting sum(size) / sum(capacity). It goes to 0 at the fork (and
+        # back should it work after all); workers export theirs from the start, idle or not.
         self._deferred = _multiprocess()
         self._capacity: int | None = None
+        self._parked = False
+        if self._deferred:
+            ref = weakref.ref(self)
+            os.register_at_fork(after_in_parent=lambda: _forked(ref))
 
     def _child(self, key: tuple[str, ...], metric: Any, *labels: str) -> Any:
         child = self._children.get(key)
@@ -91,9 +98,15 @@ class PrometheusRecorder:
 
     def _working(self) -> None:
         self._deferred = False
-        capacity, self._capacity = self._capacity, None
-        if capacity is not None:
-            self.metrics.queue_capacity.set(capacity)
+        if self._parked and self._capacity is not None:
+            self._parked = False
+            self.metrics.queue_capacity.set(self._capacity)
+
+    def forked_without_working(self) -> None:
+        """After a fork, in the parent: a process that never worked parks its capacity at 0."""
+        if self._deferred and self._capacity is not None:
+            self._parked = True
+            self.metrics.queue_capacity.set(0)
 
     @never_raise
     def call(self, method: str, mode: str, seconds: float) -> None:
@@ -165,10 +178,9 @@ class PrometheusRecorder:
 
     @never_raise
     def queue_capacity(self, capacity: int) -> None:
-        if self._deferred:
-            self._capacity = capacity  # exported at this process's first call (see __init__)
-            return
-        self.metrics.queue_capacity.set(capacity)
+        self._capacity = capacity
+        if not self._parked:
+            self.metrics.queue_capacity.set(capacity)
 
     @never_raise
     def delivery_lag(self, seconds: float) -> None:
@@ -228,3 +240,10 @@ class PrometheusRecorder:
 def _multiprocess() -> bool:
     legacy = "prometheus_multiproc_dir"  # still read by prometheus_client
     return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get(legacy))
+
+
+def _forked(ref: weakref.ReferenceType[PrometheusRecorder]) -> None:
+    recorder = ref()
+    if recorder is not None:
+        with contextlib.suppress(Exception):  # inside fork(): never raise
+            recorder.forked_without_working()
