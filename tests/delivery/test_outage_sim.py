@@ -22,7 +22,7 @@ from cioguard.delivery.dispatch import Core
 from cioguard.delivery.durable import SpoolLink
 from cioguard.delivery.policy import OUTAGE_AFTER, EndpointHealth
 from cioguard.delivery.sender import BatchSender
-from cioguard.delivery.transport import TransportError, TransportResponse
+from cioguard.delivery.transport import Transport, TransportError, TransportResponse
 from cioguard.operations.model import Endpoint, Operation
 from cioguard.telemetry.recorder import NullRecorder
 
@@ -51,7 +51,7 @@ class Outage:
         return TransportResponse(200)
 
 
-def make_core(clock: FakeClock, transport: Outage, seed: int, **options: Any) -> Core:
+def make_core(clock: FakeClock, transport: Transport, seed: int, **options: Any) -> Core:
     config = DeliveryConfig(**options)
     rng = random.Random(seed)
 
@@ -189,7 +189,7 @@ def test_a_long_retry_after_is_waited_out_but_never_past_expiry() -> None:
     batch's oldest operation is ``delivery_timeout`` old, so the try after it still delivers."""
     clock = FakeClock()
     transport = LongRetryAfter(clock, ["250", "99999", "99999"])
-    core = make_core(clock, transport, seed=1)  # type: ignore[arg-type]
+    core = make_core(clock, transport, seed=1)
     ops = [(clock.now, make_op(EP, person="p1", seq=i)) for i in range(10)]
     start = clock.now
     run(core, clock, ops, start + 700.0)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from sink import make_op
+
 from cioguard.delivery.spool_space import (
     DELETE_CHUNK,
     ROOM_BYTES,
@@ -13,21 +15,7 @@ from cioguard.delivery.spool_space import (
     room_path,
     split_for_space,
 )
-from cioguard.operations.model import Endpoint, Operation
-
-
-def _op(op_id: str) -> Operation:
-    endpoint = Endpoint("track", "https://track.customer.io", "Basic x", "track")
-    return Operation(
-        endpoint=endpoint,
-        method="track",
-        route="v2",
-        http_method="POST",
-        path="/api/v2/batch",
-        body=b"{}",
-        shard_key="p1",
-        op_id=op_id,
-    )
+from cioguard.operations.model import Endpoint
 
 
 def test_the_reserve_is_real_space_and_given_back(tmp_path: Path) -> None:
@@ -48,16 +36,17 @@ def test_no_reserve_where_the_directory_is_missing(tmp_path: Path) -> None:
 
 
 def test_deletions_go_first_in_chunks_and_cancel_their_insertions() -> None:
-    a, b, c = _op("a"), _op("b"), _op("c")
+    endpoint = Endpoint("track", "https://track.customer.io", "Basic x", "track")
+    a, b, c = (make_op(endpoint) for _ in range(3))
     acked = [f"x{i}" for i in range(DELETE_CHUNK + 3)]
     commands = [
         ("add", a, True),
         ("ack", acked, None),
         ("add", b, True),
-        ("park", ["c"], None),
-        ("ack", ["a"], None),  # delivered within the same group commit as its insertion
+        ("park", [c.op_id], None),
+        ("ack", [a.op_id], None),  # delivered within the same group commit as its insertion
         ("add", c, False),
     ]
     chunks, rest = split_for_space(commands)
-    assert chunks == [acked[:DELETE_CHUNK], [*acked[DELETE_CHUNK:], "a"]]
-    assert rest == [("add", b, True), ("park", ["c"], None), ("add", c, False)]  # no insertion of "a"
+    assert chunks == [acked[:DELETE_CHUNK], [*acked[DELETE_CHUNK:], a.op_id]]
+    assert rest == [("add", b, True), ("park", [c.op_id], None), ("add", c, False)]  # no insertion of "a"

@@ -8,7 +8,6 @@ per process, so each case runs as its own process against the emulator.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -51,14 +50,6 @@ if {reader!r} == "memory":
                 out["otel"][metric.name] = sum(getattr(p, "value", getattr(p, "count", 0)) for p in points)
 print(json.dumps(out))
 """
-
-
-@pytest.fixture(scope="module")
-def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        pytest.fail("promtool is not installed: run `make system-deps` (Debian package prometheus)")
-    return path
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -34,14 +33,6 @@ from cioguard.testing import FakeCustomerIO
 
 SETUPS = ("no_provider", "otlp_like", "otel_prometheus_exporter")
 METRICS = (None, "prometheus", "otel", "both", "none")
-
-
-@pytest.fixture(scope="module")
-def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        pytest.fail("promtool is not installed: run `make system-deps` (Debian package prometheus)")
-    return path
 
 
 @pytest.fixture

@@ -51,11 +51,18 @@ def send(count: int, who: str = "f") -> None:
 
 @pytest.fixture
 def tmpfs(tmp_path: Path) -> Iterator[Path]:
+    with small_disk(tmp_path, "600k") as target:
+        yield target
+
+
+@contextlib.contextmanager
+def small_disk(tmp_path: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted under ``tmp_path`` (unmounted after)."""
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root (the injected SQLITE_FULL test covers the logic)")
     target = tmp_path / "small"
     target.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(target)], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(target)], check=True)
     try:
         yield target
     finally:
@@ -154,15 +161,8 @@ def test_full_disk_during_an_outage_counts_every_loss(app: Any, fake: FakeCustom
 def tmpfs_16m(tmp_path: Path) -> Iterator[Path]:
     """A 16 MiB disk: the spool's 2 MiB reserve (spool_space.ROOM_BYTES), the 8 MiB it leaves free
     (LOW_SPACE_BYTES) and 6 MiB to fill."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    target = tmp_path / "small"
-    target.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(target)], check=True)
-    try:
+    with small_disk(tmp_path, "16m") as target:
         yield target
-    finally:
-        subprocess.run(["umount", "-l", str(target)], check=False)
 
 
 @pytest.mark.slow

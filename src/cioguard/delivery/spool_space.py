@@ -64,11 +64,9 @@ def keep_room(path: str) -> bool:
     """Make sure ``<path>-room`` holds :data:`ROOM_BYTES` of allocated space; False if the disk
     cannot give it now (retried at the next recovery). Never raises."""
     room = room_path(path)
-    try:
+    with contextlib.suppress(OSError):  # no reserve yet
         if os.path.getsize(room) >= ROOM_BYTES:
             return True
-    except OSError:
-        pass
     try:
         fd = os.open(room, os.O_WRONLY | os.O_CREAT, 0o600)
     except OSError:
